@@ -1,0 +1,5 @@
+import sys
+
+from pexxero.cli import main
+
+sys.exit(main())

@@ -1,0 +1,78 @@
+"""The command line: a thin layer over the same engine the dashboard uses.
+
+Exit codes (PRODUCT.md): `sync` exits 0 when everything it attempted succeeded, 2 on a partial run,
+3 when paused by Xero's daily limit, 1 when it failed or was cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def default_db() -> str:
+    return os.environ.get("PEXXERO_DB") or "pexxero.db"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pexxero",
+        description="Move PEX card activity into Xero, exactly once, after showing what will change.",
+    )
+    parser.add_argument("--db", default=None, help="database file (default: $PEXXERO_DB, else pexxero.db)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    connect = commands.add_parser("connect", help="store PEX or Xero credentials (encrypted at rest)")
+    which = connect.add_subparsers(dest="service", metavar="SERVICE")
+    pex = which.add_parser("pex", help="store a PEX API token")
+    pex.add_argument("--token", required=True)
+    xero = which.add_parser("xero", help="store a Xero refresh token and pick the organisation")
+    xero.add_argument("--refresh-token", required=True)
+    xero.add_argument("--tenant", default=None, help="Xero tenant id (default: the only one connected)")
+
+    config = commands.add_parser("config", help="import or export the setup TOML")
+    action = config.add_subparsers(dest="action", metavar="ACTION")
+    imp = action.add_parser("import", help="replace the setup with FILE.toml (validated first)")
+    imp.add_argument("file")
+    exp = action.add_parser("export", help="write the setup as TOML to FILE (default: standard output)")
+    exp.add_argument("file", nargs="?")
+
+    preview = commands.add_parser("preview", help="show what a sync would do; writes nothing to Xero")
+    preview.add_argument("--csv", default=None, help="write the reconciliation CSV to this file")
+
+    sync = commands.add_parser("sync", help="write what is new into Xero, exactly once")
+    sync.add_argument("--retry-failed", action="store_true", help="push only what failed or was not reached")
+
+    history = commands.add_parser("history", help="list sync runs, or one run's items")
+    history.add_argument("--run", type=int, default=None)
+
+    tags = commands.add_parser("tags", help="copy Xero accounts and tracking options into PEX dropdown tags")
+    tags.add_subparsers(dest="action", metavar="ACTION").add_parser("sync", help="run the tag sync now")
+
+    commands.add_parser("sandbox", help="run the PEX and Xero doubles on loopback and print their URLs")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.db is None:
+        args.db = default_db()
+    handler = HANDLERS.get(args.command)
+    if handler is None:
+        print(f"`{args.command}` is not available yet.", file=sys.stderr)
+        return 1
+    return handler(args)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from pexxero.sandbox import serve_forever
+
+    return serve_forever()
+
+
+HANDLERS = {"sandbox": _sandbox}

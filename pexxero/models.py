@@ -1,0 +1,245 @@
+"""The shapes every module speaks: PEX data, Xero data and the plan between them.
+
+Parsed once at the edge (the PEX client, the Xero gateway) and immutable after that. Money is always
+`Decimal`, never a binary float; PEX times are naive US Eastern wall-clock datetimes, as PEX sends them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Optional
+
+# ---------------------------------------------------------------------------------------------- PEX
+
+
+@dataclass(frozen=True)
+class TagValue:
+    """One tag value on a PEX transaction: `value` is raw (a dropdown holds the option's Value)."""
+
+    field_id: str
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Split:
+    """One allocation split: an unsigned amount and the tags that apply to that part."""
+
+    amount: Decimal
+    tags: tuple[TagValue, ...] = ()
+
+
+@dataclass(frozen=True)
+class PexTransaction:
+    transaction_id: int
+    acct_id: int
+    ledger: str  # "cardholder" (AllCardholderTransactions) or "business" (TransactionDetails)
+    transaction_type: str  # "Network" | "Transfer" | "Load" (as PEX spells it, compared case-insensitively)
+    category: str  # TransactionTypeCategory, e.g. "BusinessFunding", "CardAccountFee", "Dispute"
+    amount: Decimal  # signed from the card's side: purchases and fees negative
+    transaction_time: datetime  # naive US Eastern
+    settlement_time: Optional[datetime] = None  # naive US Eastern; None while pending or declined
+    description: str = ""
+    merchant_name: str = ""
+    merchant_name_normalized: str = ""
+    is_pending: bool = False
+    is_decline: bool = False
+    approval_status: str = "NotReviewed"
+    auth_transaction_id: Optional[int] = None
+    tags: tuple[TagValue, ...] = ()  # ordinary (non-split) tags
+    splits: tuple[Split, ...] = ()  # allocation splits; empty when the transaction is not split
+    cardholder: str = ""  # filled from AccountDetails by AcctId
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TagOption:
+    name: str
+    value: str
+    order: int = 0
+    is_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class TagDefinition:
+    id: str
+    name: str
+    type: str  # "Text" | "YesNo" | "Dropdown" | "Decimal" | "Allocation" | ...
+    is_enabled: bool = True
+    is_deleted: bool = False
+    is_required: bool = False
+    options: tuple[TagOption, ...] = ()
+    concurrency_key: str = ""
+    raw: dict = field(default_factory=dict, compare=False, hash=False)  # sent back whole on PUT
+
+
+@dataclass(frozen=True)
+class Cardholder:
+    account_id: int
+    first_name: str
+    last_name: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True)
+class PexAttachment:
+    attachment_id: str
+    type: str  # "Image" | "Pdf"
+    upload_status: str  # only "Loaded" is usable
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class AttachmentFile:
+    file_name: str
+    content_type: str
+    content: bytes
+
+
+# --------------------------------------------------------------------------------------------- Xero
+
+
+@dataclass(frozen=True)
+class XeroTenant:
+    tenant_id: str
+    tenant_name: str
+    tenant_type: str = "ORGANISATION"
+
+
+@dataclass(frozen=True)
+class XeroOrganisation:
+    organisation_id: str
+    name: str
+    base_currency: str
+    period_lock_date: Optional[date] = None
+    end_of_year_lock_date: Optional[date] = None
+
+
+@dataclass(frozen=True)
+class XeroAccount:
+    account_id: str
+    code: str
+    name: str
+    type: str  # "BANK", "EXPENSE", "REVENUE", ...
+    status: str = "ACTIVE"  # "ACTIVE" | "ARCHIVED"
+    currency_code: str = ""
+    tax_type: str = ""
+
+
+@dataclass(frozen=True)
+class XeroContact:
+    contact_id: str
+    name: str
+    status: str = "ACTIVE"
+
+
+@dataclass(frozen=True)
+class XeroTrackingOption:
+    option_id: str
+    name: str
+    status: str = "ACTIVE"
+
+
+@dataclass(frozen=True)
+class XeroTrackingCategory:
+    category_id: str
+    name: str
+    status: str = "ACTIVE"
+    options: tuple[XeroTrackingOption, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """One tracking value on a line: category name and option name, as Xero takes them."""
+
+    category: str
+    option: str
+
+
+@dataclass(frozen=True)
+class Line:
+    description: str
+    amount: Decimal  # positive; the direction is the record's type
+    account_code: str
+    tracking: tuple[Tracking, ...] = ()
+
+
+@dataclass(frozen=True)
+class XeroBankTransaction:
+    """A bank transaction as Xero holds it (read back for the diff and for recovery)."""
+
+    bank_transaction_id: str
+    type: str  # "SPEND" | "RECEIVE" | ...
+    date: date
+    total: Decimal
+    bank_account_code: str
+    reference: str = ""
+    contact_name: str = ""
+    status: str = "AUTHORISED"
+    is_reconciled: bool = False
+    line_amount_types: str = "NoTax"
+    url: str = ""
+    lines: tuple[Line, ...] = ()
+    has_attachments: bool = False
+
+
+@dataclass(frozen=True)
+class XeroBankTransfer:
+    bank_transfer_id: str
+    date: date
+    amount: Decimal
+    from_account_code: str
+    to_account_code: str
+    reference: str = ""
+
+
+# ----------------------------------------------------------------------------------------- the plan
+
+# PEX kinds, as mapping classifies them
+PURCHASE = "purchase"
+DISPUTE = "dispute"  # a dispute credit: a purchase-like RECEIVE
+FEE = "fee"
+TRANSFER = "transfer"
+REBATE = "rebate"
+KINDS = (PURCHASE, DISPUTE, FEE, TRANSFER, REBATE)
+
+# Preview statuses (PRODUCT.md)
+NEW = "new"
+SYNCED = "synced"
+CHANGED = "changed"
+POSSIBLE_DUPLICATE = "possible duplicate"
+SKIPPED = "skipped"
+BLOCKED = "blocked"
+XERO_ONLY = "xero only"
+STATUSES = (NEW, SYNCED, CHANGED, POSSIBLE_DUPLICATE, SKIPPED, BLOCKED, XERO_ONLY)
+
+
+def marker(transaction_id: int | str) -> str:
+    """The Reference every record we write carries: how Preview finds what was already synced."""
+    return f"PEX-{transaction_id}"
+
+
+@dataclass(frozen=True)
+class PlannedRecord:
+    """What one PEX transaction becomes in Xero. A transfer has no lines and no contact."""
+
+    pex_id: int
+    kind: str
+    record_type: str  # "BankTransaction" | "BankTransfer"
+    date: date
+    total: Decimal  # positive
+    reference: str
+    url: str
+    xero_type: str = ""  # "SPEND" | "RECEIVE" for a BankTransaction
+    bank_account_code: str = ""  # PEX Cash, for a BankTransaction
+    contact_name: str = ""
+    line_amount_types: str = "NoTax"
+    lines: tuple[Line, ...] = ()
+    from_account_code: str = ""  # for a BankTransfer
+    to_account_code: str = ""
+    wants_attachments: bool = False
