@@ -198,6 +198,17 @@ class XeroBankTransfer:
     reference: str = ""
 
 
+@dataclass(frozen=True)
+class ReferenceData:
+    """The live lists that setup is validated against and that mapping resolves names and ids with."""
+
+    accounts: tuple[XeroAccount, ...] = ()
+    contacts: tuple[XeroContact, ...] = ()
+    tracking: tuple[XeroTrackingCategory, ...] = ()
+    tags: tuple[TagDefinition, ...] = ()
+    organisation: Optional[XeroOrganisation] = None
+
+
 # ----------------------------------------------------------------------------------------- the plan
 
 # PEX kinds, as mapping classifies them
