@@ -1,0 +1,393 @@
+"""PEX transaction -> planned Xero record (pure: everything comes in as arguments, nothing is fetched).
+
+Each transaction gets exactly one MappingResult: a PlannedRecord, or SKIPPED (not eligible) or BLOCKED (cannot be
+mapped as the setup stands) with a reason a bookkeeper can act on. Classification follows the rules PEX's own SDK
+and its Aplos connector use; tag values resolve to Xero entities the way the SDK's FindMatchingEntity does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import Callable, Iterable, Optional
+
+from . import models
+from .models import (
+    Line,
+    PexTransaction,
+    PlannedRecord,
+    ReferenceData,
+    TagDefinition,
+    TagValue,
+    Tracking,
+    XeroAccount,
+)
+from .setup import Setup
+
+CENT = Decimal("0.01")
+CONTACT_NAME_LIMIT = 255  # Xero's maximum length of a contact name
+REBATE_DESCRIPTIONS = frozenset({"Rebate Credit", "Rebate Credit Reversal", "Rebate payout"})
+CARD_FUNDING_REASON = "card funding moves money inside PEX; nothing to book"
+
+# which setup step 2 switch governs a kind, and how the reason names it
+KIND_SWITCH = {
+    models.PURCHASE: ("purchases", "purchases"),
+    models.DISPUTE: ("purchases", "purchases (dispute credits)"),
+    models.FEE: ("fees", "fees"),
+    models.TRANSFER: ("transfers", "transfers"),
+    models.REBATE: ("rebates", "rebates"),
+}
+
+
+class Blocked(Exception):
+    """A transaction that cannot be mapped as the setup stands; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class MappingResult:
+    transaction: PexTransaction
+    kind: Optional[str]  # models.PURCHASE / DISPUTE / FEE / TRANSFER / REBATE; None when not a kind we sync
+    planned: Optional[PlannedRecord]
+    status: Optional[str]  # models.SKIPPED or models.BLOCKED when not plannable, else None
+    reason: str  # always a human reason ("" only when planned)
+    post_date: Optional[date] = None  # the Xero date it would carry (also for skipped rows, for the preview)
+    link: str = ""  # back to the transaction in PEX
+
+
+def default_link(tx: PexTransaction) -> str:
+    return f"https://dashboard.pexcard.com/transactions/{tx.transaction_id}"
+
+
+# --------------------------------------------------------------------------------------- classification
+
+
+def classify(tx: PexTransaction) -> Optional[str]:
+    """The kind of a PEX row (PEX-API.md §2.3), or None for rows we never book (card funding and the rest)."""
+    ttype = tx.transaction_type.strip().lower()
+    category = tx.category.strip()
+    folded = category.lower()
+    if folded == "businessrebate":
+        return models.REBATE
+    if folded in ("cardaccountfee", "businessaccountfee"):
+        return models.FEE
+    if ttype == "network":
+        return models.PURCHASE
+    if ttype == "transfer" and category == "Dispute":  # the SDK compares this one case-sensitively
+        return models.DISPUTE
+    if tx.description.strip() in REBATE_DESCRIPTIONS:  # before funding: Aplos drops rebates from transfers
+        return models.REBATE
+    if folded == "businessfunding":
+        return models.TRANSFER
+    return None
+
+
+_STORE_SUFFIX = re.compile(r"\s*[#*].*$")  # "Target #0973226", "AMZN Mktp US*2K4LL"
+_STORE_NUMBER = re.compile(r"\s+\d{3,}(\s.*)?$")  # "DELTA AIR 0062341234567 ATLANTA": number and location
+_TRAILING_CODE = re.compile(r"(\s+\S*\d\S*)+$")  # "SHELL OIL 5744-2898", "WALMART ST0412"
+
+
+def standardize_merchant(name: str, normalized: str = "") -> str:
+    """A merchant name without store numbers: "Target #0973226" -> "Target". PEX's own normalized name wins."""
+    if normalized.strip():
+        return " ".join(normalized.split())
+    cleaned = _STORE_SUFFIX.sub("", name)
+    cleaned = _STORE_NUMBER.sub("", cleaned)
+    cleaned = _TRAILING_CODE.sub("", cleaned)
+    cleaned = " ".join(cleaned.split()).strip(" -,.:;")
+    return cleaned or " ".join(name.split())
+
+
+# ------------------------------------------------------------------------------------- reference lookups
+
+
+class _Lookup:
+    """ReferenceData indexed once per plan() call, and the resolution rules on top of it."""
+
+    def __init__(self, ref: ReferenceData):
+        self.by_code = {a.code.strip().lower(): a for a in ref.accounts if a.code}
+        self.by_id = {a.account_id.lower(): a for a in ref.accounts}
+        self.by_name = {a.name.strip().lower(): a for a in ref.accounts}
+        live_tags = [t for t in ref.tags if not t.is_deleted]
+        self.tag_by_name = {t.name.strip().lower(): t for t in live_tags}
+        self.tag_by_id = {t.id.lower(): t for t in ref.tags}
+        self.categories = {c.name.strip().lower(): c for c in ref.tracking}
+
+    # --- tags
+    def tag(self, name: str) -> Optional[TagDefinition]:
+        return self.tag_by_name.get(name.strip().lower())
+
+    def tag_value(self, tags: Iterable[TagValue], name: str) -> str:
+        """The raw value of the tag called `name` ("" when absent). Matched on the definition id, else the name."""
+        definition = self.tag(name)
+        wanted_id = definition.id.lower() if definition else None
+        for value in tags:
+            if wanted_id and value.field_id.lower() == wanted_id:
+                return str(value.value).strip()
+        for value in tags:
+            known = self.tag_by_id.get(value.field_id.lower())
+            label = value.name or (known.name if known else "")
+            if label.strip().lower() == name.strip().lower():
+                return str(value.value).strip()
+        return ""
+
+    def option_name(self, tag_name: str, raw: str) -> str:
+        """The display name of a dropdown option whose Value is `raw` ("" when none)."""
+        definition = self.tag(tag_name)
+        for option in definition.options if definition else ():
+            if option.value.strip().lower() == raw.lower():
+                return option.name.strip()
+        return ""
+
+    # --- accounts
+    def account(self, code: str) -> Optional[XeroAccount]:
+        return self.by_code.get(code.strip().lower())
+
+    def usable_account(self, code: str, role: str, setting: str) -> XeroAccount:
+        """The account a setup field names, or Blocked naming the field to change."""
+        if not code.strip():
+            raise Blocked(f"no {role} account is set: choose one in setup step 4 ({setting})")
+        account = self.account(code)
+        if account is None:
+            raise Blocked(f"{role} account {code} is not in Xero's chart of accounts: fix setup step 4 ({setting})")
+        if account.status.upper() == "ARCHIVED":
+            raise Blocked(
+                f"{role} account {account.code} {account.name} is archived in Xero: "
+                f"un-archive it or pick another in setup step 4 ({setting})"
+            )
+        return account
+
+    def account_from_tag(self, tag_name: str, raw: str) -> XeroAccount:
+        """FindMatchingEntity order: id == option Value › code › account name == option Name › name == Value."""
+        option = self.option_name(tag_name, raw)
+        account = (
+            self.by_id.get(raw.lower())
+            or self.by_code.get(raw.lower())
+            or (self.by_name.get(option.lower()) if option else None)
+            or self.by_name.get(raw.lower())
+        )
+        if account is None:
+            shown = option or raw
+            raise Blocked(
+                f"{tag_name} points at {shown}, which is not an account in Xero: "
+                "pick another option or run tags sync"
+            )
+        if account.status.upper() == "ARCHIVED":
+            raise Blocked(
+                f"{tag_name} points at account {account.code} {account.name}, which is archived in Xero: "
+                "pick another option or un-archive it"
+            )
+        return account
+
+    # --- tracking
+    def tracking(self, category_name: str, raw: str, source: str, tag_name: str = "") -> Tracking:
+        """A tracking value from an option id or name; `source` says where it came from for the reason."""
+        category = self.categories.get(category_name.strip().lower())
+        if category is None or category.status.upper() != "ACTIVE":
+            raise Blocked(
+                f"tracking category {category_name} is not active in Xero: fix the tracking mapping in {source}"
+            )
+        option_label = self.option_name(tag_name, raw) if tag_name else ""
+        wanted = {raw.lower(), option_label.lower()} - {""}
+        for option in category.options:
+            if option.option_id.lower() in wanted or option.name.strip().lower() in wanted:
+                if option.status.upper() != "ACTIVE":
+                    raise Blocked(
+                        f"{source} gives {category.name} option {option.name}, which is archived in Xero: "
+                        "pick another option or restore it in Xero"
+                    )
+                return Tracking(category.name, option.name)
+        raise Blocked(
+            f"{source} gives {category.name} option {option_label or raw}, which is not in Xero: "
+            "pick another option or run tags sync"
+        )
+
+
+# ------------------------------------------------------------------------------------------- the plan
+
+
+def post_date(tx: PexTransaction, setup: Setup) -> date:
+    """The Eastern calendar date of the chosen post time (PEX times are naive Eastern: no shift through UTC)."""
+    when = tx.transaction_time
+    if setup.pex.post_date.strip().lower() == "settlement" and tx.settlement_time is not None:
+        when = tx.settlement_time
+    return when.date()
+
+
+def plan(
+    transactions: Iterable[PexTransaction],
+    setup: Setup,
+    ref: ReferenceData,
+    *,
+    today: date,
+    pex_link: Callable[[PexTransaction], str] = default_link,
+) -> list[MappingResult]:
+    """One MappingResult per transaction, in the order given."""
+    lookup = _Lookup(ref)
+    return [_map_one(tx, setup, lookup, today, pex_link) for tx in transactions]
+
+
+def _map_one(tx, setup: Setup, lookup: _Lookup, today: date, pex_link) -> MappingResult:
+    kind = classify(tx)
+    when = post_date(tx, setup)
+    link = pex_link(tx)
+
+    def result(status, reason, planned=None):
+        return MappingResult(tx, kind, planned, status, reason, when, link)
+
+    skip = _skip_reason(tx, kind, when, setup, lookup, today)
+    if skip:
+        return result(models.SKIPPED, skip)
+    try:
+        return result(None, "", _planned(tx, kind, when, setup, lookup, link))
+    except Blocked as blocked:
+        return result(models.BLOCKED, str(blocked))
+
+
+def _skip_reason(tx, kind, when: date, setup: Setup, lookup: _Lookup, today: date) -> str:
+    """Why the transaction is not eligible ("" when it is)."""
+    if kind is None:
+        if tx.transaction_type.strip().lower() in ("transfer", "load"):
+            return CARD_FUNDING_REASON
+        return f"not a purchase, fee, transfer or rebate ({tx.transaction_type} {tx.category}): nothing to book"
+    if tx.is_decline:
+        return f"declined in PEX: {tx.description.strip() or 'no reason given'}"
+    if tx.is_pending:
+        return "pending: not settled yet"
+    switch, label = KIND_SWITCH[kind]
+    if not getattr(setup.pex, switch):
+        return f"{label} are switched off in setup step 2"
+    approval = tx.approval_status.strip()
+    if kind in (models.PURCHASE, models.DISPUTE) and setup.pex.approved_only and approval.lower() != "approved":
+        return f"not approved in PEX ({approval or 'no status'}): setup step 2 syncs approved purchases only"
+    start, end = setup.pex.start_date, setup.pex.end_date or today
+    if start and when < start:
+        return f"dated {when}, before the start date {start} (setup step 2)"
+    if when > end:
+        return f"dated {when}, after the end date {end}"
+    if kind in (models.PURCHASE, models.DISPUTE):
+        return _missing_required_tag(tx, setup, lookup)
+    return ""
+
+
+def _missing_required_tag(tx, setup: Setup, lookup: _Lookup) -> str:
+    read = [setup.accounts.purchase_account_tag, setup.purchases.description_tag, *setup.purchases.tracking.values()]
+    required = [name for name in read if name and (t := lookup.tag(name)) is not None and t.is_required]
+    tag_sets = [s.tags for s in tx.splits] if tx.splits else [tx.tags]
+    for name in required:
+        for number, tags in enumerate(tag_sets, start=1):
+            if not lookup.tag_value(tags, name):
+                where = f" on split {number}" if tx.splits else ""
+                return f"required tag {name} is empty{where}: fill it in PEX"
+    return ""
+
+
+def _planned(tx, kind, when: date, setup: Setup, lookup: _Lookup, link: str) -> PlannedRecord:
+    amount = tx.amount
+    if amount != amount.quantize(CENT):
+        raise Blocked(f"amount {amount} has more than two decimal places; Xero books cents: check it in PEX")
+    if amount == 0:
+        raise Blocked("amount is 0.00: Xero refuses a zero bank transaction; nothing to book unless PEX corrects it")
+    total = abs(amount)
+    common = dict(pex_id=tx.transaction_id, kind=kind, date=when, total=total,
+                  reference=models.marker(tx.transaction_id), url=link)
+    accounts = setup.accounts
+    if kind == models.TRANSFER:
+        source = lookup.usable_account(accounts.source_cash, "Source Cash", "accounts.source_cash").code
+        pex_cash = lookup.usable_account(accounts.pex_cash, "PEX Cash", "accounts.pex_cash").code
+        from_code, to_code = (source, pex_cash) if amount > 0 else (pex_cash, source)
+        return PlannedRecord(**common, record_type="BankTransfer", from_account_code=from_code, to_account_code=to_code)
+
+    pex_cash = lookup.usable_account(accounts.pex_cash, "PEX Cash", "accounts.pex_cash").code
+    xero_type = "SPEND" if amount < 0 else "RECEIVE"
+    bank = dict(common, record_type="BankTransaction", xero_type=xero_type, bank_account_code=pex_cash)
+    if kind == models.FEE:
+        account = lookup.usable_account(accounts.fee_account, "fee", "accounts.fee_account").code
+        tracking = _fee_tracking(setup, lookup)
+        line = Line(tx.description.strip() or "PEX fee", total, account, tracking)
+        return PlannedRecord(**bank, contact_name=_fee_contact(setup), lines=(line,))
+    if kind == models.REBATE:
+        account = lookup.usable_account(accounts.rebate_account, "rebate", "accounts.rebate_account").code
+        line = Line(tx.description.strip() or "PEX rebate", total, account)
+        return PlannedRecord(**bank, contact_name=_fee_contact(setup), lines=(line,))
+    # purchases and dispute credits
+    lines = _purchase_lines(tx, total, setup, lookup)
+    return PlannedRecord(
+        **bank,
+        contact_name=_purchase_contact(tx, setup),
+        line_amount_types=setup.purchases.line_amounts or "NoTax",
+        lines=lines,
+        wants_attachments=bool(setup.purchases.attachments),
+    )
+
+
+def _fee_contact(setup: Setup) -> str:
+    name = setup.fees.contact.strip()
+    if not name:
+        raise Blocked("no fee contact is set: choose one in setup step 7 (fees.contact)")
+    return name[:CONTACT_NAME_LIMIT]
+
+
+def _fee_tracking(setup: Setup, lookup: _Lookup) -> tuple[Tracking, ...]:
+    return tuple(
+        lookup.tracking(category, option, "setup step 7 (fees.tracking)")
+        for category, option in setup.fees.tracking.items()
+        if option.strip()
+    )
+
+
+def _purchase_contact(tx: PexTransaction, setup: Setup) -> str:
+    contacts = setup.contacts
+    name = contacts.single_contact.strip() if contacts.mode.strip().lower() == "single" else ""
+    if not name:
+        merchant = tx.merchant_name.strip() or tx.merchant_name_normalized.strip()
+        if merchant and contacts.standardize_merchant_names:
+            merchant = standardize_merchant(tx.merchant_name, tx.merchant_name_normalized)
+        name = merchant or contacts.single_contact.strip()  # no merchant at all: the fixed contact, if any
+    if not name:
+        raise Blocked("no merchant name and no single contact: set one in setup step 6 (contacts.single_contact)")
+    return name[:CONTACT_NAME_LIMIT].strip()
+
+
+def _purchase_lines(tx: PexTransaction, total: Decimal, setup: Setup, lookup: _Lookup) -> tuple[Line, ...]:
+    if not tx.splits:
+        return (_purchase_line(tx, tx.tags, total, setup, lookup),)
+    amounts = _split_amounts(tx, total)
+    return tuple(_purchase_line(tx, split.tags, amount, setup, lookup) for split, amount in zip(tx.splits, amounts))
+
+
+def _split_amounts(tx: PexTransaction, total: Decimal) -> list[Decimal]:
+    """Each split to the cent, the last one taking the rounding remainder so the lines add up to `total`."""
+    raw = [s.amount for s in tx.splits]
+    if all(a <= 0 for a in raw):  # splits are unsigned in PEX; tolerate a signed copy
+        raw = [-a for a in raw]
+    if any(a < 0 for a in raw):
+        raise Blocked("the splits mix positive and negative amounts: fix the split in PEX")
+    if sum(raw).quantize(CENT, ROUND_HALF_UP) != total:
+        raise Blocked(f"the splits add up to {sum(raw)} but the transaction is {total}: fix the split in PEX")
+    head = [a.quantize(CENT, ROUND_HALF_EVEN) for a in raw[:-1]]
+    last = total - sum(head, Decimal("0"))
+    if last < 0:
+        raise Blocked("the splits cannot be rounded to cents without a negative line: fix the split in PEX")
+    return head + [last]
+
+
+def _purchase_line(tx, tags, amount: Decimal, setup: Setup, lookup: _Lookup) -> Line:
+    tag_name = setup.accounts.purchase_account_tag
+    raw = lookup.tag_value(tags, tag_name) if tag_name else ""
+    if raw:
+        account = lookup.account_from_tag(tag_name, raw)
+    else:
+        account = lookup.usable_account(
+            setup.accounts.purchase_default_account, "default purchase", "accounts.purchase_default_account"
+        )
+    description_tag = setup.purchases.description_tag
+    description = (lookup.tag_value(tags, description_tag) if description_tag else "") or tx.description.strip()
+    description = description or tx.merchant_name.strip()
+    tracking = []
+    for category, pex_tag in setup.purchases.tracking.items():
+        value = lookup.tag_value(tags, pex_tag)
+        if value:
+            tracking.append(lookup.tracking(category, value, f"tag {pex_tag}", tag_name=pex_tag))
+    return Line(description, amount, account.code, tuple(tracking))
