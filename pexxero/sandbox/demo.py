@@ -7,7 +7,15 @@ Ids are uuid5/derived from names so that every run, test and screenshot sees the
 
 from __future__ import annotations
 
+import base64
+import json
+import random
 import uuid
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from pexxero.sandbox import receipts
 
 NAMESPACE = uuid.UUID("5b0d6c3e-7a55-4c1e-9f53-0d1c7e2b9a10")
 
@@ -231,3 +239,427 @@ standardize_merchant_names = true
 contact = "PEX TX FEES"
 tracking = {{ PROJECTS = "Overhead" }}
 """
+
+
+# ------------------------------------------------------------------------------------ PEX activity
+# The demo business's PEX ledgers, generated from a seed relative to `today` (US Eastern). Rows are in PEX's JSON
+# shape (naive Eastern time strings, enums as strings) except that money is held as exact `Decimal`s; the PEX
+# double writes them out as JSON numbers.
+EASTERN = ZoneInfo("America/New_York")
+PEX_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+DEMO_DAYS = 180  # how far back the demo activity reaches
+CARDHOLDER_TX_BASE = 400_000_000
+BUSINESS_TX_BASE = 450_000_000  # a separate range, so ids never collide across the two ledgers
+AUTH_TX_BASE = 300_000_000
+FIELDS_VERSION = pex_id("fields", 1)
+
+# (AccountId, FirstName, LastName, last four digits of the card)
+PEX_CARDHOLDERS = [
+    (71001, "Maria", "Alvarez", "4821"),
+    (71002, "James", "Okafor", "1177"),
+    (71003, "Priya", "Natarajan", "3090"),
+    (71004, "Tom", "Becker", "5562"),
+    (71005, "Lena", "Fischer", "7314"),
+    (71006, "Sam", "Wu", "9048"),
+]
+
+# (MerchantName, MerchantNameNormalized, MCC, city, state, Xero account code, cents low, cents high, weight, notes)
+PEX_MERCHANTS = [
+    ("HOME DEPOT #4521", "Home Depot", "5200", "ATLANTA", "GA", "429", 1299, 48999, 14,
+     ["Lumber for deck repair", "Fasteners and sealant", "Paint for site office"]),
+    ("HOME DEPOT #0611", "Home Depot", "5200", "MARIETTA", "GA", "429", 899, 25999, 6, ["Extension cords"]),
+    ("LOWES #01234", "Lowe's", "5200", "DECATUR", "GA", "429", 1599, 31999, 5, ["Hand tools"]),
+    ("SHELL OIL 57442", "Shell", "5541", "DECATUR", "GA", "449", 2800, 9800, 10, ["Truck fuel"]),
+    ("CHEVRON 0209876", "Chevron", "5541", "SMYRNA", "GA", "449", 2500, 8900, 6, ["Van fuel"]),
+    ("DELTA AIR 0062341234", "Delta Air Lines", "3058", "ATLANTA", "GA", "493", 18900, 64900, 4,
+     ["Flight to client site", "Trade show travel"]),
+    ("AMAZON MKTPL*2K4LM", "Amazon", "5942", "SEATTLE", "WA", "453", 899, 15999, 12,
+     ["Printer toner", "Desk organisers", "Safety gloves"]),
+    ("STARBUCKS #1123", "Starbucks", "5814", "ATLANTA", "GA", "420", 395, 3800, 10, ["Client coffee"]),
+    ("STAPLES 00123", "Staples", "5943", "ATLANTA", "GA", "461", 599, 12999, 7, ["Binders and paper"]),
+    ("ADOBE *CREATIVE CLD", "Adobe", "5734", "SAN JOSE", "CA", "463", 5499, 5499, 3, ["Monthly licence"]),
+    ("ZOOM.US 888-799-9666", "Zoom", "4814", "SAN JOSE", "CA", "463", 1599, 1599, 2, []),
+    ("GEORGIA POWER", "Georgia Power", "4900", "ATLANTA", "GA", "445", 8900, 31000, 2, ["Site office power"]),
+    ("UBER *TRIP HELP.UBER", "", "4121", "SAN FRANCISCO", "CA", "493", 900, 6400, 5, []),
+    ("JOES DINER & GRILL", "", "5812", "ROSWELL", "GA", "420", 1450, 9800, 4, ["Team lunch"]),
+]
+# Foreign purchases (a source currency, and an ISA fee on the card): (merchant..., currency, numeric code, rate)
+PEX_FOREIGN_MERCHANTS = [
+    ("MARRIOTT TORONTO DT", "Marriott", "3509", "TORONTO", "ON", "494", 21900, 58900, 1, ["Hotel, client visit"],
+     "CAD", "124", Decimal("1.3810")),
+    ("PRET A MANGER LONDON", "Pret A Manger", "5814", "LONDON", "", "494", 800, 2900, 1, [],
+     "GBP", "826", Decimal("0.7890")),
+]
+DECLINE_REASONS = [
+    "Declined: Insufficient Funds",
+    "Declined: Merchant Category Blocked",
+    "Declined: Exceeds Daily Spend Limit",
+    "Declined: Card Not Active",
+    "Declined: Invalid CVV2",
+]
+USER_NOTES = ["Receipt to follow", "Client lunch with Acme", "Replacement for broken part"]
+
+
+def eastern_today() -> date:
+    """Today's date in US Eastern, the zone PEX keeps its books in."""
+    return datetime.now(EASTERN).date()
+
+
+def pex_time(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.strftime(PEX_TIME_FORMAT)
+
+
+def _money(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)  # exact, always two places: 1250 -> Decimal("12.50")
+
+
+def cardholders() -> list[dict]:
+    """The card accounts, as the `CHAccountList` entries of GET /Details/AccountDetails."""
+    return [
+        {
+            "AccountId": acct,
+            "FirstName": first,
+            "LastName": last,
+            "Email": f"{first.lower()}.{last.lower()}@sandbox-outdoor.example",
+            "LedgerBalance": Decimal("500.00"),
+            "AvailableBalance": Decimal("500.00"),
+            "AccountStatus": "OPEN",
+            "IsVirtual": False,
+            "CardholderType": "TeamMember",
+            "CustomId": f"EMP-{acct % 1000:03d}",
+            "UserGroupId": None,
+            "UserGroups": [],
+            "CardStatus": "ACTIVE",
+            "CardNumber4Digits": last4,
+            "CardIssueDate": "2025-01-15T00:00:00",
+            "CardExpiryDate": "2029-01-31T00:00:00",
+        }
+        for acct, first, last, last4 in PEX_CARDHOLDERS
+    ]
+
+
+def account_details() -> dict:
+    """The whole GET /Details/AccountDetails response for the demo business."""
+    return {
+        "BusinessAccountId": BUSINESS_ACCOUNT_ID,
+        "BusinessAccountNumber": "0000070001",
+        "BusinessName": BUSINESS_NAME,
+        "BusinessAccountStatus": "OPEN",
+        "BusinessAccountBalance": Decimal("18250.00"),
+        "PendingTransferAmount": Decimal("0.00"),
+        "OpenCardholdersCount": len(PEX_CARDHOLDERS),
+        "OpenVendorCardsCount": 0,
+        "CHAccountList": cardholders(),
+        "UserGroups": [],
+        "CardholderGroups": [],
+        "BankAccountList": [
+            {"ExternalBankAcctId": 9001, "RoutingNumber": "061000104", "BankAccountNumber": "****6789",
+             "BankName": "Sandbox National Bank", "BankAccountType": "Checking", "IsActive": True}
+        ],
+    }
+
+
+def _pex_row(acct: int, type_: str, category: str, amount: Decimal, when: datetime, description: str, **extra) -> dict:
+    """One transaction in PEX's shape; TransactionId is assigned once the ledger is sorted by time."""
+    row = {
+        "TransactionId": None,
+        "AcctId": acct,
+        "TransactionTime": pex_time(when),
+        "HoldTime": pex_time(when),
+        "SettlementTime": pex_time(when),
+        "MerchantLocalTime": None,
+        "AuthTransactionId": None,
+        "TransactionAmount": amount,
+        "PaddingAmount": Decimal("0.00"),
+        "TransactionType": type_,
+        "TransactionTypeCategory": category,
+        "Description": description,
+        "TransactionNotes": [],
+        "IsPending": False,
+        "IsDecline": False,
+        "MerchantName": "",
+        "MerchantNameNormalized": "",
+        "MerchantUrl": None,
+        "MerchantLogoUrl": None,
+        "MerchantIconUrl": None,
+        "MerchantCity": "",
+        "MerchantState": "",
+        "MerchantZip": "",
+        "MerchantCountry": "",
+        "MCCCode": "",
+        "MerchantId": None,
+        "TerminalId": None,
+        "TransferToOrFromAccountId": None,
+        "AuthIdentityResponseCode": None,
+        "NetworkTransactionId": None,
+        "SourceAmount": None,
+        "SourceCurrencyCodeDescription": None,
+        "SourceCurrencyNumericCode": None,
+        "TransactionTags": None,
+        "MetadataApprovalStatus": "NotReviewed",
+    }
+    row.update(extra)
+    return row
+
+
+def _tags(entries: list[tuple[str, str, object]]) -> dict:
+    return {
+        "Tags": [{"FieldId": field_id, "Name": name, "Value": value} for field_id, name, value in entries],
+        "State": "Selected" if entries else "Initial",
+        "FieldsVersion": FIELDS_VERSION,
+    }
+
+
+def pex_transactions(seed: int = 1, today: date | None = None) -> dict[str, list[dict]]:
+    """Both PEX ledgers of the demo business over the last ~180 days before `today`: deterministic per (seed, today).
+
+    {"cardholder": rows of GET /Details/AllCardholderTransactions, "business": rows of the admin's
+    GET /Details/TransactionDetails}, each sorted by TransactionTime.
+    """
+    today = today or eastern_today()
+    rng = random.Random(f"pex-demo/{seed}")  # a str seed hashes with sha512: stable across processes
+    account_id = {a["Code"]: a["AccountID"] for a in accounts()}
+    project_ids = [o["TrackingOptionID"] for c in tracking_categories() if c["Name"] == "PROJECTS" for o in c["Options"]]
+    diesel_id = xid("tracking", "FUEL", TRACKING["FUEL"][0])
+    holders = [acct for acct, *_ in PEX_CARDHOLDERS]
+
+    def moment(days_back: int, first_hour: int = 7, last_hour: int = 21) -> datetime:
+        day = today - timedelta(days=days_back)
+        return datetime.combine(day, time(rng.randint(first_hour, last_hour), rng.randint(0, 59), rng.randint(0, 59)))
+
+    def settles(when: datetime) -> datetime:
+        # overnight batch, after 04:00 so it never falls in the hour a DST change skips
+        return datetime.combine(when.date() + timedelta(days=rng.randint(1, 2)), time(rng.randint(4, 5), rng.randint(0, 59), rng.randint(0, 59)))
+
+    def approval() -> str:
+        return rng.choices(["Approved", "NotReviewed", "NoReceipt", "Rejected", "Ignored"], [70, 15, 6, 5, 4])[0]
+
+    def purchase_tags(merchant: tuple) -> dict | None:
+        roll = rng.random()
+        if roll < 0.06:
+            return None  # never tagged
+        if roll < 0.12:
+            return _tags([])
+        entries = []
+        if rng.random() < 0.9:
+            entries.append((EXPENSE_TYPE_TAG_ID, "EXPENSE TYPE", account_id[merchant[5]]))
+        if rng.random() < 0.6:
+            entries.append((PROJECTS_TAG_ID, "PROJECTS", rng.choice(project_ids)))
+        if merchant[9] and rng.random() < 0.35:
+            entries.append((NOTES_TAG_ID, "ITEM NOTES", rng.choice(merchant[9])))
+        if merchant[2] == "5541" and rng.random() < 0.5:
+            entries.append((FUEL_TAG_ID, "FUEL", diesel_id))
+        if rng.random() < 0.12:
+            entries.append((RECEIPT_TAG_ID, "RECEIPT OK", True))
+        return _tags(entries)
+
+    def network(merchant: tuple, amount: Decimal, when: datetime, **extra) -> dict:
+        name, normalized, mcc, city, state = merchant[:5]
+        return _pex_row(
+            rng.choice(holders), "Network", extra.pop("category", "Spend"), amount, when,
+            f"{name} {city} {state}".strip(),
+            MerchantName=name, MerchantNameNormalized=normalized, MCCCode=mcc, MerchantCity=city,
+            MerchantState=state, MerchantCountry="USA" if len(merchant) == 10 else "", MerchantLocalTime=pex_time(when),
+            MerchantId=f"MID{abs(hash_name(name)) % 10**9:09d}", **extra,
+        )
+
+    cardholder: list[dict] = []
+    purchases: list[dict] = []
+    weights = [m[8] for m in PEX_MERCHANTS]
+    for n in range(255):
+        foreign = n < 4  # a handful of foreign purchases, each with its ISA fee
+        merchant = PEX_FOREIGN_MERCHANTS[n % 2] if foreign else rng.choices(PEX_MERCHANTS, weights)[0]
+        cents = rng.randint(merchant[6], merchant[7])
+        when = moment(rng.randint(4, DEMO_DAYS))
+        row = network(merchant, _money(-cents), when, SettlementTime=pex_time(settles(when)),
+                      TransactionTags=purchase_tags(merchant), MetadataApprovalStatus=approval())
+        if foreign:
+            currency, code, rate = merchant[10:]
+            row.update(SourceAmount=(_money(cents) * rate).quantize(Decimal("0.01")),
+                       SourceCurrencyCodeDescription=currency, SourceCurrencyNumericCode=code,
+                       MerchantCountry="CAN" if currency == "CAD" else "GBR")
+            fee = max(Decimal("0.01"), (_money(cents) / 100).quantize(Decimal("0.01"), ROUND_HALF_UP))
+            cardholder.append(_pex_row(row["AcctId"], "Transfer", "CardAccountFee", -fee, when + timedelta(seconds=1),
+                                       "ISA Fee", SettlementTime=row["SettlementTime"]))
+        purchases.append(row)
+
+    _split_some(rng, purchases, account_id, project_ids)
+    # two fuel purchases tagged with the account Xero has since archived: they must show as blocked
+    fuel = [r for r in purchases if r["MCCCode"] == "5541" and r["TransactionTags"] and r["TransactionTags"]["Tags"]]
+    for row in fuel[:2]:
+        tags = [t for t in row["TransactionTags"]["Tags"] if t["FieldId"] != EXPENSE_TYPE_TAG_ID]
+        row["TransactionTags"] = _tags([(EXPENSE_TYPE_TAG_ID, "EXPENSE TYPE", account_id["477"])]
+                                       + [(t["FieldId"], t["Name"], t["Value"]) for t in tags])
+    for number, (row, note) in enumerate(zip(rng.sample(purchases, len(USER_NOTES)), USER_NOTES), start=1):
+        row["TransactionNotes"].append({"NoteId": 800000 + number, "NoteText": note, "UserName": "maria.alvarez",
+                                        "UserFirstName": "Maria", "UserLastName": "Alvarez",
+                                        "NoteDate": row["SettlementTime"], "UpdatedDate": None,
+                                        "SystemGenerated": False})
+    cardholder += purchases
+
+    first_fee = next(r for r in cardholder if r["TransactionTypeCategory"] == "CardAccountFee")
+    when = datetime.strptime(first_fee["TransactionTime"], PEX_TIME_FORMAT) + timedelta(days=3)
+    cardholder.append(_pex_row(first_fee["AcctId"], "Transfer", "CardAccountFee", -first_fee["TransactionAmount"],
+                               when, "ISA Fee Adjustment"))
+
+    refundable = [m for m in PEX_MERCHANTS if m[2] in ("5942", "5200", "5943")]
+    for _ in range(6):  # refunds: positive network rows
+        merchant = rng.choice(refundable)
+        when = moment(rng.randint(4, DEMO_DAYS))
+        tags = _tags([(EXPENSE_TYPE_TAG_ID, "EXPENSE TYPE", account_id[merchant[5]])]) if rng.random() < 0.7 else None
+        cardholder.append(network(merchant, _money(rng.randint(799, 8999)), when, category="Refund",
+                                  SettlementTime=pex_time(settles(when)), TransactionTags=tags,
+                                  MetadataApprovalStatus="Approved"))
+
+    disputed = rng.sample([r for r in purchases if r["MCCCode"] in ("3058", "5942") and not _is_split(r)], 3)
+    for number, original in enumerate(disputed):  # dispute credits: Transfer + "Dispute", positive
+        when = moment(rng.randint(1, 3))
+        tags = _tags([(EXPENSE_TYPE_TAG_ID, "EXPENSE TYPE", account_id["453"])]) if number == 0 else None
+        cardholder.append(_pex_row(original["AcctId"], "Transfer", "Dispute", -original["TransactionAmount"], when,
+                                   f"Dispute Credit - {original['MerchantName']}",
+                                   MerchantName=original["MerchantName"],
+                                   MerchantNameNormalized=original["MerchantNameNormalized"],
+                                   TransactionTags=tags, MetadataApprovalStatus="Approved"))
+
+    for n in range(15):  # card funding from the business account: internal, never synced
+        when = moment(rng.randint(2, DEMO_DAYS), 8, 17)
+        defund = n >= 13
+        amount = _money(rng.randrange(25000, 200001, 5000))
+        cardholder.append(_pex_row(rng.choice(holders), "Transfer", "CardFunding", -amount if defund else amount, when,
+                                   "Funds transfer to business account" if defund else "Funds transfer from business account",
+                                   TransferToOrFromAccountId=BUSINESS_ACCOUNT_ID))
+
+    for _ in range(10):  # pending authorisations: no settlement yet
+        merchant = rng.choices(PEX_MERCHANTS, weights)[0]
+        when = moment(rng.randint(1, 3))
+        cardholder.append(network(merchant, _money(-rng.randint(merchant[6], merchant[7])), when, SettlementTime=None,
+                                  IsPending=True, TransactionTags=purchase_tags(merchant)))
+
+    for reason in DECLINE_REASONS:  # declines: the reason is in Description
+        merchant = rng.choices(PEX_MERCHANTS, weights)[0]
+        when = moment(rng.randint(1, DEMO_DAYS))
+        row = network(merchant, _money(-rng.randint(merchant[6], merchant[7])), when, SettlementTime=None,
+                      HoldTime=None, IsDecline=True)
+        row["Description"] = reason
+        cardholder.append(row)
+
+    _number(cardholder, CARDHOLDER_TX_BASE)
+    for row in cardholder:  # a settled network row points at its authorisation
+        if row["TransactionType"] == "Network" and not row["IsPending"] and not row["IsDecline"]:
+            row["AuthTransactionId"] = AUTH_TX_BASE + row["TransactionId"] - CARDHOLDER_TX_BASE
+    return {"cardholder": cardholder, "business": _business_ledger(rng, today)}
+
+
+def hash_name(name: str) -> int:
+    """A stable (process-independent) number for a name."""
+    return int(uuid.uuid5(NAMESPACE, name).hex[:12], 16)
+
+
+def _is_split(row: dict) -> bool:
+    tags = (row.get("TransactionTags") or {}).get("Tags") or []
+    return any(t["FieldId"] == SPLIT_TAG_ID for t in tags)
+
+
+def _split_some(rng: random.Random, purchases: list[dict], account_id: dict, project_ids: list[str]) -> None:
+    """Turn 8 larger purchases into splits: one Allocation tag entry per split, amounts summing to |amount|."""
+    candidates = [r for r in purchases if r["MCCCode"] in ("5200", "5942", "5943", "3058")
+                  and r["TransactionAmount"] <= Decimal("-30.00") and r["MCCCode"] != "5541"]
+    codes = ["429", "453", "461", "493", "310"]
+    for number, row in enumerate(rng.sample(candidates, 8)):
+        total = int(-row["TransactionAmount"] * 100)
+        parts = rng.randint(2, 3)
+        cuts = sorted(rng.sample(range(1, total), parts - 1))
+        amounts = [b - a for a, b in zip([0] + cuts, cuts + [total])]
+        entries = []
+        for cents in amounts:
+            allocation = [{"TagId": EXPENSE_TYPE_TAG_ID, "Value": account_id[rng.choice(codes)]}]
+            if rng.random() < 0.8:
+                allocation.append({"TagId": PROJECTS_TAG_ID, "Value": rng.choice(project_ids)})
+            if rng.random() < 0.5:
+                allocation.append({"TagId": NOTES_TAG_ID, "Value": f"Part of order {row['MerchantName'][:10].strip()}"})
+            value = {"TagId": SPLIT_TAG_ID, "Allocation": allocation, "Amount": f"{_money(cents)}"}
+            entries.append((SPLIT_TAG_ID, "Split", json.dumps(value, separators=(",", ":"))))
+        if number == 0:  # PEX ignores a split row's ordinary tags; one row carries one anyway
+            entries.append((NOTES_TAG_ID, "ITEM NOTES", "Whole order"))
+        row["TransactionTags"] = _tags(entries)
+        row["MetadataApprovalStatus"] = "Approved"
+
+
+def _number(rows: list[dict], base: int) -> None:
+    """Sort a ledger by time and give it increasing TransactionIds, as PEX's own ids grow over time."""
+    rows.sort(key=lambda r: r["TransactionTime"])
+    for n, row in enumerate(rows, start=1):
+        row["TransactionId"] = base + n
+
+
+def _business_ledger(rng: random.Random, today: date) -> list[dict]:
+    rows = []
+
+    def at(day: date, hour: int) -> datetime:
+        return datetime.combine(day, time(hour, rng.randint(0, 59), rng.randint(0, 59)))
+
+    def business(category: str, amount: Decimal, when: datetime, description: str) -> dict:
+        return _pex_row(BUSINESS_ACCOUNT_ID, "Transfer", category, amount, when, description)
+
+    start = today - timedelta(days=DEMO_DAYS)
+    for day in range(3, DEMO_DAYS, 14):  # ACH funding into PEX every two weeks
+        amount = _money(rng.randrange(500000, 1500001, 50000))
+        rows.append(business("BusinessFunding", amount, at(start + timedelta(days=day), 10),
+                             "ACH Transfer from Business Checking ****6789"))
+    for days_back, cents in ((97, 250000), (41, 350000)):  # money taken back out of PEX
+        rows.append(business("BusinessFunding", _money(-cents), at(today - timedelta(days=days_back), 11),
+                             "ACH Transfer to Business Checking ****6789"))
+    first_of_months = sorted({(start + timedelta(days=d)).replace(day=1) for d in range(0, DEMO_DAYS, 28)})
+    for month in first_of_months:
+        if start < month < today:
+            rows.append(business("BusinessAccountFee", Decimal("-49.00"), at(month, 6), "PEX Platform Fee"))
+            rebate_day = month + timedelta(days=14)
+            if rebate_day < today:
+                rows.append(business("BusinessRebate", _money(rng.randint(2000, 8000)), at(rebate_day, 7),
+                                     "Monthly Rebate"))
+    rows.append(business("BusinessAccountFee", Decimal("-5.00"), at(today - timedelta(days=60), 9),
+                         "Card Replacement Fee"))
+    # rebates PEX recognises by description alone; one even arrives under the funding category
+    rows.append(business("BusinessFunding", Decimal("25.00"), at(today - timedelta(days=75), 8), "Rebate Credit"))
+    rows.append(business("Adjustment", Decimal("12.40"), at(today - timedelta(days=30), 8), "Rebate Credit"))
+    rows.append(business("Adjustment", Decimal("-12.40"), at(today - timedelta(days=20), 8), "Rebate Credit Reversal"))
+    _number(rows, BUSINESS_TX_BASE)
+    return rows
+
+
+def pex_attachments(seed: int = 1, today: date | None = None) -> dict[int, list[dict]]:
+    """Receipts per TransactionId, in the shape of GET /Transactions/{id}/Attachment/{id} (Full): about a third of
+    the purchases carry one (a few two); PNG, JPEG or PDF; a few are in a status other than Loaded (no Content)."""
+    ledgers = pex_transactions(seed, today)
+    rng = random.Random(f"pex-receipts/{seed}")
+    user_ids = {acct: 5500 + n for n, (acct, *_) in enumerate(PEX_CARDHOLDERS)}
+    result: dict[int, list[dict]] = {}
+    for row in ledgers["cardholder"]:
+        purchase = row["TransactionType"] == "Network" and row["TransactionAmount"] < 0 and not row["IsDecline"]
+        if not purchase or rng.random() >= 1 / 3:
+            continue
+        uploaded = datetime.strptime(row["TransactionTime"], PEX_TIME_FORMAT) + timedelta(hours=rng.randint(1, 30))
+        uploaded_utc = uploaded.replace(tzinfo=EASTERN).astimezone(timezone.utc)
+        files = []
+        for k in range(2 if rng.random() < 0.08 else 1):
+            kind = rng.choices(["png", "jpeg", "pdf"], [2, 1, 1])[0]
+            if kind == "png":
+                content = receipts.png_receipt(lines=3 + row["TransactionId"] % 5)
+            elif kind == "jpeg":
+                content = receipts.JPEG_RECEIPT
+            else:
+                content = receipts.pdf_receipt([row["MerchantName"], row["TransactionTime"][:10],
+                                                f"TOTAL USD {-row['TransactionAmount']}"])
+            files.append({
+                "AttachmentId": pex_id("attachment", row["TransactionId"], k),
+                "Type": "Pdf" if kind == "pdf" else "Image",
+                "Size": len(content),
+                "UploadStatus": "Loaded",
+                "CreatedDateUtc": uploaded_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "CreatedBy": {"AdminId": None, "UserId": user_ids.get(row["AcctId"])},
+                "Content": base64.b64encode(content).decode("ascii"),
+            })
+        result[row["TransactionId"]] = files
+    for status, tx_id in zip(["NotLoaded", "LoadFailed", "HasMalware", "Deleted"], rng.sample(sorted(result), 4)):
+        result[tx_id][0].update(UploadStatus=status, Content=None)
+    return result
