@@ -1,0 +1,626 @@
+"""The Xero gateway: every call the connector makes to Xero, over the official xero-python SDK.
+
+Callers get our own models (`pexxero.models`), never SDK objects. Each call runs inside the client-side
+limiter, with a fresh access token, a request timeout, and retries: 429 waits for `Retry-After`, 5xx, dropped
+connections, timeouts and unreadable bodies back off and try again, and a write is always resent with the same
+`Idempotency-Key`, so Xero answers a resend of something it already committed with the original result.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Callable, Sequence
+
+import certifi
+import urllib3
+from xero_python.accounting import AccountingApi
+from xero_python.accounting import models as xm
+from xero_python.api_client import ApiClient
+from xero_python.api_client.configuration import Configuration
+from xero_python.api_client.deserializer import deserialize
+from xero_python.api_client.oauth2 import OAuth2Token
+from xero_python.exceptions import HTTPStatusException
+from xero_python.identity import IdentityApi
+
+from pexxero.endpoints import Endpoints
+from pexxero.models import (
+    AttachmentFile,
+    Line,
+    PlannedRecord,
+    Tracking,
+    XeroAccount,
+    XeroBankTransaction,
+    XeroBankTransfer,
+    XeroContact,
+    XeroOrganisation,
+    XeroTenant,
+    XeroTrackingCategory,
+    XeroTrackingOption,
+)
+from pexxero.xero_limits import (
+    CallLimiter,
+    XeroDailyLimit,
+    XeroError,
+    XeroSessionFailed,
+    XeroUnavailable,
+    backoff_seconds,
+    header,
+    remaining_limits,
+    retry_after_seconds,
+    utc_at,
+)
+from pexxero.xero_tokens import TRANSPORT_ERRORS, MemoryTokenKeeper, TokenKeeper, TokenManager
+
+__all__ = [
+    "XeroError", "XeroSessionFailed", "XeroDailyLimit", "XeroUnavailable", "TokenKeeper", "MemoryTokenKeeper",
+    "WriteResult", "XeroGateway", "BATCH_LIMIT",
+]
+
+BATCH_LIMIT = 50  # Xero's advice: at most 50 elements per write
+PAGE_SIZE = 100
+WHERE_CHUNK = 25  # OR-ed names or references per GET: keeps the URL short
+DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
+EMPTY_ID = "00000000-0000-0000-0000-000000000000"  # Xero's id on an element it did not create
+
+
+@dataclass
+class WriteResult:
+    """One element of a batch write, in the order it was sent."""
+
+    reference: str
+    ok: bool
+    xero_id: str = ""
+    messages: tuple[str, ...] = ()
+
+
+class _TimedApiClient(ApiClient):
+    """ApiClient that always passes a request timeout.
+
+    SDK quirks worked around here: TokenApi calls `call_api` without `_request_timeout` (a hung identity
+    server would hang us forever), and rest.py silently drops a float timeout (only int or a 2-tuple count).
+    """
+
+    request_timeout: tuple[float, float] = DEFAULT_TIMEOUT
+
+    def call_api(self, *args, **kwargs):
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = self.request_timeout
+        return super().call_api(*args, **kwargs)
+
+
+class XeroGateway:
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        keeper: TokenKeeper,
+        tenant_id: str | None = None,
+        *,
+        endpoints: Endpoints | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        minute_limit: int = 60,
+        concurrent_limit: int = 5,
+        max_retries: int = 5,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    ):
+        self.tenant_id = tenant_id
+        self.endpoints = endpoints or Endpoints.from_env()
+        self.calls = 0  # API calls made, retries included (token calls are counted in `refreshes`)
+        self.limits: dict[str, int] = {}  # last X-*Limit-Remaining values seen
+        self._clock = clock
+        self._sleep = sleep
+        self._max_retries = max_retries
+        self._count_lock = threading.Lock()
+        self._accounts_by_code: dict[str, XeroAccount] = {}
+        self._limiter = CallLimiter(minute_limit, concurrent_limit, clock=clock, sleep=sleep)
+
+        # SDK quirk: Configuration() hands out copies of one process-wide default and ignores constructor
+        # arguments after the first call, so everything is set on our copy after construction.
+        config = Configuration()
+        config.oauth2_token = OAuth2Token(client_id=client_id, client_secret=client_secret)
+        self._api_client = _TimedApiClient(config)
+        self._api_client.request_timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        # our own pool: urllib3's default retries would silently resend on a dropped connection, hiding the
+        # failure from our retry loop and from `calls`; the SDK offers no way to pass `retries`
+        self._api_client.rest_client.pool_manager = urllib3.PoolManager(
+            num_pools=4, maxsize=max(4, concurrent_limit), cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+            retries=False,
+        )
+        self._tokens = TokenManager(
+            self._api_client, client_id, client_secret, keeper, self.endpoints,
+            clock=clock, sleep=sleep, max_retries=max_retries,
+        )
+        self._api_client.oauth2_token_getter(self._tokens.sdk_token)
+        self._api_client.oauth2_token_saver(lambda token: None)  # never called: the SDK never sees an expiry
+        self._accounting = AccountingApi(self._api_client, base_url=self.endpoints.xero_api_url)
+        self._identity = IdentityApi(self._api_client, base_url=self.endpoints.xero_connections_url)
+
+    @property
+    def refreshes(self) -> int:
+        return self._tokens.refreshes
+
+    # ------------------------------------------------------------------------------------ tokens
+
+    def refresh(self) -> None:
+        """Force a refresh now (normally automatic)."""
+        self._tokens.refresh()
+
+    def revoke(self) -> None:
+        """Disconnect: revoke the refresh token at Xero and forget the token set."""
+        self._tokens.revoke()
+
+    # ------------------------------------------------------------------------------------ reads
+
+    def tenants(self) -> list[XeroTenant]:
+        data = self._send(self._identity.get_connections, tenant=False)
+        return [
+            XeroTenant(c.tenant_id, c.tenant_name or "", c.tenant_type or "ORGANISATION")
+            for c in self._model("list[Connection]", data, self._identity)
+        ]
+
+    def organisation(self) -> XeroOrganisation:
+        orgs = self._model("Organisations", self._send(self._accounting.get_organisations)).organisations or []
+        if not orgs:
+            raise XeroError("Xero returned no organisation for this tenant")
+        o = orgs[0]
+        return XeroOrganisation(
+            organisation_id=o.organisation_id or "",
+            name=o.name or "",
+            base_currency=_text(o.base_currency),
+            period_lock_date=o.period_lock_date,
+            end_of_year_lock_date=o.end_of_year_lock_date,
+        )
+
+    def accounts(self) -> list[XeroAccount]:
+        found = self._model("Accounts", self._send(self._accounting.get_accounts)).accounts or []
+        accounts = [
+            XeroAccount(
+                account_id=a.account_id or "", code=a.code or "", name=a.name or "", type=_text(a.type),
+                status=a.status or "ACTIVE", currency_code=_text(a.currency_code), tax_type=a.tax_type or "",
+            )
+            for a in found
+        ]
+        self._accounts_by_code = {a.code: a for a in accounts if a.code}
+        return accounts
+
+    def contacts(self, names: Sequence[str] | None = None) -> list[XeroContact]:
+        """Contacts with these names (archived included, so a name in use is never created twice), or all."""
+        if names is None:
+            pages = self._pages(self._accounting.get_contacts, "Contacts", "contacts", include_archived=True)
+        else:
+            pages = [
+                c
+                for where in _or_filters("Name", names)
+                for c in self._pages(self._accounting.get_contacts, "Contacts", "contacts", where=where,
+                                     include_archived=True)
+            ]
+        return [XeroContact(c.contact_id or "", c.name or "", _text(c.contact_status) or "ACTIVE") for c in pages]
+
+    def tracking_categories(self) -> list[XeroTrackingCategory]:
+        data = self._send(self._accounting.get_tracking_categories, include_archived=True)
+        return [
+            XeroTrackingCategory(
+                category_id=c.tracking_category_id or "", name=c.name or "", status=c.status or "ACTIVE",
+                options=tuple(
+                    XeroTrackingOption(o.tracking_option_id or "", o.name or "", o.status or "ACTIVE")
+                    for o in (c.options or [])
+                ),
+            )
+            for c in self._model("TrackingCategories", data).tracking_categories or []
+        ]
+
+    def bank_transactions(self, bank_account_code: str, start: date, end: date) -> list[XeroBankTransaction]:
+        """Every bank transaction on one bank account between two dates (inclusive), all pages."""
+        where = f'BankAccount.Code=={_quote(bank_account_code)} AND {_date_range(start, end)}'
+        found = self._pages(self._accounting.get_bank_transactions, "BankTransactions", "bank_transactions",
+                            where=where)
+        return [_bank_transaction(t) for t in found]
+
+    def bank_transactions_by_reference(self, references: Sequence[str]) -> list[XeroBankTransaction]:
+        found = [
+            t
+            for where in _or_filters("Reference", references)
+            for t in self._pages(self._accounting.get_bank_transactions, "BankTransactions", "bank_transactions",
+                                 where=where)
+        ]
+        return [_bank_transaction(t) for t in found]
+
+    def bank_transfers(self, start: date, end: date) -> list[XeroBankTransfer]:
+        data = self._send(self._accounting.get_bank_transfers, where=_date_range(start, end))
+        return [self._bank_transfer(t) for t in self._model("BankTransfers", data).bank_transfers or []]
+
+    def bank_transfers_by_reference(self, references: Sequence[str]) -> list[XeroBankTransfer]:
+        found = []
+        for where in _or_filters("Reference", references):
+            data = self._send(self._accounting.get_bank_transfers, where=where)
+            found += self._model("BankTransfers", data).bank_transfers or []
+        return [self._bank_transfer(t) for t in found]
+
+    def attachments(self, bank_transaction_id: str) -> list[str]:
+        data = self._send(self._accounting.get_bank_transaction_attachments, bank_transaction_id)
+        return [a.file_name or "" for a in self._model("Attachments", data).attachments or []]
+
+    # ------------------------------------------------------------------------------------ writes
+
+    def create_contacts(self, names: Sequence[str], idempotency_key: str) -> list[WriteResult]:
+        """Create contacts by name, in batches of at most 50 (batch n after the first carries key `KEY-n`)."""
+        results: list[WriteResult] = []
+        for n, start in enumerate(range(0, len(names), BATCH_LIMIT)):
+            batch = list(names[start:start + BATCH_LIMIT])
+            key = idempotency_key if n == 0 else f"{idempotency_key}-{n}"
+            body = xm.Contacts(contacts=[xm.Contact(name=name) for name in batch])
+            data = self._send(self._accounting.create_contacts, body, summarize_errors=False,
+                              idempotency_key=_key(key), validation_body=True)
+            results += self._results(data, "Contacts", "contacts", batch, lambda c: c.contact_id)
+        return results
+
+    def create_bank_transactions(self, records: Sequence[PlannedRecord], idempotency_key: str) -> list[WriteResult]:
+        """One request (≤50 records, summarizeErrors=false): one result per record, in order, Xero's messages."""
+        records = _batch(records)
+        if not records:
+            return []
+        body = xm.BankTransactions(bank_transactions=[_sdk_bank_transaction(r) for r in records])
+        data = self._send(self._accounting.create_bank_transactions, body, summarize_errors=False,
+                          idempotency_key=_key(idempotency_key), validation_body=True)
+        refs = [r.reference for r in records]
+        return self._results(data, "BankTransactions", "bank_transactions", refs, lambda t: t.bank_transaction_id)
+
+    def update_bank_transaction(self, bank_transaction_id: str, record: PlannedRecord,
+                                idempotency_key: str) -> WriteResult:
+        """Rewrite one bank transaction from its plan; Xero refuses reconciled ones (ok=False, its message)."""
+        tx = _sdk_bank_transaction(record)
+        tx.bank_transaction_id = bank_transaction_id
+        data = self._send(self._accounting.update_bank_transaction, bank_transaction_id,
+                          xm.BankTransactions(bank_transactions=[tx]), idempotency_key=_key(idempotency_key),
+                          validation_body=True)
+        return self._results(data, "BankTransactions", "bank_transactions", [record.reference],
+                             lambda t: t.bank_transaction_id)[0]
+
+    def create_bank_transfers(self, records: Sequence[PlannedRecord], idempotency_key: str) -> list[WriteResult]:
+        """One request for ≤50 transfers. BankTransfers has no summarizeErrors: Xero takes all or none, so
+        when it refuses the batch, the refused elements carry Xero's messages and the rest say why they wait."""
+        records = _batch(records)
+        if not records:
+            return []
+        if not self._accounts_by_code:
+            self.accounts()
+        results: list[WriteResult | None] = []
+        sendable: list[PlannedRecord] = []
+        for r in records:
+            missing = [c for c in (r.from_account_code, r.to_account_code) if c not in self._accounts_by_code]
+            if missing:
+                results.append(WriteResult(r.reference, False, messages=tuple(
+                    f"Account code {c} is not in this organisation's chart of accounts" for c in missing)))
+            else:
+                results.append(None)
+                sendable.append(r)
+        if sendable:
+            body = xm.BankTransfers(bank_transfers=[self._sdk_bank_transfer(r) for r in sendable])
+            data = self._send(self._accounting.create_bank_transfer, body, idempotency_key=_key(idempotency_key),
+                              validation_body=True)
+            sent = iter(self._results(data, "BankTransfers", "bank_transfers", [r.reference for r in sendable],
+                                      lambda t: t.bank_transfer_id, all_or_none=True))
+            results = [r if r is not None else next(sent) for r in results]
+        return results  # type: ignore[return-value]
+
+    def add_attachment(self, bank_transaction_id: str, file: AttachmentFile, idempotency_key: str) -> str:
+        """Attach a file to a bank transaction; returns Xero's attachment id."""
+        data = self._send(self._accounting.create_bank_transaction_attachment_by_file_name, bank_transaction_id,
+                          file.file_name, file.content, idempotency_key=_key(idempotency_key))
+        found = self._model("Attachments", data).attachments or []
+        if not found:
+            raise XeroError(f"Xero did not confirm the attachment {file.file_name}")
+        return found[0].attachment_id or ""
+
+    # ------------------------------------------------------------------------------------ mapping
+
+    def _sdk_bank_transfer(self, record: PlannedRecord) -> xm.BankTransfer:
+        return xm.BankTransfer(
+            from_bank_account=xm.Account(account_id=self._accounts_by_code[record.from_account_code].account_id),
+            to_bank_account=xm.Account(account_id=self._accounts_by_code[record.to_account_code].account_id),
+            amount=record.total,
+            date=record.date,
+            reference=record.reference or None,
+        )
+
+    def _bank_transfer(self, t) -> XeroBankTransfer:
+        return XeroBankTransfer(
+            bank_transfer_id=t.bank_transfer_id or "",
+            date=t.date,
+            amount=_money(t.amount),
+            from_account_code=self._account_code(t.from_bank_account),
+            to_account_code=self._account_code(t.to_bank_account),
+            reference=t.reference or "",
+        )
+
+    def _account_code(self, account) -> str:
+        if account is None:
+            return ""
+        if account.code:
+            return account.code
+        if not self._accounts_by_code:
+            self.accounts()
+        by_id = {a.account_id: a.code for a in self._accounts_by_code.values()}
+        return by_id.get(account.account_id or "", "")
+
+    def _results(self, data, model: str, attr: str, references: Sequence[str], id_of,
+                 all_or_none: bool = False) -> list[WriteResult]:
+        """Per-element results from a write answer, or from the elements of a 400 ValidationException."""
+        if isinstance(data, _Refused):
+            elements = data.body.get("Elements") or []
+            if len(elements) != len(references):
+                raise self._refusal(data.status, data.body)
+            results = []
+            for ref, element in zip(references, elements):
+                messages = _validation_messages(element)
+                if not messages and all_or_none:
+                    messages = ("Not written: Xero refused the whole request because of other elements",)
+                results.append(WriteResult(ref, False, messages=messages or (data.body.get("Message") or "",)))
+            return results
+        elements = getattr(self._model(model, data), attr) or []
+        if len(elements) != len(references):
+            raise XeroError(f"Xero answered {len(elements)} elements for {len(references)} sent")
+        results = []
+        for ref, element in zip(references, elements):
+            messages = tuple(v.message for v in (element.validation_errors or []) if v.message)
+            failed = bool(messages) or (element.status_attribute_string or "").upper() == "ERROR"
+            xero_id = id_of(element) or ""
+            if failed:
+                results.append(WriteResult(ref, False, messages=messages or ("Xero refused this element",)))
+            else:
+                results.append(WriteResult(ref, True, xero_id=xero_id if xero_id != EMPTY_ID else ""))
+        return results
+
+    def _model(self, type_name: str, data: Any, api=None):
+        """Our parsed JSON into SDK models via the SDK's own deserializer (it knows Xero's /Date()/ format)."""
+        api = api or self._accounting
+        try:
+            return deserialize(type_name, data, api.get_model_finder())
+        except (ValueError, TypeError, AttributeError, KeyError) as error:
+            raise XeroError(f"Unexpected answer from Xero ({type_name}): {type(error).__name__}") from None
+
+    def _pages(self, method, model: str, attr: str, **kwargs) -> list:
+        found: list = []
+        page = 1
+        while True:
+            data = self._send(method, page=page, page_size=PAGE_SIZE, **kwargs)
+            parsed = self._model(model, data)
+            items = getattr(parsed, attr) or []
+            found += items
+            pagination = getattr(parsed, "pagination", None)
+            if pagination is not None and pagination.page_count is not None:
+                if page >= pagination.page_count:
+                    return found
+            elif len(items) < PAGE_SIZE:
+                return found
+            if not items:
+                return found
+            page += 1
+
+    # ------------------------------------------------------------------------------------ transport
+
+    def _send(self, method, *args, tenant: bool = True, validation_body: bool = False, **kwargs):
+        """One API call: limiter, fresh token, timeout, retries. Returns the parsed JSON body.
+
+        With `validation_body`, a 400 ValidationException comes back as `_Refused` instead of raising, so a
+        batch write can report each element's messages. Writes carry `idempotency_key` in kwargs, so every
+        resend below repeats the same key.
+        """
+        if tenant:
+            if not self.tenant_id:
+                raise XeroError("No Xero organisation chosen: pick one from the connections list first")
+            args = (self.tenant_id, *args)
+        slot_key = self.tenant_id if tenant else "connections"
+        failures = 0
+        reauthorised = False
+        while True:
+            token = self._tokens.access_token()
+            status, headers, body, broke = self._attempt(method, args, kwargs, slot_key)
+            self.limits.update(remaining_limits(headers))
+            wait = None
+            if broke is None and 200 <= status < 300:
+                parsed = _json(body)
+                if parsed is not _UNREADABLE:
+                    return parsed
+                broke = "an unreadable answer"
+            if broke is None and status == 401:
+                if reauthorised:
+                    raise XeroSessionFailed(401)
+                reauthorised = True
+                self._tokens.refresh(stale=token)  # TokenExpired mid-call: refresh once and resend
+                continue
+            if broke is None and status == 429:
+                retry_after = retry_after_seconds(headers, self._clock(), default=60.0)
+                if (header(headers, "X-Rate-Limit-Problem") or "").lower() == "day":
+                    raise XeroDailyLimit(retry_after, utc_at(self._clock() + retry_after))
+                wait, broke = retry_after, "the rate limit"
+            elif broke is None and status >= 500:
+                wait = retry_after_seconds(headers, self._clock(), default=0) or None
+                broke = f"HTTP {status}"
+            elif broke is None:
+                parsed = _json(body)
+                parsed = parsed if isinstance(parsed, dict) else {}
+                if validation_body and status == 400 and parsed.get("Elements"):
+                    return _Refused(status, parsed)
+                raise self._refusal(status, parsed, body)
+            failures += 1
+            if failures > self._max_retries:
+                raise XeroUnavailable(f"Xero is unavailable: {broke} after {failures} attempts",
+                                      status if broke.startswith(("HTTP", "the rate")) else None)
+            self._sleep(wait if wait is not None else backoff_seconds(failures))
+
+    def _attempt(self, method, args, kwargs, slot_key):
+        """Send once. Returns (status, headers, body bytes, transport failure or None)."""
+        with self._limiter.slot(slot_key):
+            with self._count_lock:
+                self.calls += 1
+            raw = None
+            try:
+                raw, status, headers = method(*args, _return_http_data_only=False, _preload_content=False,
+                                              **kwargs)
+                return status, headers, raw.data, None  # reading can still break (truncated body)
+            except HTTPStatusException as error:
+                resp = error.http_resp
+                _release(getattr(resp, "urllib3_response", None))
+                return resp.status, resp.getheaders(), resp.data, None
+            except TRANSPORT_ERRORS as error:
+                timed_out = isinstance(error, (urllib3.exceptions.TimeoutError, TimeoutError))
+                return 0, {}, b"", "a timeout" if timed_out else "a dropped connection"
+            finally:
+                _release(raw)
+
+    def _refusal(self, status: int, parsed: dict, body: bytes = b"") -> XeroError:
+        validation = [m for element in parsed.get("Elements") or [] for m in _validation_messages(element)]
+        detail = (
+            parsed.get("Detail") or parsed.get("Message") or parsed.get("Title")
+            or _plain(body) or f"HTTP {status}"
+        )
+        message = self._scrub(f"Xero refused the request (HTTP {status}): {detail}"
+                              + (f" — {'; '.join(validation)}" if validation else ""))
+        return XeroError(message, status, [self._scrub(v) for v in validation])
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._tokens.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+class _Refused:
+    """A 400 ValidationException body, handed back to a batch write instead of raised."""
+
+    def __init__(self, status: int, body: dict):
+        self.status = status
+        self.body = body
+
+
+_UNREADABLE = object()
+
+
+def _json(body: bytes):
+    if not body:
+        return _UNREADABLE
+    try:
+        return json.loads(body.decode("utf-8"), parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        return _UNREADABLE
+
+
+def _plain(body: bytes) -> str:
+    """A short, single-line excerpt of a non-JSON error body (HTML pages are not worth showing)."""
+    text = (body or b"").decode("utf-8", "replace").strip()
+    if not text or text.lstrip().startswith("<"):
+        return ""
+    return " ".join(text.split())[:200]
+
+
+def _release(raw) -> None:
+    if raw is not None and hasattr(raw, "release_conn"):
+        try:
+            raw.release_conn()
+        except Exception:  # releasing a broken connection can fail; the pool copes
+            pass
+
+
+def _validation_messages(element: dict) -> tuple[str, ...]:
+    return tuple(v.get("Message", "") for v in element.get("ValidationErrors") or [] if v.get("Message"))
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    return value.value if isinstance(value, Enum) else str(value)
+
+
+def _money(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+def _quote(value: str) -> str:
+    """A string literal for Xero's `where`: backslashes and double quotes escaped."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _or_filters(field: str, values: Sequence[str]) -> list[str]:
+    unique = list(dict.fromkeys(v for v in values if v))
+    return [
+        " OR ".join(f"{field}=={_quote(v)}" for v in unique[i:i + WHERE_CHUNK])
+        for i in range(0, len(unique), WHERE_CHUNK)
+    ]
+
+
+def _date_range(start: date, end: date) -> str:
+    return (f"Date>=DateTime({start.year},{start.month:02d},{start.day:02d}) AND "
+            f"Date<=DateTime({end.year},{end.month:02d},{end.day:02d})")
+
+
+def _key(key: str) -> str:
+    if not key or len(key) > 128:
+        raise ValueError("an Idempotency-Key is 1 to 128 characters")
+    return key
+
+
+def _batch(records: Sequence[PlannedRecord]) -> list[PlannedRecord]:
+    if len(records) > BATCH_LIMIT:
+        raise ValueError(f"at most {BATCH_LIMIT} records per request (got {len(records)})")
+    return list(records)
+
+
+def _sdk_bank_transaction(record: PlannedRecord) -> xm.BankTransaction:
+    # SDK quirk: Decimal amounts are serialized as JSON floats; for 2-decimal amounts the float's shortest
+    # repr is the exact decimal text, so nothing is lost on the wire
+    return xm.BankTransaction(
+        type=record.xero_type,
+        bank_account=xm.Account(code=record.bank_account_code),
+        contact=xm.Contact(name=record.contact_name) if record.contact_name else None,
+        date=record.date,
+        reference=record.reference or None,
+        url=record.url or None,
+        line_amount_types=xm.LineAmountTypes(record.line_amount_types),
+        line_items=[
+            xm.LineItem(
+                description=line.description,
+                quantity=Decimal(1),
+                unit_amount=line.amount,
+                account_code=line.account_code,
+                tracking=[xm.LineItemTracking(name=t.category, option=t.option) for t in line.tracking] or None,
+            )
+            for line in record.lines
+        ],
+    )
+
+
+def _bank_transaction(t) -> XeroBankTransaction:
+    return XeroBankTransaction(
+        bank_transaction_id=t.bank_transaction_id or "",
+        type=t.type or "",
+        date=t.date,
+        total=_money(t.total),
+        bank_account_code=(t.bank_account.code if t.bank_account else "") or "",
+        reference=t.reference or "",
+        contact_name=(t.contact.name if t.contact else "") or "",
+        status=t.status or "",
+        is_reconciled=bool(t.is_reconciled),
+        line_amount_types=_text(t.line_amount_types) or "NoTax",
+        url=t.url or "",
+        lines=tuple(
+            Line(
+                description=li.description or "",
+                amount=_money(li.line_amount if li.line_amount is not None
+                              else _money(li.unit_amount) * _money(li.quantity or 1)),
+                account_code=li.account_code or "",
+                tracking=tuple(Tracking(tr.name or "", tr.option or "") for tr in (li.tracking or [])),
+            )
+            for li in (t.line_items or [])
+        ),
+        has_attachments=bool(t.has_attachments),
+    )
