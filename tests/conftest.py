@@ -15,3 +15,17 @@ def pex_double():
     """
     with PexDouble() as double:
         yield double
+
+
+# ---------------------------------------------------------------------------------------- xero_double
+@pytest.fixture
+def xero_double():
+    """The Xero double of the demo organisations (default limits, real clock), on 127.0.0.1.
+
+    Point the SDK at `xero_double.env["XERO_API_URL"]` (identity/connections at `xero_double.url`); get a token set
+    with `xero_double.grant()`. Tests may set `latency`, queue `faults`, read `requests` and the stored records.
+    """
+    from pexxero.sandbox.xero_double import XeroDouble
+
+    with XeroDouble() as double:
+        yield double
