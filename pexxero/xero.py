@@ -369,8 +369,9 @@ class XeroGateway:
             raise XeroError(f"Xero answered {len(elements)} elements for {len(references)} sent")
         results = []
         for ref, element in zip(references, elements):
-            messages = tuple(v.message for v in (element.validation_errors or []) if v.message)
-            failed = bool(messages) or (element.status_attribute_string or "").upper() == "ERROR"
+            messages = tuple(v.message for v in (getattr(element, "validation_errors", None) or []) if v.message)
+            status = getattr(element, "status_attribute_string", None) or ""  # BankTransfer has none
+            failed = bool(messages) or status.upper() == "ERROR"
             xero_id = id_of(element) or ""
             if failed:
                 results.append(WriteResult(ref, False, messages=messages or ("Xero refused this element",)))

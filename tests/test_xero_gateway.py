@@ -1,0 +1,509 @@
+"""Contract tests for the Xero gateway: the real xero-python SDK over loopback against the Xero double.
+
+Time is a fake clock shared by the gateway and the double, so token expiry, Retry-After and the minute limit
+are exercised without waiting; the gateway's `sleep` advances that clock and records what it was asked to wait.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from xero_python.api_client.oauth2 import TokenApi
+
+from pexxero.endpoints import Endpoints
+from pexxero.models import AttachmentFile, Line, PlannedRecord, Tracking
+from pexxero.sandbox import demo
+from pexxero.sandbox.xero_double import XeroDouble
+from pexxero.xero import (
+    MemoryTokenKeeper,
+    XeroDailyLimit,
+    XeroError,
+    XeroGateway,
+    XeroSessionFailed,
+    XeroUnavailable,
+)
+from pexxero.xero_tokens import stamp_expiry
+
+START = float(int(time.time()))  # the fake clock starts now: record dates stay clear of the demo's lock date
+
+
+class FakeClock:
+    def __init__(self, now: float = START):
+        self.now = now
+        self.slept: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.slept.append(seconds)
+            self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class RecordingKeeper(MemoryTokenKeeper):
+    """Keeps every saved token set, so a test can see each rotated refresh token being persisted."""
+
+    def __init__(self, token=None):
+        super().__init__(token)
+        self.saved: list[dict] = []
+
+    def save(self, token: dict) -> None:
+        self.saved.append(dict(token))
+        super().save(token)
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def double(clock):
+    d = XeroDouble(seed=1, clock=clock).start()
+    yield d
+    d.stop()
+
+
+def connect(d, clock, keeper=None, **options):
+    """A gateway holding a fresh grant for the demo tenant, as after the user's consent."""
+    keeper = keeper or RecordingKeeper(stamp_expiry(d.grant(), clock()))
+    gateway = XeroGateway(
+        d.env["XERO_CLIENT_ID"], d.env["XERO_CLIENT_SECRET"], keeper, demo.TENANT_ID,
+        endpoints=Endpoints.from_env(d.env), clock=clock, sleep=clock.sleep, **options,
+    )
+    return gateway, keeper
+
+
+@pytest.fixture
+def gateway(double, clock):
+    return connect(double, clock)[0]
+
+
+def assert_no_secrets(error: BaseException, *tokens: dict, secret: str = demo.XERO_CLIENT_SECRET) -> None:
+    text = "".join(traceback.format_exception(error)) + repr(error) + str(getattr(error, "validation", ""))
+    assert secret not in text
+    for token in tokens:
+        for key in ("access_token", "refresh_token"):
+            if token.get(key):
+                assert token[key] not in text
+
+
+def calls_to(d, path_part: str, method: str | None = None) -> list:
+    return [r for r in d.requests if path_part in r.path and (method is None or r.method == method)]
+
+
+def purchase(pex_id: int, amount: str, *, account: str = "449", day: date | None = None, lines=None,
+             contact: str = "Shell") -> PlannedRecord:
+    day = day or date.today() - timedelta(days=3)
+    lines = lines or (Line(f"Purchase {pex_id}", Decimal(amount), account,
+                           (Tracking("PROJECTS", "Alpha Site"),)),)
+    return PlannedRecord(
+        pex_id=pex_id, kind="purchase", record_type="BankTransaction", date=day, total=Decimal(amount),
+        reference=f"PEX-{pex_id}", url=f"https://dashboard.pexcard.com/transactions/{pex_id}",
+        xero_type="SPEND", bank_account_code="091", contact_name=contact, lines=tuple(lines),
+    )
+
+
+def transfer(pex_id: int, amount: str, day: date | None = None) -> PlannedRecord:
+    return PlannedRecord(
+        pex_id=pex_id, kind="transfer", record_type="BankTransfer", date=day or date.today() - timedelta(days=2),
+        total=Decimal(amount), reference=f"PEX-{pex_id}", url="", from_account_code="090", to_account_code="091",
+    )
+
+
+# ------------------------------------------------------------------------------------------- reads
+
+
+def test_tenants_lists_the_connected_organisations(double, clock):
+    gateway, _ = connect(double, clock)
+    tenants = {t.tenant_id: t.tenant_name for t in gateway.tenants()}
+    assert tenants[demo.TENANT_ID] == demo.TENANT_NAME
+    assert demo.SECOND_TENANT_ID in tenants
+
+
+def test_reference_data_reads_match_the_demo_organisation(gateway):
+    org = gateway.organisation()
+    assert (org.name, org.base_currency) == (demo.TENANT_NAME, "USD")
+
+    accounts = {a.code: a for a in gateway.accounts()}
+    assert set(accounts) == {row[0] for row in demo.ACCOUNT_ROWS}
+    assert accounts["091"].type == "BANK" and accounts["091"].currency_code == "USD"
+    assert accounts["092"].currency_code == "EUR"
+    assert accounts["477"].status == "ARCHIVED"
+    assert accounts["091"].account_id == demo.xid("account", "091")
+
+    categories = {c.name: c for c in gateway.tracking_categories()}
+    assert {o.name for o in categories["PROJECTS"].options} == set(demo.TRACKING["PROJECTS"])
+
+    names = {c.name for c in gateway.contacts()}
+    assert set(demo.CONTACT_NAMES) <= names
+
+
+def test_contacts_by_name_are_found_in_chunked_where_queries(gateway, double):
+    wanted = ["Shell", "home depot", "Nobody Here"] + [f"Missing {i}" for i in range(30)]
+    found = {c.name for c in gateway.contacts(wanted)}
+    assert found == {"Shell", "Home Depot"}  # Xero's name match ignores case
+    gets = calls_to(double, "/Contacts", "GET")
+    assert len(gets) == 2  # 33 names: two OR-chunks of at most 25
+
+
+def test_organisation_lock_dates_are_read(gateway, double):
+    double.set_lock_date(demo.TENANT_ID, date(2026, 1, 31))
+    assert gateway.organisation().period_lock_date == date(2026, 1, 31)
+
+
+def test_a_gateway_without_a_tenant_can_only_list_connections(double, clock):
+    gateway, _ = connect(double, clock)
+    gateway.tenant_id = None
+    assert gateway.tenants()
+    with pytest.raises(XeroError, match="No Xero organisation chosen"):
+        gateway.accounts()
+
+
+# ------------------------------------------------------------------------------------------- writes
+
+
+def test_bank_transactions_round_trip_with_splits_tracking_and_exact_money(gateway, double):
+    split = purchase(9001, "100.01", lines=[
+        Line("Diesel", Decimal("66.67"), "449", (Tracking("PROJECTS", "Alpha Site"),)),
+        Line("Snacks", Decimal("33.34"), "420", (Tracking("PROJECTS", "Overhead"),)),
+    ])
+    plain = purchase(9002, "0.10", contact="Brand New Merchant")
+    results = gateway.create_bank_transactions([split, plain], "key-roundtrip")
+    assert [(r.reference, r.ok) for r in results] == [("PEX-9001", True), ("PEX-9002", True)]
+    assert all(r.xero_id for r in results)
+
+    back = {t.reference: t for t in gateway.bank_transactions_by_reference(["PEX-9001", "PEX-9002", "PEX-404"])}
+    assert set(back) == {"PEX-9001", "PEX-9002"}
+    got = back["PEX-9001"]
+    assert got.bank_transaction_id == results[0].xero_id
+    assert (got.type, got.total, got.bank_account_code, got.contact_name) == ("SPEND", Decimal("100.01"), "091",
+                                                                              "Shell")
+    assert got.date == split.date and got.url == split.url and got.line_amount_types == "NoTax"
+    assert [(li.description, li.amount, li.account_code, li.tracking) for li in got.lines] == [
+        ("Diesel", Decimal("66.67"), "449", (Tracking("PROJECTS", "Alpha Site"),)),
+        ("Snacks", Decimal("33.34"), "420", (Tracking("PROJECTS", "Overhead"),)),
+    ]
+    assert back["PEX-9002"].total == Decimal("0.10")
+    assert all(isinstance(li.amount, Decimal) for t in back.values() for li in t.lines)
+
+    in_range = gateway.bank_transactions("091", split.date, split.date)
+    assert {"PEX-9001", "PEX-9002"} <= {t.reference for t in in_range}
+    assert all(t.bank_account_code == "091" and t.date == split.date for t in in_range)
+
+
+def test_bank_transactions_read_every_page(gateway, double):
+    day = date.today() - timedelta(days=1)
+    for batch in range(3):  # 150 records on one day: two pages of 100
+        records = [purchase(880000 + batch * 50 + i, "1.00", day=day) for i in range(50)]
+        assert all(r.ok for r in gateway.create_bank_transactions(records, f"key-pages-{batch}"))
+    found = gateway.bank_transactions("091", day, day)
+    assert len({t.reference for t in found if t.reference.startswith("PEX-88")}) == 150
+    pages = [r for r in calls_to(double, "/BankTransactions", "GET")]
+    assert len(pages) >= 2
+
+
+def test_one_invalid_element_fails_alone_with_xeros_message(gateway, double):
+    good, bad, also_good = purchase(9101, "5.00"), purchase(9102, "6.00", account="999"), purchase(9103, "7.00")
+    results = gateway.create_bank_transactions([good, bad, also_good], "key-mixed")
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].reference == "PEX-9102" and not results[1].xero_id
+    assert any("999" in m for m in results[1].messages)  # Xero's own words name the bad code
+    held = {t["Reference"] for t in double.bank_transactions(demo.TENANT_ID)}
+    assert {"PEX-9101", "PEX-9103"} <= held and "PEX-9102" not in held
+    assert "summarizeErrors=false" in calls_to(double, "/BankTransactions", "PUT")[0].query.replace("False", "false")
+
+
+def test_update_bank_transaction_rewrites_the_record(gateway):
+    created = gateway.create_bank_transactions([purchase(9201, "12.00")], "key-upd-1")[0]
+    changed = purchase(9201, "15.50", account="453")
+    result = gateway.update_bank_transaction(created.xero_id, changed, "key-upd-2")
+    assert result.ok and result.xero_id == created.xero_id
+    (back,) = gateway.bank_transactions_by_reference(["PEX-9201"])
+    assert back.total == Decimal("15.50") and back.lines[0].account_code == "453"
+
+
+def test_more_than_fifty_records_per_request_is_refused_before_sending(gateway, double):
+    before = len(double.requests)
+    with pytest.raises(ValueError):
+        gateway.create_bank_transactions([purchase(30000 + i, "1.00") for i in range(51)], "key-too-many")
+    assert len(double.requests) == before
+
+
+def test_create_contacts_in_batches_of_fifty(gateway, double):
+    names = [f"Merchant {i:03d}" for i in range(60)] + ["Shell"]  # Shell exists: Xero refuses that one
+    results = gateway.create_contacts(names, "key-contacts")
+    assert len(results) == 61 and [r.reference for r in results] == names
+    assert all(r.ok and r.xero_id for r in results[:60])
+    assert not results[60].ok and results[60].messages
+    puts = calls_to(double, "/Contacts", "PUT")
+    assert [p.idempotency_key for p in puts] == ["key-contacts", "key-contacts-1"]
+    held = {c["Name"] for c in double.contacts(demo.TENANT_ID)}
+    assert {f"Merchant {i:03d}" for i in range(60)} <= held
+
+
+def test_bank_transfers_create_list_and_find_by_reference(gateway):
+    day = date.today() - timedelta(days=2)
+    results = gateway.create_bank_transfers([transfer(9301, "500.00", day), transfer(9302, "25.25", day)],
+                                            "key-transfers")
+    assert [r.ok for r in results] == [True, True] and all(r.xero_id for r in results)
+    found = {t.reference: t for t in gateway.bank_transfers(day, day)}
+    assert found["PEX-9301"].amount == Decimal("500.00")
+    assert (found["PEX-9301"].from_account_code, found["PEX-9301"].to_account_code) == ("090", "091")
+    by_ref = gateway.bank_transfers_by_reference(["PEX-9302"])
+    assert [(t.reference, t.amount, t.bank_transfer_id) for t in by_ref] == [("PEX-9302", Decimal("25.25"),
+                                                                              results[1].xero_id)]
+
+
+def test_a_transfer_to_an_unknown_account_fails_alone_without_a_request(gateway, double):
+    bad = PlannedRecord(pex_id=9311, kind="transfer", record_type="BankTransfer", date=date.today(),
+                        total=Decimal("1.00"), reference="PEX-9311", url="", from_account_code="090",
+                        to_account_code="999")
+    results = gateway.create_bank_transfers([bad, transfer(9312, "2.00")], "key-transfer-mixed")
+    assert not results[0].ok and "999" in results[0].messages[0]
+    assert results[1].ok
+
+
+def test_attachments_are_added_and_listed(gateway, double):
+    created = gateway.create_bank_transactions([purchase(9401, "9.99")], "key-att-1")[0]
+    png = AttachmentFile("receipt-9401.png", "image/png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 32)
+    attachment_id = gateway.add_attachment(created.xero_id, png, "key-att-2")
+    assert attachment_id
+    assert gateway.attachments(created.xero_id) == ["receipt-9401.png"]
+    held = double.attachments(demo.TENANT_ID, created.xero_id)
+    assert len(held) == 1
+
+
+def test_idempotency_key_reused_for_a_different_body_is_an_error(gateway, double):
+    gateway.create_bank_transactions([purchase(9501, "1.00")], "key-reused")
+    with pytest.raises(XeroError) as caught:
+        gateway.create_bank_transactions([purchase(9502, "2.00")], "key-reused")
+    assert caught.value.status and 400 <= caught.value.status < 500
+    assert "PEX-9502" not in {t["Reference"] for t in double.bank_transactions(demo.TENANT_ID)}
+
+
+# ------------------------------------------------------------------------------------------- tokens
+
+
+def test_access_token_is_refreshed_ahead_of_expiry_and_each_rotation_persisted(double, clock):
+    gateway, keeper = connect(double, clock)
+    first = keeper.load()
+    gateway.accounts()
+    assert gateway.refreshes == 0
+
+    clock.advance(first["expires_at"] - clock() - 30)  # inside the 60 s margin
+    gateway.accounts()
+    assert gateway.refreshes == 1
+    second = keeper.load()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["expires_at"] > clock() + 1000
+
+    clock.advance(second["expires_at"] - clock() - 10)
+    gateway.organisation()
+    third = keeper.load()
+    assert gateway.refreshes == 2
+    rotated = [s["refresh_token"] for s in keeper.saved]
+    assert rotated[-2:] == [second["refresh_token"], third["refresh_token"]]
+    assert len(set(rotated)) == len(rotated)
+    assert not any(r.status == 401 for r in double.requests)  # refreshed before Xero had to refuse
+
+
+def test_a_refresh_done_by_another_process_is_adopted_not_repeated(double, clock):
+    gateway, keeper = connect(double, clock)
+    other, _ = connect(double, clock, keeper=keeper)  # a second process sharing the stored token set
+    gateway.accounts()
+    clock.advance(1000)
+    other.refresh()
+    clock.advance(760)  # our cached token is now inside the margin; the other's is fresh
+    gateway.accounts()
+    assert gateway.refreshes == 0  # it re-read the keeper inside the lock and used the fresh set
+    assert other.refreshes == 1 and len(calls_to(double, "/connect/token")) == 1
+
+
+def test_token_expired_mid_call_refreshes_once_and_resends(double, clock):
+    gateway, keeper = connect(double, clock)
+    before = keeper.load()["refresh_token"]
+    double.faults.queue("expire_tokens")
+    assert gateway.accounts()
+    assert gateway.refreshes == 1 and keeper.load()["refresh_token"] != before
+    statuses = [r.status for r in calls_to(double, "/Accounts")]
+    assert statuses == [401, 200]
+
+
+def test_refresh_refused_is_a_session_failure(double, clock):
+    gateway, keeper = connect(double, clock)
+    token = keeper.load()
+    double.faults.queue("revoke")
+    with pytest.raises(XeroSessionFailed) as caught:
+        gateway.accounts()
+    assert str(caught.value) == "Xero session failed: re-connect Xero"
+    assert_no_secrets(caught.value, token, keeper.load() or {})
+
+
+def test_refresh_with_an_expired_token_and_a_revoked_grant_fails_without_calling_the_api(double, clock):
+    gateway, keeper = connect(double, clock)
+    double.faults.queue("revoke")
+    clock.advance(3600)
+    with pytest.raises(XeroSessionFailed):
+        gateway.organisation()
+    assert not calls_to(double, "/Organisation")
+
+
+def test_revoke_disconnects(double, clock):
+    gateway, keeper = connect(double, clock)
+    token = keeper.load()
+    gateway.revoke()
+    assert keeper.load() is None
+    with pytest.raises(XeroSessionFailed):
+        gateway.accounts()
+    # the grant is dead at Xero too: its refresh token no longer works
+    again = XeroGateway(double.env["XERO_CLIENT_ID"], double.env["XERO_CLIENT_SECRET"], MemoryTokenKeeper(token),
+                        demo.TENANT_ID, endpoints=Endpoints.from_env(double.env), clock=clock, sleep=clock.sleep)
+    with pytest.raises(XeroSessionFailed):
+        again.refresh()
+
+
+def test_token_urls_follow_the_identity_endpoint_without_touching_the_sdk_class(double, clock):
+    gateway, _ = connect(double, clock)
+    gateway.refresh()
+    assert calls_to(double, "/connect/token")
+    assert TokenApi.refresh_token_url == "https://identity.xero.com/connect/token"
+    assert TokenApi.revoke_token_url == "https://identity.xero.com/connect/revocation"
+
+
+# ------------------------------------------------------------------------------------------- limits
+
+
+def test_429_waits_retry_after_then_succeeds(gateway, double, clock):
+    double.faults.queue("429", path_contains="/Accounts")
+    assert gateway.accounts()
+    statuses = [r.status for r in calls_to(double, "/Accounts")]
+    assert statuses == [429, 200]
+    assert clock.slept and clock.slept[0] >= 1  # the Retry-After the double sent
+    assert gateway.calls == 2
+
+
+def test_the_daily_limit_stops_at_once(gateway, double, clock):
+    double.faults.queue("429_day")
+    with pytest.raises(XeroDailyLimit) as caught:
+        gateway.accounts()
+    error = caught.value
+    assert error.retry_after > 0 and error.status == 429
+    assert error.resets_at.timestamp() == pytest.approx(clock() + error.retry_after, abs=1)
+    assert len(calls_to(double, "/Accounts")) == 1 and not clock.slept
+
+
+@pytest.mark.parametrize("fault", ["500", "503", "html_503", "truncated_json"])
+def test_server_failures_and_unreadable_bodies_are_retried(gateway, double, clock, fault):
+    double.faults.queue(fault, path_contains="/Accounts", count=2)
+    accounts = gateway.accounts()
+    assert {a.code for a in accounts} == {row[0] for row in demo.ACCOUNT_ROWS}
+    assert len(calls_to(double, "/Accounts")) == 3
+    assert len(clock.slept) == 2
+
+
+def test_persistent_failures_end_as_unavailable(double, clock):
+    gateway, keeper = connect(double, clock, max_retries=2)
+    double.faults.queue("html_503", count=5)
+    with pytest.raises(XeroUnavailable) as caught:
+        gateway.accounts()
+    assert caught.value.status == 503
+    assert "<" not in str(caught.value)  # no HTML page in the message
+    assert_no_secrets(caught.value, keeper.load())
+
+
+def test_a_timeout_is_retried(double, clock):
+    gateway, _ = connect(double, clock, timeout=0.5)
+    double.faults.queue("timeout", path_contains="/Accounts")
+    assert gateway.accounts()
+    assert len(calls_to(double, "/Accounts")) >= 1
+    assert gateway.calls == 2
+
+
+def test_a_create_dropped_after_commit_is_resent_with_the_same_key_and_written_once(gateway, double):
+    double.faults.queue("commit_then_drop", path_contains="/BankTransactions", method="PUT")
+    results = gateway.create_bank_transactions([purchase(9601, "42.00")], "key-drop")
+    assert results[0].ok and results[0].xero_id
+    puts = calls_to(double, "/BankTransactions", "PUT")
+    assert len(puts) == 2 and {p.idempotency_key for p in puts} == {"key-drop"}
+    held = [t for t in double.bank_transactions(demo.TENANT_ID) if t["Reference"] == "PEX-9601"]
+    assert len(held) == 1 and held[0]["BankTransactionID"] == results[0].xero_id
+
+
+def test_the_limiter_keeps_a_burst_within_the_minute_limit(clock):
+    d = XeroDouble(seed=1, minute_limit=10, clock=clock).start()
+    try:
+        gateway, _ = connect(d, clock, minute_limit=10)
+        for _ in range(25):
+            gateway.accounts()
+        api_calls = [r for r in d.requests if "/Accounts" in r.path]
+        assert len(api_calls) == 25 and all(r.status == 200 for r in api_calls)  # the double never said 429
+        assert gateway.calls == 25
+        assert clock() - START >= 120  # 25 calls at 10 a minute needed two more windows
+    finally:
+        d.stop()
+
+
+def test_the_limiter_holds_concurrent_calls_to_the_limit(clock):
+    d = XeroDouble(seed=1, concurrent_limit=2, clock=clock).start()
+    d.latency = 0.05
+    try:
+        gateway, _ = connect(d, clock, concurrent_limit=2)
+        errors = []
+
+        def work():
+            try:
+                gateway.accounts()
+            except Exception as error:  # collected and asserted below
+                errors.append(error)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert [r.status for r in d.requests if "/Accounts" in r.path] == [200] * 8
+    finally:
+        d.stop()
+
+
+def test_limit_headers_are_kept(gateway):
+    gateway.accounts()
+    assert gateway.limits.get("X-DayLimit-Remaining", -1) >= 0
+    assert gateway.limits.get("X-MinLimit-Remaining", -1) >= 0
+
+
+def test_no_token_or_secret_in_any_error_text(double, clock):
+    gateway, keeper = connect(double, clock, max_retries=1)
+    token = keeper.load()
+    errors: list[BaseException] = []
+    for fault, count in (("429_day", 1), ("500", 2)):
+        double.faults.queue(fault, count=count)
+        try:
+            gateway.accounts()
+        except XeroError as error:
+            errors.append(error)
+    try:
+        gateway.create_bank_transactions([purchase(9701, "1.00")], "key-secret")
+        gateway.create_bank_transactions([purchase(9702, "1.00")], "key-secret")
+    except XeroError as error:
+        errors.append(error)
+    double.faults.queue("revoke")
+    try:
+        gateway.refresh()
+    except XeroError as error:
+        errors.append(error)
+    assert len(errors) == 4
+    for error in errors:
+        assert_no_secrets(error, token, keeper.load() or {})
