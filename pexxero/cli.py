@@ -75,4 +75,121 @@ def _sandbox(args: argparse.Namespace) -> int:
     return serve_forever()
 
 
-HANDLERS = {"sandbox": _sandbox}
+# ------------------------------------------------------------------------------------ config, connect pex
+
+
+def reference_loader(store, connection_id: int):
+    """SEAM: the live Xero and PEX lists that `config import` validates against (tests replace this).
+
+    Returns None while `pexxero.engine` (which builds them from the PEX client and the Xero gateway) is not
+    there; the import then checks the file's syntax and shape only, and says so.
+    """
+    try:
+        from pexxero.engine import load_reference
+    except ImportError as exc:
+        if exc.name != "pexxero.engine":  # the engine exists but is broken: say so, do not skip validation
+            raise
+        return None
+    return load_reference(store, connection_id)
+
+
+def eastern_today():
+    """Today on PEX's clock (US Eastern), the day the 365-day start-date limit counts from."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("America/New_York")).date()
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 1
+
+
+def _config(args: argparse.Namespace) -> int:
+    if args.action == "import":
+        return _config_import(args)
+    if args.action == "export":
+        return _config_export(args)
+    return _fail("choose an action: `config import FILE.toml` or `config export [FILE.toml]`")
+
+
+def _config_import(args: argparse.Namespace) -> int:
+    from pexxero.setup import SetupError, from_toml, validate
+    from pexxero.store import Store
+
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"{args.file} cannot be read: {getattr(exc, 'strerror', None) or exc}")
+    refused = f"{args.file} was not imported; the stored setup is unchanged."
+    try:
+        setup = from_toml(text)
+    except SetupError as exc:
+        return _fail("\n  ".join([refused, *map(str, exc.errors)]))
+    with Store.open(args.db) as store:
+        connection_id = store.connection_id()
+        try:
+            reference = reference_loader(store, connection_id)
+        except Exception as exc:  # no credentials, Xero or PEX unreachable: refuse rather than save unchecked
+            return _fail(f"{refused}\n  It could not be checked against Xero and PEX: {exc}")
+        if reference is None:
+            print("Checked the file's syntax and shape only: live Xero and PEX checks are not available yet.",
+                  file=sys.stderr)
+        else:
+            errors = validate(setup, reference, today=eastern_today())
+            if errors:
+                return _fail("\n  ".join([refused, *map(str, errors)]))
+        store.save_setup(connection_id, setup)
+    print(f"Setup imported from {args.file}")
+    return 0
+
+
+def _config_export(args: argparse.Namespace) -> int:
+    from pexxero.setup import to_toml
+    from pexxero.store import Store
+
+    if not os.path.exists(args.db):  # do not leave an empty database behind a mistyped --db
+        return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
+    with Store.open(args.db) as store:
+        setup = store.load_setup(store.connection_id())
+    if setup is None:
+        return _fail("No setup is stored yet: import one with `config import FILE.toml` or fill in the dashboard's setup.")
+    text = to_toml(setup)
+    if not args.file:
+        sys.stdout.write(text)
+        return 0
+    with open(args.file, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"Setup exported to {args.file}")
+    return 0
+
+
+def _connect(args: argparse.Namespace) -> int:
+    handler = CONNECT_HANDLERS.get(args.service)
+    if handler is None:
+        return _fail(f"`connect {args.service}` is not available yet." if args.service else "choose pex or xero")
+    return handler(args)
+
+
+def _connect_pex(args: argparse.Namespace) -> int:
+    from pexxero.secrets import SecretsError
+    from pexxero.store import Store
+
+    token = args.token.strip()
+    if not token:
+        return _fail("The PEX token is empty: pass the API token from PEX with --token.")
+    try:
+        with Store.open(args.db) as store:
+            store.save_credentials(store.connection_id(), "pex", {"token": token})
+    except SecretsError as exc:  # its message never holds the key or the token
+        return _fail(str(exc))
+    print("PEX token saved")
+    return 0
+
+
+CONNECT_HANDLERS = {"pex": _connect_pex}  # `connect xero` joins here with the Xero gateway
+
+
+HANDLERS = {"sandbox": _sandbox, "config": _config, "connect": _connect}
