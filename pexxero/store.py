@@ -149,6 +149,8 @@ class Store:
 
     def connection_id(self) -> int:
         """The default connection, created on first use. One per database for now."""
+        if self._rows("SELECT 1 FROM connections WHERE id = ?", (DEFAULT_CONNECTION_ID,)):
+            return DEFAULT_CONNECTION_ID  # no write lock needed (a running sync may hold it)
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO connections (id, name, created_at) VALUES (?, 'default', ?)",
