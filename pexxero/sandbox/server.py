@@ -24,7 +24,9 @@ class ServerHandle:
 
 
 def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> ServerHandle:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP (not 0): asyncio only turns Nagle off (TCP_NODELAY) on sockets that say they are TCP,
+    # and without it every small response waits ~40 ms for a delayed ACK
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     port = sock.getsockname()[1]
