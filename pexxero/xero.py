@@ -8,8 +8,6 @@ connections, timeouts and unreadable bodies back off and try again, and a write 
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -25,7 +23,6 @@ from xero_python.api_client import ApiClient
 from xero_python.api_client.configuration import Configuration
 from xero_python.api_client.deserializer import deserialize
 from xero_python.api_client.oauth2 import OAuth2Token
-from xero_python.exceptions import HTTPStatusException
 from xero_python.identity import IdentityApi
 
 from pexxero.endpoints import Endpoints
@@ -45,17 +42,15 @@ from pexxero.models import (
 )
 from pexxero.xero_limits import (
     CallLimiter,
+    CallRunner,
+    Refused,
     XeroDailyLimit,
     XeroError,
     XeroSessionFailed,
     XeroUnavailable,
-    backoff_seconds,
-    header,
-    remaining_limits,
-    retry_after_seconds,
-    utc_at,
+    validation_messages,
 )
-from pexxero.xero_tokens import TRANSPORT_ERRORS, MemoryTokenKeeper, TokenKeeper, TokenManager
+from pexxero.xero_tokens import MemoryTokenKeeper, TokenKeeper, TokenManager
 
 __all__ = [
     "XeroError", "XeroSessionFailed", "XeroDailyLimit", "XeroUnavailable", "TokenKeeper", "MemoryTokenKeeper",
@@ -112,14 +107,7 @@ class XeroGateway:
     ):
         self.tenant_id = tenant_id
         self.endpoints = endpoints or Endpoints.from_env()
-        self.calls = 0  # API calls made, retries included (token calls are counted in `refreshes`)
-        self.limits: dict[str, int] = {}  # last X-*Limit-Remaining values seen
-        self._clock = clock
-        self._sleep = sleep
-        self._max_retries = max_retries
-        self._count_lock = threading.Lock()
         self._accounts_by_code: dict[str, XeroAccount] = {}
-        self._limiter = CallLimiter(minute_limit, concurrent_limit, clock=clock, sleep=sleep)
 
         # SDK quirk: Configuration() hands out copies of one process-wide default and ignores constructor
         # arguments after the first call, so everything is set on our copy after construction.
@@ -139,8 +127,20 @@ class XeroGateway:
         )
         self._api_client.oauth2_token_getter(self._tokens.sdk_token)
         self._api_client.oauth2_token_saver(lambda token: None)  # never called: the SDK never sees an expiry
+        self._runner = CallRunner(self._tokens, CallLimiter(minute_limit, concurrent_limit, clock=clock, sleep=sleep),
+                                  clock=clock, sleep=sleep, max_retries=max_retries)
         self._accounting = AccountingApi(self._api_client, base_url=self.endpoints.xero_api_url)
         self._identity = IdentityApi(self._api_client, base_url=self.endpoints.xero_connections_url)
+
+    @property
+    def calls(self) -> int:
+        """API calls made, retries included (token endpoint calls are counted in `refreshes`)."""
+        return self._runner.calls
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """The last X-DayLimit-Remaining / X-MinLimit-Remaining / X-AppMinLimit-Remaining values seen."""
+        return self._runner.limits
 
     @property
     def refreshes(self) -> int:
@@ -353,13 +353,13 @@ class XeroGateway:
     def _results(self, data, model: str, attr: str, references: Sequence[str], id_of,
                  all_or_none: bool = False) -> list[WriteResult]:
         """Per-element results from a write answer, or from the elements of a 400 ValidationException."""
-        if isinstance(data, _Refused):
+        if isinstance(data, Refused):
             elements = data.body.get("Elements") or []
             if len(elements) != len(references):
-                raise self._refusal(data.status, data.body)
+                raise self._runner.refusal(data.status, data.body)
             results = []
             for ref, element in zip(references, elements):
-                messages = _validation_messages(element)
+                messages = validation_messages(element)
                 if not messages and all_or_none:
                     messages = ("Not written: Xero refused the whole request because of other elements",)
                 results.append(WriteResult(ref, False, messages=messages or (data.body.get("Message") or "",)))
@@ -387,6 +387,14 @@ class XeroGateway:
         except (ValueError, TypeError, AttributeError, KeyError) as error:
             raise XeroError(f"Unexpected answer from Xero ({type_name}): {type(error).__name__}") from None
 
+    def _send(self, method, *args, tenant: bool = True, validation_body: bool = False, **kwargs):
+        """One API call for this tenant (or for /connections), with limits, token and retries."""
+        if tenant:
+            if not self.tenant_id:
+                raise XeroError("No Xero organisation chosen: pick one from the connections list first")
+            args = (self.tenant_id, *args)
+        return self._runner.run(method, args, kwargs, self.tenant_id if tenant else "connections", validation_body)
+
     def _pages(self, method, model: str, attr: str, **kwargs) -> list:
         found: list = []
         page = 1
@@ -405,135 +413,7 @@ class XeroGateway:
                 return found
             page += 1
 
-    # ------------------------------------------------------------------------------------ transport
-
-    def _send(self, method, *args, tenant: bool = True, validation_body: bool = False, **kwargs):
-        """One API call: limiter, fresh token, timeout, retries. Returns the parsed JSON body.
-
-        With `validation_body`, a 400 ValidationException comes back as `_Refused` instead of raising, so a
-        batch write can report each element's messages. Writes carry `idempotency_key` in kwargs, so every
-        resend below repeats the same key.
-        """
-        if tenant:
-            if not self.tenant_id:
-                raise XeroError("No Xero organisation chosen: pick one from the connections list first")
-            args = (self.tenant_id, *args)
-        slot_key = self.tenant_id if tenant else "connections"
-        failures = 0
-        reauthorised = False
-        while True:
-            token = self._tokens.access_token()
-            status, headers, body, broke = self._attempt(method, args, kwargs, slot_key)
-            self.limits.update(remaining_limits(headers))
-            wait = None
-            if broke is None and 200 <= status < 300:
-                parsed = _json(body)
-                if parsed is not _UNREADABLE:
-                    return parsed
-                broke = "an unreadable answer"
-            if broke is None and status == 401:
-                if reauthorised:
-                    raise XeroSessionFailed(401)
-                reauthorised = True
-                self._tokens.refresh(stale=token)  # TokenExpired mid-call: refresh once and resend
-                continue
-            if broke is None and status == 429:
-                retry_after = retry_after_seconds(headers, self._clock(), default=60.0)
-                if (header(headers, "X-Rate-Limit-Problem") or "").lower() == "day":
-                    raise XeroDailyLimit(retry_after, utc_at(self._clock() + retry_after))
-                wait, broke = retry_after, "the rate limit"
-            elif broke is None and status >= 500:
-                wait = retry_after_seconds(headers, self._clock(), default=0) or None
-                broke = f"HTTP {status}"
-            elif broke is None:
-                parsed = _json(body)
-                parsed = parsed if isinstance(parsed, dict) else {}
-                if validation_body and status == 400 and parsed.get("Elements"):
-                    return _Refused(status, parsed)
-                raise self._refusal(status, parsed, body)
-            failures += 1
-            if failures > self._max_retries:
-                raise XeroUnavailable(f"Xero is unavailable: {broke} after {failures} attempts",
-                                      status if broke.startswith(("HTTP", "the rate")) else None)
-            self._sleep(wait if wait is not None else backoff_seconds(failures))
-
-    def _attempt(self, method, args, kwargs, slot_key):
-        """Send once. Returns (status, headers, body bytes, transport failure or None)."""
-        with self._limiter.slot(slot_key):
-            with self._count_lock:
-                self.calls += 1
-            raw = None
-            try:
-                raw, status, headers = method(*args, _return_http_data_only=False, _preload_content=False,
-                                              **kwargs)
-                return status, headers, raw.data, None  # reading can still break (truncated body)
-            except HTTPStatusException as error:
-                resp = error.http_resp
-                _release(getattr(resp, "urllib3_response", None))
-                return resp.status, resp.getheaders(), resp.data, None
-            except TRANSPORT_ERRORS as error:
-                timed_out = isinstance(error, (urllib3.exceptions.TimeoutError, TimeoutError))
-                return 0, {}, b"", "a timeout" if timed_out else "a dropped connection"
-            finally:
-                _release(raw)
-
-    def _refusal(self, status: int, parsed: dict, body: bytes = b"") -> XeroError:
-        validation = [m for element in parsed.get("Elements") or [] for m in _validation_messages(element)]
-        detail = (
-            parsed.get("Detail") or parsed.get("Message") or parsed.get("Title")
-            or _plain(body) or f"HTTP {status}"
-        )
-        message = self._scrub(f"Xero refused the request (HTTP {status}): {detail}"
-                              + (f" — {'; '.join(validation)}" if validation else ""))
-        return XeroError(message, status, [self._scrub(v) for v in validation])
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._tokens.secrets():
-            text = text.replace(secret, "***")
-        return text
-
-
 # ---------------------------------------------------------------------------------------- helpers
-
-
-class _Refused:
-    """A 400 ValidationException body, handed back to a batch write instead of raised."""
-
-    def __init__(self, status: int, body: dict):
-        self.status = status
-        self.body = body
-
-
-_UNREADABLE = object()
-
-
-def _json(body: bytes):
-    if not body:
-        return _UNREADABLE
-    try:
-        return json.loads(body.decode("utf-8"), parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
-        return _UNREADABLE
-
-
-def _plain(body: bytes) -> str:
-    """A short, single-line excerpt of a non-JSON error body (HTML pages are not worth showing)."""
-    text = (body or b"").decode("utf-8", "replace").strip()
-    if not text or text.lstrip().startswith("<"):
-        return ""
-    return " ".join(text.split())[:200]
-
-
-def _release(raw) -> None:
-    if raw is not None and hasattr(raw, "release_conn"):
-        try:
-            raw.release_conn()
-        except Exception:  # releasing a broken connection can fail; the pool copes
-            pass
-
-
-def _validation_messages(element: dict) -> tuple[str, ...]:
-    return tuple(v.get("Message", "") for v in element.get("ValidationErrors") or [] if v.get("Message"))
 
 
 def _text(value) -> str:

@@ -1,17 +1,24 @@
-"""Xero's limits and failures: the errors the gateway raises and the client-side call limiter.
+"""Xero's limits and failures: the errors the gateway raises, the client-side call limiter, and `CallRunner`,
+which makes one API call inside both and retries what is worth retrying.
 
 Xero allows 60 calls a minute, 5 at once and 5,000 a day per organisation. The limiter keeps us under the
-first two before Xero has to say no; the gateway still honours Xero's 429 answers, and stops at the third.
+first two before Xero has to say no; the runner still honours Xero's 429 answers, and stops at the third.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 from collections import deque
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Callable, Iterator, Sequence
+
+import urllib3
+from xero_python.exceptions import ApiSSLException, HTTPStatusException
 
 # ------------------------------------------------------------------------------------------ errors
 
@@ -158,3 +165,144 @@ class CallLimiter:
                     return
                 wait = stamps[0] + self.window - now
             self._sleep(max(wait, 0.001))  # outside the lock: other keys and finished calls carry on
+
+
+# ------------------------------------------------------------------------------------------ one call
+
+# dropped connections (ProtocolError wrapping RemoteDisconnected), timeouts, refused connections, TLS failures
+TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ApiSSLException)
+
+
+class Refused:
+    """A 400 ValidationException body, handed back to a batch write instead of raised."""
+
+    def __init__(self, status: int, body: dict):
+        self.status = status
+        self.body = body
+
+
+class CallRunner:
+    """Runs one SDK call: limiter slot, fresh token, retries. Writes resend their own kwargs, so the same key.
+
+    `tokens` is the gateway's TokenManager (access_token(), refresh(stale=), secrets()).
+    """
+
+    def __init__(self, tokens, limiter: CallLimiter, *, clock: Callable[[], float],
+                 sleep: Callable[[float], None], max_retries: int):
+        self.tokens = tokens
+        self.limiter = limiter
+        self.clock = clock
+        self.sleep = sleep
+        self.max_retries = max_retries
+        self.calls = 0
+        self.limits: dict[str, int] = {}
+        self._count_lock = threading.Lock()
+
+    def run(self, method, args: tuple, kwargs: dict, slot_key: str, validation_body: bool = False):
+        """The parsed JSON body of a 2xx answer (a `Refused` for a 400 ValidationException if asked)."""
+        failures = 0
+        reauthorised = False
+        while True:
+            token = self.tokens.access_token()
+            status, headers, body, broke = self._attempt(method, args, kwargs, slot_key)
+            self.limits.update(remaining_limits(headers))
+            wait = None
+            if broke is None and 200 <= status < 300:
+                parsed = parse_json(body)
+                if parsed is not UNREADABLE:
+                    return parsed
+                broke = "an unreadable answer"  # HTML or a body cut short: the resend repeats the same key
+            if broke is None and status == 401:
+                if reauthorised:
+                    raise XeroSessionFailed(401)
+                reauthorised = True
+                self.tokens.refresh(stale=token)  # TokenExpired mid-call: refresh once and resend
+                continue
+            if broke is None and status == 429:
+                retry_after = retry_after_seconds(headers, self.clock(), default=60.0)
+                if (header(headers, "X-Rate-Limit-Problem") or "").lower() == "day":
+                    raise XeroDailyLimit(retry_after, utc_at(self.clock() + retry_after))
+                wait, broke = retry_after, "the rate limit"
+            elif broke is None and status >= 500:
+                wait = retry_after_seconds(headers, self.clock(), default=0) or None
+                broke = f"HTTP {status}"
+            elif broke is None:
+                parsed = parse_json(body)
+                parsed = parsed if isinstance(parsed, dict) else {}
+                if validation_body and status == 400 and parsed.get("Elements"):
+                    return Refused(status, parsed)
+                raise self.refusal(status, parsed, body)
+            failures += 1
+            if failures > self.max_retries:
+                raise XeroUnavailable(f"Xero is unavailable: {broke} after {failures} attempts",
+                                      status if broke.startswith(("HTTP", "the rate")) else None)
+            self.sleep(wait if wait is not None else backoff_seconds(failures))
+
+    def _attempt(self, method, args, kwargs, slot_key):
+        """Send once. Returns (status, headers, body bytes, transport failure or None)."""
+        with self.limiter.slot(slot_key):
+            with self._count_lock:
+                self.calls += 1
+            raw = None
+            try:
+                raw, status, headers = method(*args, _return_http_data_only=False, _preload_content=False,
+                                              **kwargs)
+                return status, headers, raw.data, None  # reading can still break (truncated body)
+            except HTTPStatusException as error:
+                resp = error.http_resp
+                _release(getattr(resp, "urllib3_response", None))
+                return resp.status, resp.getheaders(), resp.data, None
+            except TRANSPORT_ERRORS as error:
+                timed_out = isinstance(error, (urllib3.exceptions.TimeoutError, TimeoutError))
+                return 0, {}, b"", "a timeout" if timed_out else "a dropped connection"
+            finally:
+                _release(raw)
+
+    def refusal(self, status: int, parsed: dict, body: bytes = b"") -> XeroError:
+        """A 4xx as XeroError: Xero's own message and validation messages, scrubbed of any secret."""
+        validation = [m for element in parsed.get("Elements") or [] for m in validation_messages(element)]
+        detail = (
+            parsed.get("Detail") or parsed.get("Message") or parsed.get("Title")
+            or _plain(body) or f"HTTP {status}"
+        )
+        message = self.scrub(f"Xero refused the request (HTTP {status}): {detail}"
+                             + (f" — {'; '.join(validation)}" if validation else ""))
+        return XeroError(message, status, [self.scrub(v) for v in validation])
+
+    def scrub(self, text: str) -> str:
+        for secret in self.tokens.secrets():
+            text = text.replace(secret, "***")
+        return text
+
+
+UNREADABLE = object()
+
+
+def parse_json(body: bytes):
+    """JSON with exact decimals, or UNREADABLE (empty, HTML, cut short)."""
+    if not body:
+        return UNREADABLE
+    try:
+        return json.loads(body.decode("utf-8"), parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        return UNREADABLE
+
+
+def validation_messages(element: dict) -> tuple[str, ...]:
+    return tuple(v.get("Message", "") for v in element.get("ValidationErrors") or [] if v.get("Message"))
+
+
+def _plain(body: bytes) -> str:
+    """A short, single-line excerpt of a non-JSON error body (HTML pages are not worth showing)."""
+    text = (body or b"").decode("utf-8", "replace").strip()
+    if not text or text.startswith("<"):
+        return ""
+    return " ".join(text.split())[:200]
+
+
+def _release(raw) -> None:
+    if raw is not None and hasattr(raw, "release_conn"):
+        try:
+            raw.release_conn()
+        except Exception:  # releasing a broken connection can fail; the pool copes
+            pass

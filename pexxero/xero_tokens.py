@@ -8,16 +8,15 @@ The token calls go through the SDK's `TokenApi`, pointed at `XERO_IDENTITY_URL` 
 
 from __future__ import annotations
 
-import http.client
 import threading
 from typing import Callable, ContextManager, Protocol
 
-import urllib3
 from xero_python.api_client.oauth2 import TokenApi
-from xero_python.exceptions import ApiSSLException, HTTPStatusException
+from xero_python.exceptions import HTTPStatusException
 
 from pexxero.endpoints import Endpoints
 from pexxero.xero_limits import (
+    TRANSPORT_ERRORS,
     XeroSessionFailed,
     XeroUnavailable,
     backoff_seconds,
@@ -241,9 +240,5 @@ class TokenManager:
             self._token = None
 
 
-TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ApiSSLException)
-
-
 def _is_transport_error(error: BaseException) -> bool:
-    """Dropped connections (ProtocolError, RemoteDisconnected), timeouts, refused connections, TLS failures."""
     return isinstance(error, TRANSPORT_ERRORS)

@@ -233,6 +233,33 @@ def test_update_bank_transaction_rewrites_the_record(gateway):
     assert back.total == Decimal("15.50") and back.lines[0].account_code == "453"
 
 
+def test_updating_a_reconciled_record_is_refused_with_xeros_message(gateway, double):
+    created = gateway.create_bank_transactions([purchase(9211, "12.00")], "key-rec-1")[0]
+    double.set_reconciled(demo.TENANT_ID, created.xero_id)
+    result = gateway.update_bank_transaction(created.xero_id, purchase(9211, "13.00"), "key-rec-2")
+    assert not result.ok and result.reference == "PEX-9211" and result.messages
+    (back,) = gateway.bank_transactions_by_reference(["PEX-9211"])
+    assert back.total == Decimal("12.00") and back.is_reconciled
+
+
+def test_a_record_dated_inside_the_lock_date_fails_alone(gateway, double):
+    double.set_lock_date(demo.TENANT_ID, date.today() - timedelta(days=10))
+    old, fresh = purchase(9221, "3.00", day=date.today() - timedelta(days=20)), purchase(9222, "4.00")
+    results = gateway.create_bank_transactions([old, fresh], "key-lock")
+    assert [r.ok for r in results] == [False, True]
+    assert any("lock" in m.lower() for m in results[0].messages)
+
+
+@pytest.mark.parametrize("fault", ["503", "truncated_json"])
+def test_a_failed_write_is_resent_with_the_same_key_and_written_once(gateway, double, fault):
+    double.faults.queue(fault, path_contains="/BankTransactions", method="PUT")
+    results = gateway.create_bank_transactions([purchase(9231, "8.00")], "key-resend")
+    assert results[0].ok
+    puts = calls_to(double, "/BankTransactions", "PUT")
+    assert [p.idempotency_key for p in puts] == ["key-resend", "key-resend"]
+    assert [t["Reference"] for t in double.bank_transactions(demo.TENANT_ID)].count("PEX-9231") == 1
+
+
 def test_more_than_fifty_records_per_request_is_refused_before_sending(gateway, double):
     before = len(double.requests)
     with pytest.raises(ValueError):
