@@ -150,7 +150,7 @@ class XeroGateway:
 
     def refresh(self) -> None:
         """Force a refresh now (normally automatic)."""
-        self._tokens.refresh()
+        self._tokens.refresh(force=True)
 
     def revoke(self) -> None:
         """Disconnect: revoke the refresh token at Xero and forget the token set."""

@@ -158,16 +158,20 @@ class TokenManager:
 
     # ------------------------------------------------------------------------------ refresh
 
-    def refresh(self, stale: str | None = None) -> dict:
-        """Refresh and persist the token set. With `stale`, a newer token saved meanwhile is adopted instead."""
+    def refresh(self, stale: str | None = None, *, force: bool = False) -> dict:
+        """Refresh and persist the token set.
+
+        Unless `force`, a usable token set saved meanwhile (its access token is not `stale`, the one that just
+        failed or expired) is adopted instead: another thread or process refreshed already.
+        """
         with self._local, self._keeper.lock():
             current = self._keeper.load()
             if not current or not current.get("refresh_token"):
                 raise XeroSessionFailed()
-            if stale is not None and current.get("access_token") != stale:
+            if not force and current.get("access_token") != stale:
                 current = stamp_expiry(current, self._clock())
                 if self._usable(current):
-                    self._token = current  # another thread or process refreshed already
+                    self._token = current
                     return current
             issued_at = self._clock()
             fresh = self._call_token_endpoint(current)

@@ -386,6 +386,16 @@ def test_refresh_with_an_expired_token_and_a_revoked_grant_fails_without_calling
     assert not calls_to(double, "/Organisation")
 
 
+def test_a_new_grant_saved_after_a_session_failure_is_picked_up(double, clock):
+    gateway, keeper = connect(double, clock)
+    double.faults.queue("revoke")
+    with pytest.raises(XeroSessionFailed):
+        gateway.accounts()
+    keeper.save(stamp_expiry(double.grant(), clock()))  # the user re-connects; the same gateway carries on
+    assert gateway.accounts()
+    assert gateway.refreshes == 1  # only the refused attempt: the new grant's token was adopted as it is
+
+
 def test_revoke_disconnects(double, clock):
     gateway, keeper = connect(double, clock)
     token = keeper.load()
