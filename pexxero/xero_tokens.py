@@ -233,8 +233,8 @@ class TokenManager:
                         status = error.http_resp.status if error.http_resp is not None else None
                         if status is not None and 400 <= status < 500 and status != 429:
                             break  # already invalid at Xero: nothing left to revoke
-                    except Exception as error:
-                        if not _is_transport_error(error):
+                    except Exception as error:  # a bare Exception is the SDK's answer to a 2xx other than 200
+                        if not (_is_transport_error(error) or type(error) is Exception):
                             raise
                     failures += 1
                     if failures > self._max_retries:
