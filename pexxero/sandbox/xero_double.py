@@ -338,8 +338,6 @@ class XeroDouble:
             self.oauth.expire_all()
         if fault == "revoke":
             self.oauth.revoke_all()
-        if fault == "timeout":
-            await self._hold(request)
 
         if bearer:
             grant, detail = self.oauth.authenticate(request.headers.get("authorization"))
@@ -358,7 +356,9 @@ class XeroDouble:
                     "Retry-After": str(retry), "X-Rate-Limit-Problem": problem_kind}))
             flight.append(tenant)
             self._notify()
-        if self.latency > 0:
+        if fault == "timeout":  # held while counted in flight, as a slow call is
+            await self._hold(request)
+        if self.latency > 0 and api:
             await asyncio.sleep(self.latency)
 
         if fault == "truncated_json":

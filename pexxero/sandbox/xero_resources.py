@@ -155,8 +155,8 @@ class Resources:
             records = records[(page - 1) * size: page * size]
         out = copy.deepcopy(records)
         if strip_lines_unpaged and not paged:
-            for record in out:  # Xero leaves line items out of an unpaged list
-                record.pop("LineItems", None)
+            for record in out:  # Xero leaves line items out of an unpaged list (the SDK needs the key)
+                record["LineItems"] = []
         return _json(self.double.envelope(key, out, **extra))
 
     def _tracking(self, request, query, books: Books) -> Response:
