@@ -630,7 +630,11 @@ def _business_ledger(rng: random.Random, today: date) -> list[dict]:
 def pex_attachments(seed: int = 1, today: date | None = None) -> dict[int, list[dict]]:
     """Receipts per TransactionId, in the shape of GET /Transactions/{id}/Attachment/{id} (Full): about a third of
     the purchases carry one (a few two); PNG, JPEG or PDF; a few are in a status other than Loaded (no Content)."""
-    ledgers = pex_transactions(seed, today)
+    return receipts_for(pex_transactions(seed, today), seed)
+
+
+def receipts_for(ledgers: dict[str, list[dict]], seed: int = 1) -> dict[int, list[dict]]:
+    """`pex_attachments` for ledgers already generated (saves generating them twice)."""
     rng = random.Random(f"pex-receipts/{seed}")
     user_ids = {acct: 5500 + n for n, (acct, *_) in enumerate(PEX_CARDHOLDERS)}
     result: dict[int, list[dict]] = {}

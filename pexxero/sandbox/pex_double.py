@@ -186,7 +186,7 @@ class PexDouble:
         self.tags_enabled = True
         self.funding_source = "Prepaid"
         self.transactions = demo.pex_transactions(seed, self.today)  # {"cardholder": [...], "business": [...]}
-        self.attachments = demo.pex_attachments(seed, self.today)  # TransactionId -> attachments incl. Content
+        self.attachments = demo.receipts_for(self.transactions, seed)  # TransactionId -> attachments incl. Content
         self.tag_definitions = demo.pex_tag_definitions()
         self.account_details = demo.account_details()
         self.faults = Faults()
