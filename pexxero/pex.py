@@ -25,7 +25,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from pexxero.endpoints import Endpoints
-from pexxero.models import AttachmentFile, Cardholder, PexAttachment, PexTransaction, Split, TagDefinition, TagOption, TagValue
+from pexxero.models import (
+    AttachmentFile, Cardholder, PexAttachment, PexTransaction, Split, TagDefinition, TagOption, TagValue,
+)
 
 log = logging.getLogger(__name__)
 

@@ -419,7 +419,8 @@ def pex_transactions(seed: int = 1, today: date | None = None) -> dict[str, list
     today = today or eastern_today()
     rng = random.Random(f"pex-demo/{seed}")  # a str seed hashes with sha512: stable across processes
     account_id = {a["Code"]: a["AccountID"] for a in accounts()}
-    project_ids = [o["TrackingOptionID"] for c in tracking_categories() if c["Name"] == "PROJECTS" for o in c["Options"]]
+    projects = next(c for c in tracking_categories() if c["Name"] == "PROJECTS")
+    project_ids = [o["TrackingOptionID"] for o in projects["Options"]]
     diesel_id = xid("tracking", "FUEL", TRACKING["FUEL"][0])
     holders = [acct for acct, *_ in PEX_CARDHOLDERS]
 
@@ -429,7 +430,8 @@ def pex_transactions(seed: int = 1, today: date | None = None) -> dict[str, list
 
     def settles(when: datetime) -> datetime:
         # overnight batch, after 04:00 so it never falls in the hour a DST change skips
-        return datetime.combine(when.date() + timedelta(days=rng.randint(1, 2)), time(rng.randint(4, 5), rng.randint(0, 59), rng.randint(0, 59)))
+        day = when.date() + timedelta(days=rng.randint(1, 2))
+        return datetime.combine(day, time(rng.randint(4, 5), rng.randint(0, 59), rng.randint(0, 59)))
 
     def approval() -> str:
         return rng.choices(["Approved", "NotReviewed", "NoReceipt", "Rejected", "Ignored"], [70, 15, 6, 5, 4])[0]
@@ -526,7 +528,7 @@ def pex_transactions(seed: int = 1, today: date | None = None) -> dict[str, list
         defund = n >= 13
         amount = _money(rng.randrange(25000, 200001, 5000))
         cardholder.append(_pex_row(rng.choice(holders), "Transfer", "CardFunding", -amount if defund else amount, when,
-                                   "Funds transfer to business account" if defund else "Funds transfer from business account",
+                                   f"Funds transfer {'to' if defund else 'from'} business account",
                                    TransferToOrFromAccountId=BUSINESS_ACCOUNT_ID))
 
     for _ in range(10):  # pending authorisations: no settlement yet
@@ -667,3 +669,10 @@ def receipts_for(ledgers: dict[str, list[dict]], seed: int = 1) -> dict[int, lis
     for status, tx_id in zip(["NotLoaded", "LoadFailed", "HasMalware", "Deleted"], rng.sample(sorted(result), 4)):
         result[tx_id][0].update(UploadStatus=status, Content=None)
     return result
+
+
+def xero_seed(seed: int = 1, today: date | None = None) -> dict:
+    """What the demo organisation already holds in Xero (built in seed.py with the product's own mapping)."""
+    from pexxero.sandbox.seed import xero_seed as build
+
+    return build(seed, today)

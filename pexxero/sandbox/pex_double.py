@@ -94,7 +94,8 @@ class Faults:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
         with self._lock:
-            self._queued.append(Fault(kind, path_contains.lower() if path_contains else None, count, retry_after, status))
+            where = path_contains.lower() if path_contains else None
+            self._queued.append(Fault(kind, where, count, retry_after, status))
 
     def take(self, path: str) -> Optional[Fault]:
         with self._lock:
@@ -395,7 +396,8 @@ class PexDouble:
             return await self._business_transactions(request)
         if acct_id not in self._cardholder_ids():
             return message(404, f"Account {acct_id} not found.")
-        return self._answer(lambda: self._page(self._select(self.transactions["cardholder"], request, acct_id), request))
+        rows = self.transactions["cardholder"]
+        return self._answer(lambda: self._page(self._select(rows, request, acct_id), request))
 
     def _answer(self, build: Callable[[], Response]) -> Response:
         try:
@@ -471,7 +473,8 @@ class PexDouble:
             return message(400, problem)
         self._key_version += 1
         stored["Options"] = [
-            {"Name": o["Name"], "Value": o["Value"], "Order": int(o.get("Order") or 0), "IsEnabled": bool(o["IsEnabled"])}
+            {"Name": o["Name"], "Value": o["Value"], "Order": int(o.get("Order") or 0),
+             "IsEnabled": bool(o.get("IsEnabled", True))}
             for o in body["Options"]
         ]
         for name in ("Name", "Description", "Order", "IsRequired", "IsEnabled"):
@@ -506,7 +509,8 @@ class PexDouble:
     async def _attachment(self, request: Request) -> Response:
         tx_id, wanted = request.path_params["tx_id"], request.path_params["attachment_id"]
         row = self._row(tx_id)
-        found = next((a for a in self.attachments.get(tx_id) or [] if a["AttachmentId"].lower() == wanted.lower()), None)
+        files = self.attachments.get(tx_id) or []
+        found = next((a for a in files if a["AttachmentId"].lower() == wanted.lower()), None)
         if row is None or found is None:
             return message(404, "Not Found")
         link_type = (_query(request, "AttachmentLinkType") or "LinkUrl").lower()
