@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 
+from pexxero import commands
+
 
 def default_db() -> str:
     return os.environ.get("PEXXERO_DB") or "pexxero.db"
@@ -43,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = commands.add_parser("sync", help="write what is new into Xero, exactly once")
     sync.add_argument("--retry-failed", action="store_true", help="push only what failed or was not reached")
+    # the dashboard starts the same command in the background: the run it queued, and the plan it showed
+    sync.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)
+    sync.add_argument("--from-preview", action="store_true", help=argparse.SUPPRESS)
 
     history = commands.add_parser("history", help="list sync runs, or one run's items")
     history.add_argument("--run", type=int, default=None)
@@ -189,7 +194,15 @@ def _connect_pex(args: argparse.Namespace) -> int:
     return 0
 
 
-CONNECT_HANDLERS = {"pex": _connect_pex}  # `connect xero` joins here with the Xero gateway
+CONNECT_HANDLERS = {"pex": _connect_pex, "xero": commands.connect_xero}
 
 
-HANDLERS = {"sandbox": _sandbox, "config": _config, "connect": _connect}
+HANDLERS = {
+    "sandbox": _sandbox,
+    "config": _config,
+    "connect": _connect,
+    "preview": commands.preview,
+    "sync": commands.sync,
+    "history": commands.history,
+    "tags": commands.tags_sync,
+}

@@ -591,3 +591,11 @@ def _0001_base(db: Database) -> None:
         " count INTEGER NOT NULL)"
     )
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")  # value: JSON
+
+
+@migration
+def _0002_sync(db: Database) -> None:
+    """Runs, run items, write intents, the ledger of created records, locks, releases, saved plans."""
+    from pexxero import runs
+
+    runs.migrate(db)

@@ -1,0 +1,65 @@
+"""The sandbox: a PEX double and a Xero double on loopback, seeded with one demo business.
+
+`start_sandbox()` starts both in this process (tests, the dashboard's sandbox mode); `serve_forever()` is
+`python -m pexxero sandbox`, which prints the URLs and the environment that points the product at them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Optional
+
+DEFAULT_PEX_PORT = 8765
+DEFAULT_XERO_PORT = 8766
+
+
+@dataclass
+class Sandbox:
+    pex: object  # PexDouble
+    xero: object  # XeroDouble
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**self.pex.env, **self.xero.env}
+
+    def apply_env(self, environ=None) -> None:
+        """Point this process (and the sync processes it starts) at the doubles."""
+        (os.environ if environ is None else environ).update(self.env)
+
+    def stop(self) -> None:
+        self.pex.stop()
+        self.xero.stop()
+
+
+def start_sandbox(seed: int = 1, today: Optional[date] = None, *, pex_port: int = 0, xero_port: int = 0) -> Sandbox:
+    from pexxero.sandbox.pex_double import PexDouble
+    from pexxero.sandbox.xero_double import XeroDouble
+
+    pex = PexDouble(seed=seed, today=today)
+    xero = XeroDouble(seed=seed, today=today)
+    pex.start(port=pex_port) if pex_port else pex.start()
+    xero.start(port=xero_port) if xero_port else xero.start()
+    return Sandbox(pex=pex, xero=xero)
+
+
+def serve_forever(pex_port: int = DEFAULT_PEX_PORT, xero_port: int = DEFAULT_XERO_PORT) -> int:
+    from pexxero.sandbox import demo
+
+    sandbox = start_sandbox(pex_port=pex_port, xero_port=xero_port)
+    print("pexxero sandbox: a demo PEX business and its Xero organisation on loopback.")
+    print(f"  PEX double:  {sandbox.pex.url}/v4   (API token: {demo.PEX_TOKEN})")
+    print(f"  Xero double: {sandbox.xero.url}   (organisation: {demo.TENANT_NAME})")
+    print("Point pexxero at them with:")
+    for name, value in sorted(sandbox.env.items()):
+        print(f"  export {name}={value}")
+    print("Press Ctrl+C to stop.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
+    return 0

@@ -1,0 +1,114 @@
+"""Command handlers for preview, sync, history, tags and `connect xero`: each opens the connection, calls the
+engine and prints. No rule lives here; the dashboard calls the same engine functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from decimal import Decimal
+
+from pexxero import runs
+
+
+def _conn(args: argparse.Namespace):
+    from pexxero.engine import open_connection
+
+    return open_connection(args.db)
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain fixed-width table for the terminal."""
+    cells = [headers] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells[1:]])
+
+
+def money(value) -> str:
+    return f"{Decimal(str(value)):,.2f}"
+
+
+def connect_xero(args: argparse.Namespace) -> int:
+    conn = _conn(args)
+    conn.connect_xero({"refresh_token": args.refresh_token, "expires_at": 0})
+    tenants = conn.xero().tenants()  # refreshes first: a bad refresh token fails here, not in the night
+    ids = {t.tenant_id for t in tenants}
+    if args.tenant:
+        if args.tenant not in ids:
+            print(f"Xero tenant {args.tenant} is not among this connection's organisations:", file=sys.stderr)
+            for t in tenants:
+                print(f"  {t.tenant_id}  {t.tenant_name}", file=sys.stderr)
+            return 1
+        chosen = args.tenant
+    elif len(tenants) == 1:
+        chosen = tenants[0].tenant_id
+    else:
+        print("Xero connected. Several organisations are available; choose one with --tenant:")
+        for t in tenants:
+            print(f"  {t.tenant_id}  {t.tenant_name}")
+        return 0
+    conn.choose_tenant(chosen)
+    name = next(t.tenant_name for t in tenants if t.tenant_id == chosen)
+    print(f"Xero connected: {name} ({chosen})")
+    return 0
+
+
+def preview(args: argparse.Namespace) -> int:
+    conn = _conn(args)
+    result = conn.preview()
+    summary = result.summary()
+    print(f"Preview of {result.start} to {result.end} (nothing was written to Xero)")
+    print(table([[r["status"], r["count"], money(r["amount"])] for r in summary.to_dict("records")],
+                ["status", "count", "amount"]))
+    if args.csv:
+        result.to_csv(args.csv)
+        print(f"Reconciliation CSV written to {args.csv}")
+    return 0
+
+
+def sync(args: argparse.Namespace) -> int:
+    from pexxero.sync import EXIT_CODES, run_sync
+
+    conn = _conn(args)
+    try:
+        run = run_sync(conn, run_id=getattr(args, "run_id", None), retry_failed=args.retry_failed,
+                       from_preview=getattr(args, "from_preview", False))
+    except runs.AlreadyRunning as exc:
+        print(f"Not started: {exc}.", file=sys.stderr)
+        return 1
+    print(f"Run {run['id']}: {run['status'].title()} — {run['written']} of {run['to_write']} written. {run['message']}")
+    if run["message"].startswith("Xero session failed"):
+        print("Re-connect with: python -m pexxero connect xero --refresh-token TOKEN", file=sys.stderr)
+    return EXIT_CODES.get(run["status"], 1)
+
+
+def history(args: argparse.Namespace) -> int:
+    from pexxero.history import item_rows, run_rows
+
+    conn = _conn(args)
+    if args.run is not None:
+        rows = item_rows(conn, args.run)
+        if rows is None:
+            print(f"There is no run {args.run}.", file=sys.stderr)
+            return 1
+        print(table([[r["PEX id"], r["Date"], r["Kind"], r["Amount"], r["Outcome"], r["Xero id"], r["Why"]]
+                     for r in rows], ["PEX id", "Date", "Kind", "Amount", "Outcome", "Xero id", "Why"]))
+        return 0
+    rows = run_rows(conn)
+    if not rows:
+        print("No sync has run yet.")
+        return 0
+    print(table([[r["Run"], r["Started"], r["Ended"], r["Duration"], r["Status"], r["Fields"], r["Transactions"]]
+                 for r in rows], ["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions"]))
+    return 0
+
+
+def tags_sync(args: argparse.Namespace) -> int:
+    from pexxero.tags import sync_tags
+
+    report = sync_tags(_conn(args))
+    if not report.selected:
+        print("No Xero fields are selected for PEX tags (setup step 3).")
+        return 0
+    print("\n".join(report.lines()))
+    return 0 if report.synced == report.selected else 1

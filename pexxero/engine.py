@@ -1,0 +1,350 @@
+"""The engine's front door: one connection (a database, its credentials and setup) and what it can do.
+
+The dashboard pages, the command line and a notebook all go through `open_connection(db_path)`; nothing here
+knows about any of them. Data flows one way: PEX (cached locally) + setup -> mapping -> diff -> preview -> sync.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Optional
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from pexxero import diff, mapping, runs
+from pexxero.endpoints import Endpoints
+from pexxero.models import (
+    CHANGED,
+    NEW,
+    POSSIBLE_DUPLICATE,
+    PexTransaction,
+    ReferenceData,
+)
+from pexxero.setup import Setup
+from pexxero.store import Store
+
+EASTERN = ZoneInfo("America/New_York")
+LOOKBACK_DAYS = 60  # PEX transactions settle and get tagged days after they happen: refetch this much
+REFRESH_INTERVAL = timedelta(minutes=10)  # PEX allows ~10 full-ledger reads an hour: never more than this
+XERO_MARGIN_DAYS = 7  # read Xero a little beyond the range: a record may have been dated a few days off
+
+
+class NotConnected(Exception):
+    """A step needs a connection or setup that is not there yet; the message says which."""
+
+
+def today_eastern() -> date:
+    return datetime.now(EASTERN).date()
+
+
+def xero_app_credentials(secrets_path: Optional[Path] = None) -> tuple[str, str]:
+    """The Xero app's client id and secret: environment first, else `.streamlit/secrets.toml` [xero]."""
+    client_id = os.environ.get("XERO_CLIENT_ID", "")
+    client_secret = os.environ.get("XERO_CLIENT_SECRET", "")
+    if client_id and client_secret:
+        return client_id, client_secret
+    path = secrets_path or Path(".streamlit/secrets.toml")
+    if path.exists():
+        with path.open("rb") as fh:
+            section = tomllib.load(fh).get("xero", {})
+        client_id = client_id or section.get("client_id", "")
+        client_secret = client_secret or section.get("client_secret", "")
+    return client_id, client_secret
+
+
+@dataclass
+class Preview:
+    frame: pd.DataFrame
+    built_at: datetime
+    start: date
+    end: date
+
+    def summary(self) -> pd.DataFrame:
+        return diff.summary(self.frame)
+
+    def to_csv(self, path_or_buffer) -> None:
+        diff.to_csv(self.frame, path_or_buffer)
+
+
+@dataclass
+class Connection:
+    store: Store
+    connection_id: int
+    endpoints: Endpoints = field(default_factory=Endpoints.from_env)
+    # seams for tests: build the clients differently
+    pex_factory: Optional[Callable[["Connection"], object]] = None
+    xero_factory: Optional[Callable[["Connection"], object]] = None
+    _pex: object = None
+    _xero: object = None
+
+    # ------------------------------------------------------------------------------- credentials
+
+    @property
+    def db(self):
+        return self.store.db
+
+    def pex_connected(self) -> bool:
+        return bool((self.store.load_credentials(self.connection_id, "pex") or {}).get("token"))
+
+    def xero_connected(self) -> bool:
+        return bool((self.store.load_credentials(self.connection_id, "xero") or {}).get("refresh_token"))
+
+    def connect_pex(self, token: str) -> None:
+        self.store.save_credentials(self.connection_id, "pex", {"token": token})
+        self._pex = None
+
+    def connect_xero(self, token: dict, tenant_id: Optional[str] = None) -> None:
+        """Store a Xero token set (from the consent flow or a refresh token alone) and the chosen tenant."""
+        value = dict(token)
+        value.setdefault("expires_at", 0)  # unknown expiry: the gateway refreshes first
+        if tenant_id:
+            value["tenant_id"] = tenant_id
+        self.store.save_credentials(self.connection_id, "xero", value)
+        self._xero = None
+
+    def choose_tenant(self, tenant_id: str) -> None:
+        value = self.store.load_credentials(self.connection_id, "xero") or {}
+        value["tenant_id"] = tenant_id
+        self.store.save_credentials(self.connection_id, "xero", value)
+        setup = self.store.load_setup(self.connection_id)
+        if setup is not None and setup.xero.tenant_id != tenant_id:
+            from dataclasses import replace
+
+            self.store.save_setup(self.connection_id, replace(setup, xero=replace(setup.xero, tenant_id=tenant_id)))
+        self._xero = None
+
+    def disconnect_xero(self) -> None:
+        """Revoke the token at Xero (best effort) and forget it here."""
+        try:
+            self.xero().revoke()
+        except Exception:  # noqa: BLE001 - a dead session cannot be revoked; forgetting it is what matters
+            pass
+        self.store.delete_credentials(self.connection_id, "xero")
+        self._xero = None
+
+    def tenant_id(self) -> str:
+        setup = self.store.load_setup(self.connection_id)
+        if setup is not None and setup.xero.tenant_id:
+            return setup.xero.tenant_id
+        return (self.store.load_credentials(self.connection_id, "xero") or {}).get("tenant_id", "")
+
+    # ------------------------------------------------------------------------------------ clients
+
+    def pex(self):
+        if self._pex is None:
+            if self.pex_factory is not None:
+                self._pex = self.pex_factory(self)
+            else:
+                from pexxero.pex import PexClient
+
+                creds = self.store.load_credentials(self.connection_id, "pex") or {}
+                if not creds.get("token"):
+                    raise NotConnected("PEX is not connected: add the PEX API token first")
+                self._pex = PexClient(creds["token"], base_url=self.endpoints.pex_api_url)
+        return self._pex
+
+    def xero(self):
+        if self._xero is None:
+            if self.xero_factory is not None:
+                self._xero = self.xero_factory(self)
+            else:
+                from pexxero.xero import XeroGateway
+
+                if not self.xero_connected():
+                    raise NotConnected("Xero is not connected: connect Xero first")
+                client_id, client_secret = xero_app_credentials()
+                self._xero = XeroGateway(
+                    client_id,
+                    client_secret,
+                    self.store.token_keeper(self.connection_id),
+                    self.tenant_id() or None,
+                    endpoints=self.endpoints,
+                )
+        return self._xero
+
+    def close(self) -> None:
+        for client in (self._pex,):
+            if client is not None and hasattr(client, "close"):
+                client.close()
+        self._pex = None
+        self._xero = None
+
+    # -------------------------------------------------------------------------------------- setup
+
+    def setup(self) -> Setup:
+        setup = self.store.load_setup(self.connection_id)
+        if setup is None:
+            raise NotConnected("the connector is not set up yet: complete the seven setup steps or import a TOML")
+        return setup
+
+    def save_setup(self, setup: Setup) -> None:
+        self.store.save_setup(self.connection_id, setup)
+
+    def reference(self, setup: Optional[Setup] = None) -> ReferenceData:
+        """Live lists from Xero and PEX that setup is validated against and mapping resolves with."""
+        xero = self.xero()
+        setup = setup or self.store.load_setup(self.connection_id)
+        wanted = set()
+        if setup is not None:
+            wanted = {n for n in (setup.fees.contact, setup.contacts.single_contact) if n}
+        return ReferenceData(
+            accounts=tuple(xero.accounts()),
+            contacts=tuple(xero.contacts(sorted(wanted))) if wanted else (),
+            tracking=tuple(xero.tracking_categories()),
+            tags=tuple(self.pex().tag_definitions()),
+            organisation=xero.organisation(),
+        )
+
+    def date_range(self, setup: Setup, today: date) -> tuple[date, date]:
+        start = setup.pex.start_date or (today - timedelta(days=30))
+        end = setup.pex.end_date or today
+        return start, end
+
+    # ------------------------------------------------------------------------------- PEX local copy
+
+    def _cache_key(self) -> str:
+        return f"pex_cache:{self.connection_id}"
+
+    def refresh_pex(self, *, today: Optional[date] = None, force: bool = False) -> bool:
+        """Bring the local copy of PEX up to date; True when PEX was called.
+
+        Never refetches a whole year to answer a page view: after the first fill it rereads only the look-back
+        window, and not more often than REFRESH_INTERVAL unless forced.
+        """
+        today = today or today_eastern()
+        start, end = self.date_range(self.setup(), today)
+        state = self.store.meta(self._cache_key()) or {}
+        now = datetime.now(timezone.utc)
+        if state:
+            cached_start = date.fromisoformat(state["start"])
+            cached_end = date.fromisoformat(state["end"])
+            fetched_at = datetime.fromisoformat(state["fetched_at"])
+            covered = cached_start <= start and cached_end >= end
+            if covered and not force and now - fetched_at < REFRESH_INTERVAL:
+                return False
+            if cached_start <= start:
+                start = max(start, min(cached_end, end) - timedelta(days=LOOKBACK_DAYS))
+        pex = self.pex()
+        cardholder = list(pex.cardholder_transactions(start, end, include_pendings=True, include_declines=True))
+        business = list(pex.business_transactions(start, end))
+        # each ledger replaces its window: an authorisation PEX dropped (or settled under a new id) goes away
+        self.store.save_pex_transactions(self.connection_id, self._with_cardholder_names(cardholder),
+                                         fetched_at=now, window=(start, end), ledger="cardholder")
+        self.store.save_pex_transactions(self.connection_id, business, fetched_at=now, window=(start, end),
+                                         ledger="business")
+        new_state = {
+            "start": min(start, date.fromisoformat(state["start"])).isoformat() if state else start.isoformat(),
+            "end": max(end, date.fromisoformat(state["end"])).isoformat() if state else end.isoformat(),
+            "fetched_at": now.isoformat(),
+        }
+        self.store.set_meta(self._cache_key(), new_state)
+        return True
+
+    def _with_cardholder_names(self, transactions: list[PexTransaction]) -> list[PexTransaction]:
+        from dataclasses import replace
+
+        key = f"pex_cardholders:{self.connection_id}"
+        names = {int(k): v for k, v in (self.store.meta(key) or {}).items()}
+        needed = {t.acct_id for t in transactions if t.ledger == "cardholder"}
+        if needed - names.keys():
+            names.update({acct: holder.name for acct, holder in self.pex().cardholders().items()})
+            self.store.set_meta(key, {str(k): v for k, v in names.items()})
+        return [replace(t, cardholder=names.get(t.acct_id, t.cardholder)) for t in transactions]
+
+    def pex_transactions(self, start: date, end: date) -> list[PexTransaction]:
+        return self.store.pex_transactions(self.connection_id, start, end)
+
+    # ------------------------------------------------------------------------------------- preview
+
+    def preview(self, *, today: Optional[date] = None, refresh: bool = True, force_refresh: bool = False,
+                save_plan: bool = True) -> Preview:
+        """Every PEX transaction in range with one status and a reason. Reads Xero; never writes to it."""
+        today = today or today_eastern()
+        setup = self.setup()
+        if refresh:
+            self.refresh_pex(today=today, force=force_refresh)
+        start, end = self.date_range(setup, today)
+        ref = self.reference(setup)
+        transactions = self.pex_transactions(start, end)
+        results = mapping.plan(transactions, setup, ref, today=today)
+        xero = self.xero()
+        margin = timedelta(days=XERO_MARGIN_DAYS)
+        bank = list(xero.bank_transactions(setup.accounts.pex_cash, start - margin, end + margin))
+        transfers = list(xero.bank_transfers(start - margin, end + margin)) if setup.pex.transfers else []
+        lock = None
+        if ref.organisation is not None:
+            locks = [d for d in (ref.organisation.period_lock_date, ref.organisation.end_of_year_lock_date) if d]
+            lock = max(locks) if locks else None
+        frame = diff.reconcile(results, bank, transfers, lock_date=lock, start=start, end=end)
+        built = Preview(frame=frame, built_at=datetime.now(timezone.utc), start=start, end=end)
+        if save_plan:
+            self._save_plan(built)
+        return built
+
+    def _save_plan(self, preview: Preview) -> None:
+        """Remember what the user was shown: from the dashboard, a sync writes exactly this plan."""
+        frame = preview.frame
+        rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE])]
+        items = [
+            {"pex_id": int(r.pex_id), "status": r.status, "xero_id": r.xero_id or "",
+             "planned": runs.planned_to_json(r.planned)}
+            for r in rows.itertuples()
+            if r.planned is not None
+        ]
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT OR REPLACE INTO plans (connection_id, built_at, start, end, items) VALUES (?, ?, ?, ?, ?)",
+                [self.connection_id, preview.built_at.isoformat(), preview.start.isoformat(),
+                 preview.end.isoformat(), json.dumps(items)],
+            )
+
+    def saved_plan(self) -> Optional[dict]:
+        row = self.db.execute(
+            "SELECT built_at, start, end, items FROM plans WHERE connection_id = ?", [self.connection_id]
+        ).fetchone()
+        if row is None:
+            return None
+        return {"built_at": datetime.fromisoformat(row[0]), "start": date.fromisoformat(row[1]),
+                "end": date.fromisoformat(row[2]), "items": json.loads(row[3])}
+
+    # ------------------------------------------------------------------------------------ releases
+
+    def release(self, pex_id: int, action: str) -> None:
+        if action not in ("push", "update"):
+            raise ValueError("action is 'push' (a possible duplicate) or 'update' (a changed record)")
+        runs.release(self.db, self.connection_id, pex_id, action)
+
+    def unrelease(self, pex_id: int) -> None:
+        runs.unrelease(self.db, self.connection_id, pex_id)
+
+    def releases(self) -> dict[int, str]:
+        return runs.releases(self.db, self.connection_id)
+
+    # ------------------------------------------------------------------------------------- history
+
+    def history(self, limit: int = 200) -> list[dict]:
+        return runs.list_runs(self.db, self.connection_id, limit)
+
+    def run_items(self, run_id: int) -> list[dict]:
+        return runs.items(self.db, run_id)
+
+    def running(self) -> Optional[dict]:
+        return runs.running_run(self.db, self.connection_id)
+
+
+def open_connection(db_path: str | Path | None = None, **kwargs) -> Connection:
+    """Open (creating if needed) the database and its default connection."""
+    path = db_path or os.environ.get("PEXXERO_DB") or "pexxero.db"
+    store = Store.open(path)
+    return Connection(store=store, connection_id=store.connection_id(), **kwargs)
+
+
+def load_reference(store: Store, connection_id: int) -> ReferenceData:
+    """Live reference data for validating a setup (used by `config import`)."""
+    return Connection(store=store, connection_id=connection_id).reference()

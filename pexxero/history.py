@@ -1,0 +1,74 @@
+"""Sync History as the vendor guide shows it: Started, Ended, Duration, Status, Fields, Transactions — and each
+run's items with their outcome. Shared by `python -m pexxero history` and the History page."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from pexxero import runs
+
+
+def _when(iso: Optional[str]) -> str:
+    if not iso:
+        return ""
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %I:%M:%S %p")
+
+
+def duration(started: Optional[str], ended: Optional[str]) -> str:
+    """'47 seconds', '2 minutes', as the vendor guide words it."""
+    if not started:
+        return ""
+    end = datetime.fromisoformat(ended) if ended else datetime.now(timezone.utc)
+    seconds = max(0, int((end - datetime.fromisoformat(started)).total_seconds()))
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def run_row(run: dict) -> dict:
+    return {
+        "Run": run["id"],
+        "Started": _when(run["started_at"] or run["queued_at"]),
+        "Ended": _when(run["ended_at"]),
+        "Duration": duration(run["started_at"], run["ended_at"]),
+        "Status": run["status"].title(),
+        "Fields": f"{run['fields_synced']} / {run['fields_selected']}",
+        "Transactions": f"{run['written']} / {run['to_write']}",
+        "Message": run["message"],
+        "Mode": "Retry failed" if run["mode"] == "retry_failed" else "Sync",
+    }
+
+
+def run_rows(conn, limit: int = 200) -> list[dict]:
+    return [run_row(r) for r in runs.list_runs(conn.store.db, conn.connection_id, limit)]
+
+
+OUTCOME_WORDS = {
+    runs.PLANNED: "not reached",
+    runs.SENDING: "in flight",
+    runs.CREATED: "created",
+    runs.UPDATED: "updated",
+    runs.ITEM_FAILED: "failed",
+    runs.ITEM_SKIPPED: "skipped",
+}
+
+
+def item_rows(conn, run_id: int) -> Optional[list[dict]]:
+    if runs.get_run(conn.store.db, run_id) is None:
+        return None
+    rows = []
+    for it in runs.items(conn.store.db, run_id):
+        why = it["message"] if it["outcome"] == runs.ITEM_FAILED else it["reason"]
+        if it["outcome"] == runs.PLANNED:
+            why = why or "the run ended before this item was sent"
+        rows.append({
+            "PEX id": it["pex_id"], "Date": it["date"], "Kind": it["kind"], "Amount": it["amount"],
+            "Merchant": it["label"], "Outcome": OUTCOME_WORDS.get(it["outcome"], it["outcome"]),
+            "Xero id": it["xero_id"], "Why": why,
+        })
+    return rows

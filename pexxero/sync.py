@@ -1,0 +1,559 @@
+"""The sync runner: writes the plan into Xero exactly once, survives any stop, and says why for every item.
+
+Per item:   planned --(intent committed with its Idempotency-Key)--> sending --(Xero answered)--> created | failed
+A run that dies leaves intents in `sending`. The next run first asks Xero by reference what arrived and resends
+what did not *with the same key and body*, so even a request still in flight at Xero cannot become two records.
+
+The same function serves the command line (foreground) and the dashboard (a detached child process, so that
+leaving, refreshing or closing the page, or restarting the dashboard, never stops a sync).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Optional, Sequence
+
+from sqlite_utils import Database
+
+from pexxero import runs
+from pexxero.models import (
+    BLOCKED,
+    CHANGED,
+    NEW,
+    POSSIBLE_DUPLICATE,
+    PURCHASE,
+    SKIPPED,
+    SYNCED,
+    XERO_ONLY,
+    PlannedRecord,
+)
+
+BATCH_SIZE = 50  # Xero's recommended maximum elements per request
+HEARTBEAT_SECONDS = 2.0
+
+EXIT_CODES = {
+    runs.SUCCEEDED: 0,
+    runs.PARTIAL: 2,
+    runs.PAUSED: 3,
+    runs.FAILED: 1,
+    runs.CANCELLED: 1,
+    runs.INTERRUPTED: 1,
+}
+SESSION_FAILED = "Xero session failed: re-connect Xero"
+
+
+class Stop(Exception):
+    """Ends a run early with a status and a message (cancel, daily limit, session failure, Xero down)."""
+
+    def __init__(self, status: str, message: str, resume_at: Optional[str] = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.resume_at = resume_at
+
+
+def idempotency_key(tenant_id: str, endpoint: str, body: str) -> str:
+    """Derived from the request's content: the same request always carries the same key."""
+    return hashlib.sha256(f"{tenant_id}|{endpoint}|{body}".encode()).hexdigest()
+
+
+def _body(records: Sequence[PlannedRecord]) -> str:
+    return "[" + ",".join(runs.planned_to_json(r) for r in records) + "]"
+
+
+def _records(body: str) -> list[PlannedRecord]:
+    return [runs.planned_from_json(json.dumps(item)) for item in json.loads(body)]
+
+
+def _chunks(seq: Sequence, size: int):
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+def _label(record: PlannedRecord) -> str:
+    return record.contact_name or (record.lines[0].description if record.lines else record.kind)
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps the lock and the run's heartbeat fresh from its own SQLite connection."""
+
+    def __init__(self, path: Path, connection_id: int, run_id: int, owner: str):
+        super().__init__(daemon=True, name=f"sync-heartbeat-{run_id}")
+        self.path, self.connection_id, self.run_id, self.owner = path, connection_id, run_id, owner
+        self.stopped = threading.Event()
+        self.lost = False
+
+    def run(self) -> None:
+        db = Database(self.path)
+        db.execute("PRAGMA busy_timeout = 10000")
+        try:
+            while not self.stopped.wait(HEARTBEAT_SECONDS):
+                try:
+                    if not runs.heartbeat(db, self.connection_id, self.run_id, self.owner):
+                        self.lost = True
+                        return
+                except Exception:  # noqa: BLE001 - a busy database skips one beat, the next one counts
+                    continue
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=10)
+
+
+@dataclass
+class Runner:
+    """One sync run of one connection. Use `run_sync(...)`; the class only keeps the state of a run together."""
+
+    conn: object  # pexxero.engine.Connection
+    run_id: int
+    mode: str = "sync"
+    from_preview: bool = False
+    today: Optional[date] = None
+    batch_size: int = BATCH_SIZE
+    heartbeat: Optional[_Heartbeat] = None
+    written: int = 0
+    failed: int = 0
+    attachment_failures: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def db(self):
+        return self.conn.store.db
+
+    @property
+    def cid(self) -> int:
+        return self.conn.connection_id
+
+    # ----------------------------------------------------------------------------------- checks
+
+    def checkpoint(self, step: Optional[str] = None) -> None:
+        """Between requests: note progress, honour Cancel, and stop if another run took the lock over."""
+        fields = {"written": self.written, "failed": self.failed}
+        if step is not None:
+            fields["step"] = step
+        runs.update_run(self.db, self.run_id, **fields)
+        if self.heartbeat is not None and self.heartbeat.lost:
+            raise Stop(runs.INTERRUPTED, "this sync lost its lock to another run and stopped")
+        if runs.cancel_requested(self.db, self.run_id):
+            raise Stop(runs.CANCELLED, "cancelled by the user after the request in flight")
+
+    def _xero_call(self, fn, *args, **kwargs):
+        """Call the gateway, turning its terminal errors into a Stop with words a bookkeeper understands."""
+        from pexxero.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
+
+        try:
+            return fn(*args, **kwargs)
+        except XeroSessionFailed:
+            raise Stop(runs.FAILED, SESSION_FAILED)
+        except XeroDailyLimit as exc:
+            resets = getattr(exc, "resets_at", None)
+            when = resets.isoformat(timespec="minutes") if resets else "tomorrow"
+            raise Stop(runs.PAUSED, f"Xero's daily limit for this organisation is used up; it resets at {when} "
+                                    "(UTC). Run sync again after that: it resumes where it stopped.",
+                       resume_at=resets.isoformat() if resets else None)
+        except XeroUnavailable as exc:
+            raise Stop(runs.FAILED, f"Xero did not answer ({exc.message}); nothing is lost: the next sync checks "
+                                    "what arrived and continues")
+        except XeroError as exc:
+            raise Stop(runs.FAILED, f"Xero refused a request: {exc.message}")
+
+    # --------------------------------------------------------------------------------- recovery
+
+    def recover(self) -> None:
+        """Settle every request a dead run left in flight before anything new is sent.
+
+        First ask Xero by reference what arrived; if all of it did, record it. Otherwise resend the identical
+        request with its original Idempotency-Key: Xero replays its answer if the first one did arrive (even if
+        it was still being processed when we asked), and creates the records once if it did not.
+        """
+        xero = self.conn.xero()
+        for intent in runs.open_intents(self.db, self.cid):
+            self.checkpoint("checking what an interrupted run sent")
+            endpoint, key, body = intent["endpoint"], intent["key"], intent["body"]
+            refs = json.loads(intent["refs"])
+            if endpoint == "contacts":
+                self._xero_call(xero.create_contacts, json.loads(body), key)
+                runs.finish_intent(self.db, key)
+            elif endpoint == "attachment":
+                data = json.loads(body)
+                if data["file_name"] not in self._xero_call(xero.attachments, data["xero_parent_id"]):
+                    file = self.conn.pex().download_attachment(data["pex_id"], data["attachment_id"])
+                    self._xero_call(xero.add_attachment, data["xero_parent_id"], file, key)
+                self._attachment_done(data["pex_id"], data["attachment_id"], "attached", "",
+                                      xero_parent_id=data["xero_parent_id"], file_name=data["file_name"], key=key)
+                runs.finish_intent(self.db, key)
+            elif endpoint == "update":
+                data = json.loads(body)
+                record = runs.planned_from_json(json.dumps(data["record"]))
+                self._send("update", [record], key=key, body=body, run_id=intent["run_id"], xero_id=data["xero_id"])
+            else:
+                lookup = xero.bank_transfers_by_reference if endpoint == "bank_transfers" \
+                    else xero.bank_transactions_by_reference
+                found = {r.reference: r for r in self._xero_call(lookup, refs)}
+                records = _records(body)
+                if not found:
+                    # nothing visible yet: not arrived, or still in flight at Xero — the same key covers both
+                    self._send(endpoint, records, key=key, body=body, run_id=intent["run_id"])
+                    continue
+                # Xero processed the request: what is there was created by it, the rest failed validation then
+                arrived = [r for r in records if r.reference in found]
+                ids = {r.reference: getattr(found[r.reference], "bank_transaction_id", None)
+                       or found[r.reference].bank_transfer_id for r in arrived}
+                self._settle(key, intent["run_id"], arrived, {ref: (True, xid, ()) for ref, xid in ids.items()})
+                missing = [r for r in records if r.reference not in found]
+                if missing:
+                    self._send(endpoint, missing, run_id=intent["run_id"])
+
+    # -------------------------------------------------------------------------------------- plan
+
+    def plan(self) -> list[dict]:
+        """Decide what this run writes. Returns run-item dicts; writes nothing to Xero."""
+        conn = self.conn
+        self.checkpoint("reading PEX and Xero")
+        preview = conn.preview(today=self.today, refresh=not self.from_preview, save_plan=False)
+        frame = preview.frame
+        released = conn.releases()
+        ledger = runs.ledger(self.db, self.cid)
+        allowed: Optional[set[int]] = None
+        if self.mode == "retry_failed":
+            last = runs.last_finished_run(self.db, self.cid)
+            allowed = set()
+            if last is not None:
+                allowed = {it["pex_id"] for it in runs.items(self.db, last["id"])
+                           if it["outcome"] in (runs.ITEM_FAILED, runs.PLANNED, runs.SENDING)}
+        shown: Optional[dict[int, dict]] = None
+        if self.from_preview:
+            saved = conn.saved_plan()
+            shown = {item["pex_id"]: item for item in (saved or {}).get("items", [])}
+
+        items = []
+        for row in frame.itertuples():
+            if row.status == XERO_ONLY or row.pex_id is None:
+                continue
+            pex_id = int(row.pex_id)
+            if allowed is not None and pex_id not in allowed:
+                continue
+            planned: Optional[PlannedRecord] = row.planned
+            item = {
+                "pex_id": pex_id, "kind": row.kind or "", "reference": f"PEX-{pex_id}",
+                "record_type": planned.record_type if planned else "",
+                "date": str(row.date) if row.date is not None else "", "amount": str(row.amount),
+                "label": str(row.merchant or ""), "outcome": runs.ITEM_SKIPPED, "reason": row.reason or "",
+                "xero_id": row.xero_id or "", "planned": None, "action": "create",
+            }
+            write = None
+            if row.status == NEW:
+                write = "create"
+            elif row.status == POSSIBLE_DUPLICATE and released.get(pex_id) == "push":
+                write = "create"
+            elif row.status == CHANGED and released.get(pex_id) == "update":
+                write = "update"
+            elif row.status == SYNCED:
+                item["reason"] = f"already in Xero ({row.xero_id})"
+            elif row.status in (POSSIBLE_DUPLICATE, CHANGED):
+                item["reason"] = f"{row.status}: not pushed unless released on the Preview page ({row.reason})"
+            elif row.status in (SKIPPED, BLOCKED):
+                item["reason"] = f"{row.status}: {row.reason}"
+            if write and shown is not None and pex_id not in shown:
+                write = None
+                item["reason"] = "not in the preview the sync was started from: preview again to include it"
+            if write == "create" and item["reference"] in ledger:
+                write = None
+                item["reason"] = f"already written to Xero ({ledger[item['reference']]})"
+            if write and planned is not None:
+                item.update(outcome=runs.PLANNED, reason="", action=write,
+                            planned=runs.planned_to_json(planned))
+            if self.from_preview and shown is not None and pex_id in shown and not write and \
+                    shown[pex_id]["status"] == NEW and row.status == SYNCED:
+                item["reason"] = f"appeared in Xero since the preview ({row.xero_id}); not written again"
+            items.append(item)
+        return items
+
+    # ------------------------------------------------------------------------------------- write
+
+    def _settle(self, key: str, run_id: int, records: list[PlannedRecord],
+                outcome: dict[str, tuple[bool, str, tuple]]) -> None:
+        """Record Xero's answer to one request: ledger, the items of the run that sent it, intent done — at once."""
+        created, failed = [], []
+        for record in records:
+            ok, xero_id, messages = outcome.get(record.reference, (False, "", ("Xero gave no answer for it",)))
+            (created if ok else failed).append((record, xero_id, messages))
+        runs.add_to_ledger(self.db, self.cid, [(r.reference, r.record_type, x) for r, x, _ in created], run_id)
+        with self.db.atomic():
+            for record, xero_id, _ in created:
+                self.db.execute(
+                    "UPDATE run_items SET outcome = CASE WHEN action = 'update' THEN ? ELSE ? END, xero_id = ?, "
+                    "message = '' WHERE run_id = ? AND pex_id = ?",
+                    [runs.UPDATED, runs.CREATED, xero_id, run_id, record.pex_id],
+                )
+            for record, _, messages in failed:
+                self.db.execute(
+                    "UPDATE run_items SET outcome = ?, message = ? WHERE run_id = ? AND pex_id = ?",
+                    [runs.ITEM_FAILED, "; ".join(messages), run_id, record.pex_id],
+                )
+            self.db.execute("UPDATE intents SET status = 'done', finished_at = ? WHERE key = ?",
+                            [runs.now_iso(), key])
+        if run_id == self.run_id:
+            self.written += len(created)
+            self.failed += len(failed)
+
+    def _send(self, endpoint: str, records: list[PlannedRecord], *, key: Optional[str] = None,
+              body: Optional[str] = None, run_id: Optional[int] = None, xero_id: str = "") -> None:
+        """Commit the intent, send the request, record the answer. A resend passes the original key and body."""
+        xero = self.conn.xero()
+        run_id = run_id or self.run_id
+        if body is None:
+            body = _body(records) if endpoint != "update" else json.dumps(
+                {"xero_id": xero_id, "record": json.loads(runs.planned_to_json(records[0]))}, sort_keys=True)
+        key = key or idempotency_key(self.conn.tenant_id(), endpoint, body)
+        runs.record_intent(self.db, key, self.cid, run_id, endpoint, body, [r.reference for r in records])
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE run_items SET outcome = ?, idempotency_key = ?, attempts = attempts + 1 "
+                "WHERE run_id = ? AND pex_id = ?",
+                [(runs.SENDING, key, run_id, r.pex_id) for r in records],
+            )
+        if endpoint == "bank_transactions":
+            results = self._xero_call(xero.create_bank_transactions, records, key)
+        elif endpoint == "bank_transfers":
+            results = self._xero_call(xero.create_bank_transfers, records, key)
+        else:
+            results = [self._xero_call(xero.update_bank_transaction, xero_id, records[0], key)]
+        self._settle(key, run_id, records, {r.reference: (r.ok, r.xero_id, tuple(r.messages)) for r in results})
+
+    def ensure_contacts(self, records: list[PlannedRecord]) -> set[str]:
+        """Create the contacts the records name that Xero does not have; returns names that could not be made."""
+        names = sorted({r.contact_name for r in records if r.contact_name})
+        if not names:
+            return set()
+        xero = self.conn.xero()
+        self.checkpoint("finding contacts in Xero")
+        have = {c.name.casefold() for c in self._xero_call(xero.contacts, names)}
+        missing = [n for n in names if n.casefold() not in have]
+        refused: set[str] = set()
+        for chunk in _chunks(missing, self.batch_size):
+            self.checkpoint(f"creating {len(missing)} contacts")
+            body = json.dumps(chunk)
+            key = idempotency_key(self.conn.tenant_id(), "contacts", body)
+            runs.record_intent(self.db, key, self.cid, self.run_id, "contacts", body, chunk)
+            results = self._xero_call(xero.create_contacts, chunk, key)
+            for name, result in zip(chunk, results):
+                if not result.ok and not any("already" in m.lower() for m in result.messages):
+                    refused.add(name)
+            runs.finish_intent(self.db, key)
+        return refused
+
+    def write(self, items: list[dict]) -> None:
+        todo = [it for it in items if it["outcome"] == runs.PLANNED]
+        records = {it["pex_id"]: runs.planned_from_json(it["planned"]) for it in todo}
+        creates = [records[it["pex_id"]] for it in todo if it["action"] == "create"]
+        updates = [(records[it["pex_id"]], it["xero_id"]) for it in todo if it["action"] == "update"]
+        bank = sorted([r for r in creates if r.record_type == "BankTransaction"], key=lambda r: (r.date, r.pex_id))
+        transfers = sorted([r for r in creates if r.record_type == "BankTransfer"], key=lambda r: (r.date, r.pex_id))
+        total = len(todo)
+
+        refused = self.ensure_contacts(bank + [r for r, _ in updates])
+        if refused:
+            blocked = [r for r in bank if r.contact_name in refused]
+            for r in blocked:
+                runs.set_items(self.db, self.run_id, [r.pex_id], outcome=runs.ITEM_FAILED,
+                               message=f"Xero refused to create the contact '{r.contact_name}'")
+            self.failed += len(blocked)
+            bank = [r for r in bank if r.contact_name not in refused]
+
+        for chunk in _chunks(bank, self.batch_size):
+            self.checkpoint(f"writing to Xero: {self.written + self.failed} of {total}")
+            self._send("bank_transactions", list(chunk))
+        for chunk in _chunks(transfers, self.batch_size):
+            self.checkpoint(f"writing transfers to Xero: {self.written + self.failed} of {total}")
+            self._send("bank_transfers", list(chunk))
+        for record, xero_id in updates:
+            self.checkpoint(f"updating changed records: {self.written + self.failed} of {total}")
+            self._send("update", [record], xero_id=xero_id)
+        self.checkpoint(f"written {self.written} of {total}")
+
+    # ------------------------------------------------------------------------------- attachments
+
+    def _attachment_done(self, pex_id: int, attachment_id: str, status: str, message: str, **extra) -> None:
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO attachment_items (connection_id, pex_id, attachment_id, status, message, run_id, "
+                "xero_parent_id, file_name, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(connection_id, pex_id, attachment_id) DO UPDATE SET status = excluded.status, "
+                "message = excluded.message, run_id = excluded.run_id",
+                [self.cid, pex_id, attachment_id, status, message, self.run_id, extra.get("xero_parent_id", ""),
+                 extra.get("file_name", ""), extra.get("key", "")],
+            )
+
+    def attach(self) -> None:
+        """PEX receipts onto the Xero records we created: one call each, tracked per file, resumable alone."""
+        setup = self.conn.setup()
+        if not setup.purchases.attachments:
+            return
+        done = {row[0] for row in self.db.execute(
+            "SELECT pex_id FROM attachment_items WHERE connection_id = ? AND attachment_id = '' AND status = 'scanned'",
+            [self.cid])}
+        todo = [(int(ref[4:]), xid) for ref, xid in runs.ledger(self.db, self.cid).items()
+                if ref.startswith("PEX-")]
+        kinds = {row[0]: row[1] for row in self.db.execute(
+            "SELECT reference, record_type FROM ledger WHERE connection_id = ?", [self.cid])}
+        todo = [(p, x) for p, x in todo if p not in done and kinds.get(f"PEX-{p}") == "BankTransaction"]
+        purchases = self._purchase_ids({p for p, _ in todo})
+        todo = [(p, x) for p, x in todo if p in purchases]
+        if not todo:
+            return
+        pex, xero = self.conn.pex(), self.conn.xero()
+        for n, (pex_id, xero_id) in enumerate(sorted(todo)):
+            self.checkpoint(f"attaching receipts: {n} of {len(todo)} transactions")
+            existing = None
+            for att in pex.attachments(pex_id):
+                if att.upload_status.lower() != "loaded":
+                    self._attachment_done(pex_id, att.attachment_id, "skipped",
+                                          f"PEX reports the receipt as {att.upload_status}")
+                    continue
+                state = self.db.execute(
+                    "SELECT status FROM attachment_items WHERE connection_id = ? AND pex_id = ? AND attachment_id = ?",
+                    [self.cid, pex_id, att.attachment_id]).fetchone()
+                if state and state[0] == "attached":
+                    continue
+                file = pex.download_attachment(pex_id, att.attachment_id)
+                body = json.dumps({"pex_id": pex_id, "attachment_id": att.attachment_id, "xero_parent_id": xero_id,
+                                   "file_name": file.file_name,
+                                   "sha256": hashlib.sha256(file.content).hexdigest()}, sort_keys=True)
+                key = idempotency_key(self.conn.tenant_id(), "attachment", body)
+                if existing is None:
+                    existing = set(self._xero_call(xero.attachments, xero_id))
+                if file.file_name in existing:
+                    self._attachment_done(pex_id, att.attachment_id, "attached", "", xero_parent_id=xero_id,
+                                          file_name=file.file_name, key=key)
+                    continue
+                runs.record_intent(self.db, key, self.cid, self.run_id, "attachment", body, [f"PEX-{pex_id}"])
+                try:
+                    self._xero_call(xero.add_attachment, xero_id, file, key)
+                except Stop as stop:
+                    if stop.status != runs.FAILED or stop.message == SESSION_FAILED:
+                        raise
+                    self._attachment_done(pex_id, att.attachment_id, "failed", stop.message,
+                                          xero_parent_id=xero_id, file_name=file.file_name, key=key)
+                    runs.finish_intent(self.db, key)
+                    self.attachment_failures += 1
+                    continue
+                runs.finish_intent(self.db, key)
+                self._attachment_done(pex_id, att.attachment_id, "attached", "", xero_parent_id=xero_id,
+                                      file_name=file.file_name, key=key)
+            self._attachment_done(pex_id, "", "scanned", "")
+
+    def _purchase_ids(self, pex_ids: set[int]) -> set[int]:
+        rows = self.db.execute(
+            "SELECT DISTINCT pex_id FROM run_items WHERE kind = ? AND outcome IN (?, ?)",
+            [PURCHASE, runs.CREATED, runs.SENDING]).fetchall()
+        return {r[0] for r in rows} & pex_ids
+
+
+def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, from_preview: bool = False,
+             today: Optional[date] = None, batch_size: int = BATCH_SIZE) -> dict:
+    """Run one sync of `conn` to the end and return its run row (status, counts, message)."""
+    db = conn.store.db
+    mode = "retry_failed" if retry_failed else "sync"
+    if run_id is None:
+        run_id = runs.queue_run(db, conn.connection_id, mode)
+    try:
+        owner = runs.acquire_lock(db, conn.connection_id, run_id)
+    except runs.AlreadyRunning as exc:
+        runs.update_run(db, run_id, status=runs.FAILED, ended_at=runs.now_iso(),
+                        message=f"not started: {exc}")
+        raise
+    runs.update_run(db, run_id, status=runs.RUNNING, mode=mode, started_at=runs.now_iso(), pid=os.getpid(),
+                    heartbeat_at=time.time())
+    beat = _Heartbeat(Path(conn.store.path), conn.connection_id, run_id, owner)
+    beat.start()
+    runner = Runner(conn, run_id, mode=mode, from_preview=from_preview, today=today, batch_size=batch_size,
+                    heartbeat=beat)
+    status, message, resume_at = runs.SUCCEEDED, "", None
+    try:
+        runner.recover()
+        synced, selected = _sync_tags(conn)
+        runs.update_run(db, run_id, fields_synced=synced, fields_selected=selected)
+        items = runner.plan()
+        runs.add_items(db, run_id, items)
+        to_write = sum(1 for it in items if it["outcome"] == runs.PLANNED)
+        runs.update_run(db, run_id, to_write=to_write)
+        runner.write(items)
+        runner.attach()
+        if runner.failed:
+            status = runs.PARTIAL
+            message = f"{runner.failed} of {to_write} could not be written: see each item's message from Xero"
+        elif runner.attachment_failures:
+            status = runs.PARTIAL
+            message = f"{runner.attachment_failures} receipts could not be attached: see the items"
+        else:
+            message = f"{runner.written} written to Xero" if to_write else "nothing new to write"
+    except Stop as stop:
+        status, message, resume_at = stop.status, stop.message, stop.resume_at
+    except Exception as exc:  # noqa: BLE001 - the run must end with a status and words, never a hang
+        from pexxero.engine import NotConnected
+
+        status = runs.FAILED
+        message = str(exc) if isinstance(exc, NotConnected) else f"the sync stopped on an unexpected error: {type(exc).__name__}: {exc}"
+    finally:
+        beat.stop()
+        calls = getattr(conn.xero(), "calls", 0) if conn._xero is not None else 0
+        runs.update_run(db, run_id, status=status, message=message, ended_at=runs.now_iso(),
+                        written=runner.written, failed=runner.failed, resume_at=resume_at, calls=calls,
+                        step="")
+        runs.release_lock(db, conn.connection_id, owner)
+    return runs.get_run(db, run_id)
+
+
+def _sync_tags(conn) -> tuple[int, int]:
+    """Tag sync is the first step of every sync; it never stops the transactions from syncing."""
+    try:
+        from pexxero import tags
+    except ImportError:
+        return 0, 0
+    try:
+        report = tags.sync_tags(conn)
+    except Exception:  # noqa: BLE001 - counted as fields not synced; the message is in the tag report
+        setup = conn.setup()
+        selected = int(bool(setup.xero.expense_accounts_tag)) + len(setup.xero.tracking_tags)
+        return 0, selected
+    return report.synced, report.selected
+
+
+def start_background(db_path: str | Path, *, retry_failed: bool = False, from_preview: bool = True,
+                     env: Optional[dict] = None, log_path: Optional[Path] = None) -> int:
+    """Start a sync in a detached child process and return its run id at once.
+
+    A process, not a thread: it keeps running when the page is left or refreshed and even when the dashboard
+    server restarts; a crash in it cannot take the dashboard down; and it is the very same `python -m pexxero
+    sync` that cron runs.
+    """
+    from pexxero.store import Store
+
+    store = Store.open(db_path)
+    cid = store.connection_id()
+    running = runs.running_run(store.db, cid)
+    if running is not None:
+        raise runs.AlreadyRunning(running["id"])
+    run_id = runs.queue_run(store.db, cid, "retry_failed" if retry_failed else "sync")
+    args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "sync", "--run-id", str(run_id)]
+    if retry_failed:
+        args.append("--retry-failed")
+    if from_preview:
+        args.append("--from-preview")
+    log = open(log_path or (str(db_path) + ".sync.log"), "ab")
+    subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                     env=env if env is not None else os.environ.copy(), close_fds=True)
+    log.close()
+    return run_id
