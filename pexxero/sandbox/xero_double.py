@@ -84,7 +84,7 @@ class XeroDouble:
                                           contacts=demo.contacts(), tracking=demo.tracking_categories(), clock=clock)
         seeder = getattr(demo, "xero_seed", None)
         if seed_records and seeder is not None:
-            self.books[demo.TENANT_ID].load_seed(seeder(seed, today or date.today()))
+            self.books[demo.TENANT_ID].load_seed(seeder(seed, today))  # same "today" as the PEX double: US Eastern
         self.resources = Resources(self)
         self.app = Starlette(routes=[
             Route("/identity/connect/authorize", self._authorize, methods=["GET", "POST"]),
@@ -274,7 +274,8 @@ class XeroDouble:
             if not self.oauth.disconnect(grant, request.path_params["connection_id"]):
                 return Response(b"", status_code=404)
             return Response(b"", status_code=204)
-        return _json(self.oauth.connections(grant))
+        event = request.query_params.get("authEventId")
+        return _json([c for c in self.oauth.connections(grant) if not event or c["authEventId"] == event])
 
     # ------------------------------------------------------------------------------------- accounting
 
@@ -315,6 +316,7 @@ class XeroDouble:
 
         def finish(response: Response) -> Response:
             response.headers.update(limit_headers())
+            response.headers["Xero-Correlation-Id"] = str(uuid.uuid4())
             record.status = response.status_code
             return response
 
