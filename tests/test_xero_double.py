@@ -48,7 +48,8 @@ def clock():
 
 @pytest.fixture
 def double(clock):
-    with XeroDouble(clock=clock) as d:
+    """An empty double (no demo history), so each test sees exactly what it writes."""
+    with XeroDouble(clock=clock, seed_records=False) as d:
         yield d
 
 
@@ -239,6 +240,9 @@ def test_connections_can_be_deleted_and_the_tenant_then_refuses(double):
     with http(double) as client:
         connections = client.get("/connections", headers=bearer(token, None)).json()
         assert {c["tenantId"] for c in connections} == {T1, T2}
+        event = connections[0]["authEventId"]
+        assert len(client.get("/connections", params={"authEventId": event}, headers=bearer(token, None)).json()) == 2
+        assert client.get("/connections", params={"authEventId": "other"}, headers=bearer(token, None)).json() == []
         gone = next(c for c in connections if c["tenantId"] == T2)
         assert client.delete(f"/connections/{gone['id']}", headers=bearer(token, None)).status_code == 204
         assert client.delete(f"/connections/{gone['id']}", headers=bearer(token, None)).status_code == 404
@@ -340,6 +344,8 @@ def test_create_and_read_back_bank_transactions_with_the_sdk(double):
     assert one.url == "https://dashboard.pexcard.com/transactions/1" and one.is_reconciled is False
     unpaged = api.get_bank_transactions(T1, where='Reference=="PEX-7"').bank_transactions
     assert len(unpaged) == 1 and unpaged[0].line_items == []  # Xero leaves lines out of an unpaged list
+    assert [t.reference for t in api.get_bank_transactions(T1, references=["pex-7", "PEX-8"]).bank_transactions] == [
+        "PEX-7"]
     paged = api.get_bank_transactions(T1, where='Reference=="PEX-7"', page=1)
     assert paged.bank_transactions[0].line_items[0].account_code == "449"
     assert (paged.pagination.page, paged.pagination.item_count) == (1, 1)
@@ -348,17 +354,43 @@ def test_create_and_read_back_bank_transactions_with_the_sdk(double):
 
 
 def test_dates_amounts_and_seeding_on_the_wire(clock, monkeypatch):
-    seed = {"bank_transactions": [spend("PEX-OLD", "5.00", IsReconciled=True)], "bank_transfers": [],
-            "period_lock_date": date(2025, 12, 31)}
-    monkeypatch.setattr(demo, "xero_seed", lambda s, today: seed, raising=False)
-    with XeroDouble(clock=clock) as d:
-        assert [r["Reference"] for r in d.bank_transactions(T1)] == ["PEX-OLD"]
+    kept_id = "11111111-2222-3333-4444-555555555555"
+    seed = {
+        "bank_transactions": [
+            spend("PEX-OLD", "5.00", IsReconciled=True, BankTransactionID=kept_id),
+            spend("PEX-FUEL", "7.00", code="477", when="/Date(1767225600000+0000)/"),  # since archived
+            spend("PEX-GONE", "8.00", Status="DELETED"),
+        ],
+        "bank_transfers": [{"FromBankAccount": {"Code": "090"}, "ToBankAccount": {"Code": "091"},
+                            "Amount": Decimal("100.00"), "Date": "2026-01-02", "Reference": "PEX-T1"}],
+        "period_lock_date": date(2025, 12, 31),
+    }
+    seen = []
+    monkeypatch.setattr(demo, "xero_seed", lambda s, today: seen.append((s, today)) or seed, raising=False)
+    with XeroDouble(seed=7, today=date(2026, 2, 10), clock=clock) as d:
+        assert seen == [(7, date(2026, 2, 10))]
+        records = {r["Reference"]: r for r in d.bank_transactions(T1) if r["Type"] in ("SPEND", "RECEIVE")}
+        assert set(records) == {"PEX-OLD", "PEX-FUEL", "PEX-GONE"}
+        assert records["PEX-OLD"]["BankTransactionID"] == kept_id and records["PEX-OLD"]["IsReconciled"] is True
+        assert records["PEX-FUEL"]["LineItems"][0]["AccountCode"] == "477"
+        assert records["PEX-FUEL"]["DateString"] == "2026-01-01T00:00:00"
+        assert records["PEX-GONE"]["Status"] == "DELETED"
+        assert [t["Reference"] for t in d.bank_transfers(T1)] == ["PEX-T1"]
         assert d.bank_transactions(T2) == []
         with http(d) as client:
             body = client.get("/api.xro/2.0/Organisation", headers=bearer(d.grant())).text
         assert '"PeriodLockDate":"/Date(1767139200000+0000)/"' in body
+        assert sdk(d).get_accounts(T1, where='Code=="477"').accounts[0].status == "ARCHIVED"  # still archived
     with XeroDouble(clock=clock, seed_records=False) as d:
         assert d.bank_transactions(T1) == []
+
+
+def test_the_demo_history_loads_and_reads_back_through_the_sdk(xero_double):
+    held = xero_double.bank_transactions(T1)
+    api = sdk(xero_double)
+    listed = api.get_bank_transactions(T1, page=1, page_size=1000).bank_transactions
+    assert len(listed) == len(held) and {t.bank_transaction_id for t in listed} == {r["BankTransactionID"] for r in held}
+    assert all(t.date is not None and t.total is not None for t in listed)
 
 
 VALIDATION_CASES = [

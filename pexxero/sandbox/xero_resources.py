@@ -129,6 +129,9 @@ class Resources:
         if query.get("where"):
             predicate = compile_where(query["where"], fields, entity)
             records = [r for r in records if predicate(r)]
+        if query.get("references") and "Reference" in fields:  # References=PEX-1,PEX-2 (exact, any case)
+            wanted = {ref.strip().casefold() for ref in query["references"].split(",") if ref.strip()}
+            records = [r for r in records if (r.get("Reference") or "").casefold() in wanted]
         since = request.headers.get("if-modified-since")
         if since and "UpdatedDateUTC" in fields:
             try:
