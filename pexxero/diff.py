@@ -8,9 +8,12 @@ and what Sync reads (`planned` and `xero_record` carry the objects).
 
 from __future__ import annotations
 
+import operator
 import re
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
+from operator import attrgetter
 from typing import Optional, Sequence
 
 import numpy as np
@@ -27,193 +30,254 @@ COLUMNS = [
 ]
 OBJECT_COLUMNS = ["planned", "xero_record"]  # kept for the sync engine; never written to the CSV
 
-BANK_TRANSACTION, BANK_TRANSFER, TRANSFER_TYPE = "BankTransaction", "BankTransfer", "TRANSFER"
+TRANSFER_TYPE = "TRANSFER"  # xero_type shown for a bank transfer
 GONE = ("DELETED", "VOIDED")  # Xero keeps these, but they no longer book anything
 MARKER = re.compile(r"PEX-(\d+)", re.IGNORECASE)
 NONE_SHOWN = "(none)"
-TEXT_KEYS = ["ref", "rtype", "xtype", "bank_key", "amount_text", "date_text", "accounts", "tracking", "contact",
-             "contact_key"]  # typed explicitly: an empty input must still merge
+EPOCH = date(1970, 1, 1).toordinal()
+HUNDRED = Decimal(100)
 
 SYNCED_REASON = "in Xero with the same amount, date, type, account, tracking and contact"
 CHANGED_REASON = "in Xero (same PEX reference) but different: Sync leaves it alone unless you choose to update it"
 RECONCILED_NOTE = "; it is reconciled in Xero, which refuses updates"
 NEW_REASON = "not in Xero yet: Sync will create it"
 XERO_ONLY_REASON = "carries a PEX reference, but no PEX transaction in range has that id"
+SEVERAL_NOTE = " is carried by more than one Xero record: only the first is compared"
 
-# (label in `differences`, key column compared, text column shown)
-COMPARED = [
-    ("amount", "cents", "amount_text"),
-    ("date", "day", "date_text"),
-    ("type", "xtype", "xtype"),
-    ("bank account", "bank_key", "bank_key"),
-    ("account", "accounts", "accounts"),
-    ("tracking", "tracking", "tracking"),
-    ("contact", "contact_key", "contact"),
-]
+# the fields compared for `changed`, in the order `differences` lists them
+COMPARED = ("amount", "date", "type", "bank account", "account", "tracking", "contact")
 
 
-def _money(value: Decimal) -> str:
-    return f"{value:.2f}"
+# ------------------------------------------------------------------------------------------ helpers
 
 
-def _cents(value: Decimal) -> int:
-    return int((value * 100).to_integral_value())
+def _column(values) -> pd.Series:
+    """An object column (no string-dtype inference: these hold text, Decimals, dates and records as given)."""
+    return pd.Series(np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values,
+                     dtype=object, copy=False)
 
 
-def _days(dates: list) -> np.ndarray:
-    """Python dates -> datetime64 (NaT for None), the dtype the date-distance matching runs on."""
-    return np.array([d if d is not None else np.datetime64("NaT") for d in dates], dtype="datetime64[D]").astype(
-        "datetime64[s]"
-    )
+def _objects(values: list) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _days(ordinals: np.ndarray) -> np.ndarray:
+    """Proleptic ordinals -> datetime64, the dtype the date matching runs on."""
+    return (ordinals - EPOCH).astype("datetime64[D]").astype("datetime64[s]")
+
+
+def _date_text(days: np.ndarray) -> np.ndarray:
+    return np.datetime_as_string(days.astype("datetime64[D]"), unit="D").astype(object)
+
+
+def _money_text(cents: np.ndarray) -> np.ndarray:
+    """Integer cents -> "12.50" (exact: integer arithmetic only)."""
+    cents = np.asarray(cents, dtype=np.int64)
+    magnitude = np.abs(cents)
+    whole = (magnitude // 100).astype(str).astype(object)
+    fraction = (magnitude % 100).astype(str).astype(object)
+    return np.where(cents < 0, "-", "") + whole + np.where(magnitude % 100 < 10, ".0", ".") + fraction
 
 
 def _line_keys(lines) -> tuple[str, str]:
+    """Account codes and tracking of a record's lines as comparable text (order of lines ignored)."""
+    if len(lines) == 1 and len(lines[0].tracking) <= 1:  # the common case, kept cheap: this runs once per record
+        tracking = lines[0].tracking
+        return lines[0].account_code, (f"{tracking[0].category}: {tracking[0].option}" if tracking else "")
     accounts = ", ".join(sorted(line.account_code for line in lines))
     tracking = "; ".join(sorted(f"{t.category}: {t.option}" for line in lines for t in line.tracking))
     return accounts, tracking
 
 
-# ------------------------------------------------------------------------------------------- the frames
+def _transfer_accounts(record) -> str:
+    return f"{record.from_account_code} → {record.to_account_code}"
 
 
-def _pex_frame(results: Sequence[MappingResult]) -> pd.DataFrame:
-    cols: dict[str, list] = {name: [] for name in (
-        "pex_id", "date", "kind", "amount", "merchant", "cardholder", "status", "reason", "link", "planned",
-        "ref", "rtype", "xtype", "bank_key", "cents", "amount_text", "date_text", "accounts", "tracking",
-        "contact", "contact_key", "abs_cents",
-    )}
-    for result in results:
-        tx, planned = result.transaction, result.planned
-        when = planned.date if planned else (result.post_date or tx.transaction_time.date())
-        cols["pex_id"].append(tx.transaction_id)
-        cols["date"].append(when)
-        cols["kind"].append(result.kind or "")
-        cols["amount"].append(tx.amount)
-        cols["merchant"].append(tx.merchant_name or tx.description)
-        cols["cardholder"].append(tx.cardholder)
-        cols["status"].append(result.status or "")
-        cols["reason"].append(result.reason)
-        cols["link"].append(planned.url if planned else result.link)
-        cols["planned"].append(planned)
-        cols["ref"].append(models.marker(tx.transaction_id).upper())
-        cols["date_text"].append(when.isoformat())
-        cols["abs_cents"].append(abs(_cents(tx.amount)))
-        if planned is None:
-            for name in ("rtype", "xtype", "bank_key", "amount_text", "accounts", "tracking", "contact",
-                         "contact_key"):
-                cols[name].append("")
-            cols["cents"].append(0)
-            continue
-        cols["rtype"].append(planned.record_type)
-        cols["cents"].append(_cents(planned.total))
-        cols["amount_text"].append(_money(planned.total))
-        if planned.record_type == BANK_TRANSFER:
-            cols["xtype"].append(TRANSFER_TYPE)
-            cols["bank_key"].append("")
-            cols["accounts"].append(f"{planned.from_account_code} → {planned.to_account_code}")
-            cols["tracking"].append("")
+def _xero_details(xero: dict, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Accounts, tracking and contact of the Xero records at `rows`: only the rows a decision or display needs."""
+    accounts, tracking, contact = [], [], []
+    for record in xero["record"][rows]:
+        if isinstance(record, XeroBankTransfer):
+            accounts.append(_transfer_accounts(record)), tracking.append(""), contact.append("")
         else:
-            accounts, tracking = _line_keys(planned.lines)
-            cols["xtype"].append(planned.xero_type)
-            cols["bank_key"].append(planned.bank_account_code)
-            cols["accounts"].append(accounts)
-            cols["tracking"].append(tracking)
-        cols["contact"].append(planned.contact_name)
-        cols["contact_key"].append(planned.contact_name.strip().casefold())
-    frame = pd.DataFrame(cols).astype({name: "str" for name in TEXT_KEYS})
-    frame["amount"] = pd.Series(cols["amount"], dtype=object)
-    frame["date"] = pd.Series(cols["date"], dtype=object)
-    frame["pex_id"] = frame["pex_id"].astype("int64")
-    frame["cents"] = frame["cents"].astype("int64")
-    frame["abs_cents"] = frame["abs_cents"].astype("int64")
-    frame["day"] = _days(cols["date"])
-    return frame
+            line_accounts, line_tracking = _line_keys(record.lines)
+            accounts.append(line_accounts), tracking.append(line_tracking), contact.append(record.contact_name)
+    return {"accounts": _objects(accounts), "tracking": _objects(tracking), "contact": _objects(contact)}
 
 
-def _xero_frame(
+# ------------------------------------------------------------------------------------------- the tables
+# Built column by column with C-level getters (map/attrgetter): one pass per field instead of Python code per cell.
+
+
+def _get(records: list, field: str) -> np.ndarray:
+    return _objects(list(map(attrgetter(field), records)))
+
+
+def _text(records: list, field: str, fallback="") -> np.ndarray:
+    """A text field with None and "" replaced by `fallback`."""
+    values = _get(records, field)
+    return np.where((values == None) | (values == ""), fallback, values)  # noqa: E711 (elementwise on objects)
+
+
+def _cents_of(amounts) -> np.ndarray:
+    """Decimal amounts -> integer cents (exact for amounts in cents, which mapping guarantees)."""
+    return np.fromiter(map(int, map(HUNDRED.__mul__, amounts)), np.int64, len(amounts))
+
+
+def _day_of(dates) -> np.ndarray:
+    return _days(np.fromiter(map(date.toordinal, dates), np.int64, len(dates)))
+
+
+def _pex_table(results: Sequence[MappingResult]) -> dict[str, np.ndarray]:
+    """One entry per PEX row; everything after this is column operations."""
+    results = list(results)
+    count = len(results)
+    txs = list(map(attrgetter("transaction"), results))
+    plans = _get(results, "planned")
+    is_planned = np.fromiter(map(operator.is_not, plans, repeat(None, count)), bool, count)
+    at = np.flatnonzero(is_planned)
+    planned = list(plans[at])
+    dates = np.empty(count, dtype=object)
+    dates[at] = list(map(attrgetter("date"), planned))
+    for row in np.flatnonzero(~is_planned):  # not planned: the post date mapping worked out, for the preview
+        dates[row] = results[row].post_date or results[row].transaction.transaction_time.date()
+    table = {
+        "pex_id": np.fromiter(map(attrgetter("transaction_id"), txs), np.int64, count),
+        "date": dates,
+        "day": _day_of(dates),
+        "kind": _text(results, "kind"),
+        "amount": _get(txs, "amount"),
+        "merchant": _text(txs, "merchant_name", fallback=_get(txs, "description")),
+        "cardholder": _get(txs, "cardholder"),
+        "status": _text(results, "status"),
+        "reason": _get(results, "reason"),
+        "link": _get(results, "link"),
+        "planned": plans,
+        "cents": np.zeros(count, dtype=np.int64),
+    }
+    for name in ("xtype", "bank", "accounts", "tracking", "contact"):
+        table[name] = np.full(count, "", dtype=object)
+    if len(at):
+        table["link"][at] = list(map(attrgetter("url"), planned))
+        table["cents"][at] = _cents_of(list(map(attrgetter("total"), planned)))
+        transfer = _get(planned, "record_type") == "BankTransfer"
+        table["xtype"][at] = np.where(transfer, TRANSFER_TYPE, _get(planned, "xero_type"))
+        table["bank"][at] = _get(planned, "bank_account_code")
+        table["contact"][at] = _get(planned, "contact_name")
+        accounts, tracking = zip(*map(_line_keys, map(attrgetter("lines"), planned)))
+        table["accounts"][at] = np.where(
+            transfer, _get(planned, "from_account_code") + " → " + _get(planned, "to_account_code"), accounts)
+        table["tracking"][at] = tracking
+    table["group"] = _group(table)
+    return table
+
+
+def _group(table: dict) -> np.ndarray:
+    """The exact keys a duplicate must share: type and bank account, or a transfer's direction."""
+    return table["xtype"] + "|" + np.where(table["xtype"] == TRANSFER_TYPE, table["accounts"], table["bank"])
+
+
+def _marked_id(reference: str) -> int:
+    """The PEX id in a `PEX-<id>` Reference, or -1 for an unmarked record."""
+    match = MARKER.fullmatch(reference.strip()) if reference[:4].upper() == "PEX-" else None
+    return int(match.group(1)) if match else -1
+
+
+def _xero_table(
     bank_transactions: Sequence[XeroBankTransaction], bank_transfers: Sequence[XeroBankTransfer]
-) -> pd.DataFrame:
-    cols: dict[str, list] = {name: [] for name in (
-        "xero_id", "xero_date", "xero_amount", "xero_record", "ref", "marked", "marked_id", "rtype", "xtype",
-        "bank_key", "cents", "amount_text", "date_text", "accounts", "tracking", "contact", "contact_key",
-        "reconciled",
-    )}
+) -> dict[str, np.ndarray]:
+    live = [r for r in bank_transactions if r.status.upper() not in GONE]
+    transfers = list(bank_transfers)
+    records = live + transfers
+    count, banked = len(records), len(live)
+    table = {
+        "xero_id": np.concatenate([_get(live, "bank_transaction_id"), _get(transfers, "bank_transfer_id")]),
+        "date": _get(records, "date"),
+        "xero_amount": np.concatenate([_get(live, "total"), _get(transfers, "amount")]),
+        "record": _objects(records),
+        "marked_id": np.fromiter(map(_marked_id, map(attrgetter("reference"), records)), np.int64, count),
+        "reconciled": np.concatenate([_get(live, "is_reconciled").astype(bool), np.zeros(len(transfers), bool)]),
+        "xtype": np.concatenate([_objects(list(map(str.upper, map(attrgetter("type"), live)))),
+                                 np.full(len(transfers), TRANSFER_TYPE, dtype=object)]),
+        "bank": np.concatenate([_get(live, "bank_account_code"), np.full(len(transfers), "", dtype=object)]),
+        # accounts of transfers only (for the group key); a bank transaction's lines are read when needed
+        "accounts": np.concatenate([np.full(banked, "", dtype=object),
+                                    _get(transfers, "from_account_code") + " → " + _get(transfers, "to_account_code")]),
+    }
+    table["day"] = _day_of(table["date"])
+    table["cents"] = _cents_of(table["xero_amount"])
+    table["group"] = _group(table)
+    return table
 
-    def common(record, xero_id, when, total, reference):
-        match = MARKER.fullmatch(reference.strip())
-        cols["xero_id"].append(xero_id)
-        cols["xero_date"].append(when)
-        cols["xero_amount"].append(total)
-        cols["xero_record"].append(record)
-        cols["ref"].append(reference.strip().upper())
-        cols["marked"].append(match is not None)
-        cols["marked_id"].append(int(match.group(1)) if match else -1)
-        cols["cents"].append(_cents(total))
-        cols["amount_text"].append(_money(total))
-        cols["date_text"].append(when.isoformat())
 
-    for record in bank_transactions:
-        if record.status.upper() in GONE:
-            continue
-        common(record, record.bank_transaction_id, record.date, record.total, record.reference)
-        accounts, tracking = _line_keys(record.lines)
-        cols["rtype"].append(BANK_TRANSACTION)
-        cols["xtype"].append(record.type.upper())
-        cols["bank_key"].append(record.bank_account_code)
-        cols["accounts"].append(accounts)
-        cols["tracking"].append(tracking)
-        cols["contact"].append(record.contact_name)
-        cols["contact_key"].append(record.contact_name.strip().casefold())
-        cols["reconciled"].append(record.is_reconciled)
-    for record in bank_transfers:
-        common(record, record.bank_transfer_id, record.date, record.amount, record.reference)
-        cols["rtype"].append(BANK_TRANSFER)
-        cols["xtype"].append(TRANSFER_TYPE)
-        cols["bank_key"].append("")
-        cols["accounts"].append(f"{record.from_account_code} → {record.to_account_code}")
-        cols["tracking"].append("")
-        cols["contact"].append("")
-        cols["contact_key"].append("")
-        cols["reconciled"].append(False)
-    frame = pd.DataFrame(cols).astype({name: "str" for name in TEXT_KEYS + ["xero_id"]})
-    for name in ("xero_date", "xero_amount", "xero_record"):
-        frame[name] = pd.Series(cols[name], dtype=object)
-    frame["cents"] = frame["cents"].astype("int64")
-    frame["marked_id"] = frame["marked_id"].astype("int64")
-    frame["marked"] = frame["marked"].astype(bool)
-    frame["reconciled"] = frame["reconciled"].astype(bool)
-    frame["day"] = _days(cols["xero_date"])
-    return frame
+def _groups(pex: dict, xero: dict) -> tuple[np.ndarray, np.ndarray]:
+    """One integer per (type, bank account or transfer direction): the exact keys a duplicate must share."""
+    codes, _ = pd.factorize(np.concatenate([pex["group"], xero["group"]]))
+    return codes[: len(pex["group"])], codes[len(pex["group"]):]
 
 
 # ------------------------------------------------------------------------------------------ reconcile
 
 
-def _join_parts(parts: list[np.ndarray]) -> np.ndarray:
-    """Join per-row text parts with "; ", skipping the empty ones (one vector step per part, not per row)."""
-    joined = np.full(len(parts[0]) if parts else 0, "", dtype=object)
+def _join_parts(parts: list[np.ndarray], count: int) -> np.ndarray:
+    """Join per-row text parts with "; ", skipping empty ones (one vector step per part, not one per row)."""
+    joined = np.full(count, "", dtype=object)
     for part in parts:
         joined = np.where(joined == "", part, np.where(part == "", joined, joined + "; " + part))
     return joined
 
 
-def _differences(merged: pd.DataFrame, compared: np.ndarray) -> np.ndarray:
-    """`amount: Xero 12.00, PEX 15.00; account: Xero 429, PEX 453` for the `compared` rows that differ."""
-    both_bank = (merged["rtype"] == BANK_TRANSACTION) & (merged["x_rtype"] == BANK_TRANSACTION)
+def _differences(pex: dict, xero: dict, rows: np.ndarray, x_rows: np.ndarray) -> np.ndarray:
+    """`amount: Xero 12.00, PEX 15.00; account: Xero 429, PEX 453` for PEX `rows` against Xero `x_rows`."""
+    def side(table, at, details):
+        contact = details["contact"]
+        return {
+            "amount": (table["cents"][at], _money_text(table["cents"][at])),
+            "date": (table["day"][at], _date_text(table["day"][at])),
+            "type": (table["xtype"][at], table["xtype"][at]),
+            "bank account": (table["bank"][at], table["bank"][at]),
+            "account": (details["accounts"], details["accounts"]),
+            "tracking": (details["tracking"], details["tracking"]),
+            "contact": (pd.Series(contact, dtype=object).str.strip().str.casefold().to_numpy(dtype=object), contact),
+        }
+
+    ours = side(pex, rows, {name: pex[name][rows] for name in ("accounts", "tracking", "contact")})
+    theirs = side(xero, x_rows, _xero_details(xero, x_rows))
+    both_bank = (pex["xtype"][rows] != TRANSFER_TYPE) & (xero["xtype"][x_rows] != TRANSFER_TYPE)
     parts = []
-    for label, key, text in COMPARED:
-        differs = (merged[key].to_numpy() != merged["x_" + key].to_numpy()) & compared
-        if key == "bank_key":
-            differs &= both_bank.to_numpy()
-        pex_text = merged[text].to_numpy(dtype=object)[differs]
-        xero_text = merged["x_" + text].to_numpy(dtype=object)[differs]
-        part = np.full(len(merged), "", dtype=object)
+    for label in COMPARED:
+        (our_key, our_text), (their_key, their_text) = ours[label], theirs[label]
+        differs = our_key != their_key
+        if label == "bank account":
+            differs &= both_bank
+        part = np.full(len(rows), "", dtype=object)
         part[differs] = (
-            label + ": Xero " + np.where(xero_text == "", NONE_SHOWN, xero_text)
-            + ", PEX " + np.where(pex_text == "", NONE_SHOWN, pex_text)
+            label + ": Xero " + np.where(their_text[differs] == "", NONE_SHOWN, their_text[differs])
+            + ", PEX " + np.where(our_text[differs] == "", NONE_SHOWN, our_text[differs])
         )
         parts.append(part)
-    return _join_parts(parts)
+    return _join_parts(parts, len(rows))
+
+
+def _nearest_unmarked(pex: dict, xero: dict, rows: np.ndarray, groups, duplicate_days: int) -> np.ndarray:
+    """Per PEX row in `rows`: the nearest unmarked Xero record (row number) sharing group and cents within
+    duplicate_days, or -1. An as-of merge on the date with exact keys: no pair is ever enumerated."""
+    pex_groups, xero_groups = groups
+    unmarked = np.flatnonzero(xero["marked_id"] < 0)
+    left = pd.DataFrame({"row": np.arange(len(rows)), "group": pex_groups[rows], "cents": pex["cents"][rows],
+                         "day": pex["day"][rows]}).sort_values("day", kind="stable")
+    right = pd.DataFrame({"x_row": unmarked, "group": xero_groups[unmarked], "cents": xero["cents"][unmarked],
+                          "day": xero["day"][unmarked]}).sort_values("day", kind="stable")
+    if len(left) == 0 or len(right) == 0:
+        return np.full(len(rows), -1, dtype=np.int64)
+    nearest = pd.merge_asof(left, right, on="day", by=["group", "cents"], direction="nearest",
+                            tolerance=pd.Timedelta(days=duplicate_days))
+    found = np.full(len(rows), -1, dtype=np.int64)
+    hit = nearest["x_row"].notna().to_numpy()
+    found[nearest["row"].to_numpy()[hit]] = nearest["x_row"].to_numpy()[hit].astype(np.int64)
+    return found
 
 
 def reconcile(
@@ -228,150 +292,102 @@ def reconcile(
 ) -> pd.DataFrame:
     """One row per PEX transaction (in the order given), then one `xero only` row per orphaned marked record.
 
-    `start`/`end` bound the `xero only` rows (the caller fetches Xero with a margin); the PEX side is already
-    limited to the range by mapping. For a `possible duplicate` the xero_* columns describe the unmarked record
-    it resembles.
+    Order of decision for a planned record: its marker in Xero (`synced` / `changed`), else an unmarked look-alike
+    (`possible duplicate`: probably in Xero already, so the lock date is not its problem), else the lock date
+    (`blocked`), else `new`. For a `possible duplicate` the xero_* columns describe the look-alike.
+    `start`/`end` bound the `xero only` rows (the caller fetches Xero with a margin); mapping bounds the PEX side.
     """
-    pex = _pex_frame(results)
-    xero = _xero_frame(bank_transactions, bank_transfers)
-    marked = xero[xero["marked"]]
-    carriers = marked["ref"].value_counts()
+    pex, xero = _pex_table(results), _xero_table(bank_transactions, bank_transfers)
+    count = len(pex["pex_id"])
+    status, reason = pex["status"].copy(), pex["reason"].copy()
+    x_row = np.full(count, -1, dtype=np.int64)  # the Xero record shown beside each PEX row
 
-    # 1. the marker: at most one Xero record per PEX row (the first one if Xero holds several)
-    x_cols = ["ref", "xero_id", "xero_date", "xero_amount", "xero_record", "rtype", "xtype", "bank_key", "cents",
-              "day", "amount_text", "date_text", "accounts", "tracking", "contact", "contact_key", "reconciled"]
-    first = marked.drop_duplicates("ref")[x_cols].rename(columns={c: "x_" + c for c in x_cols[5:]})
-    merged = pex.merge(first, on="ref", how="left", validate="many_to_one")
-    for name in ("x_rtype", "x_xtype", "x_bank_key", "x_amount_text", "x_date_text", "x_accounts", "x_tracking",
-                 "x_contact", "x_contact_key"):
-        merged[name] = merged[name].fillna("").astype(object)
-    has_marker = merged["xero_id"].notna().to_numpy()
-    planned = merged["planned"].notna().to_numpy()
-    passed = (merged["status"] != "").to_numpy()  # mapping said skipped or blocked
+    # 1. the marker: the first Xero record carrying PEX-<id>
+    marked_rows = np.flatnonzero(xero["marked_id"] >= 0)
+    ids, first, carriers = np.unique(xero["marked_id"][marked_rows], return_index=True, return_counts=True)
+    position = pd.Index(ids).get_indexer(pex["pex_id"])
+    has_marker = position >= 0
+    x_row[has_marker] = marked_rows[first[position[has_marker]]]
+    several = np.zeros(count, dtype=bool)
+    several[has_marker] = carriers[position[has_marker]] > 1
 
-    matched = planned & ~passed & has_marker
-    differences = _differences(merged, matched)
-    status = merged["status"].to_numpy(dtype=object).copy()
-    reason = merged["reason"].to_numpy(dtype=object).copy()
-    reconciled = merged["x_reconciled"].fillna(False).astype(bool).to_numpy()
-    status[matched & (differences == "")] = models.SYNCED
-    reason[matched & (differences == "")] = SYNCED_REASON
-    is_changed = matched & (differences != "")
-    status[is_changed] = models.CHANGED
-    reason[is_changed] = np.where(reconciled[is_changed], CHANGED_REASON + RECONCILED_NOTE, CHANGED_REASON)
-    several = merged["ref"].map(carriers).fillna(0).to_numpy() > 1
-    reason[several] = reason[several] + "; note: " + merged["ref"].to_numpy(dtype=object)[several] + (
-        " is carried by more than one Xero record"
-    )
+    planned = pex["status"] == ""  # mapping planned it; skipped and blocked rows pass through with their reason
+    compared = np.flatnonzero(planned & has_marker)
+    differences = np.full(count, "", dtype=object)
+    differences[compared] = _differences(pex, xero, compared, x_row[compared])
+    agrees = compared[differences[compared] == ""]
+    differs = compared[differences[compared] != ""]
+    status[agrees], reason[agrees] = models.SYNCED, SYNCED_REASON
+    status[differs] = models.CHANGED
+    reason[differs] = np.where(xero["reconciled"][x_row[differs]], CHANGED_REASON + RECONCILED_NOTE, CHANGED_REASON)
+    reason[several] = reason[several] + "; PEX-" + pex["pex_id"][several].astype(str).astype(object) + SEVERAL_NOTE
 
-    # 2. no marker: the nearest unmarked Xero record of the same type, bank and total within duplicate_days
-    open_rows = planned & ~passed & ~has_marker
-    candidates = _duplicates(merged[open_rows], xero[~xero["marked"]], duplicate_days)
-    is_dup = np.zeros(len(merged), dtype=bool)
-    dup_rows = np.flatnonzero(open_rows)[candidates["found"].to_numpy()]
-    is_dup[dup_rows] = True
-    found = candidates[candidates["found"]]
-    status[dup_rows] = models.POSSIBLE_DUPLICATE
-    reason[dup_rows] = (
-        "Xero already has an unmarked " + found["d_xtype"].to_numpy(dtype=object) + " of "
-        + found["d_amount_text"].to_numpy(dtype=object) + " dated " + found["d_date_text"].to_numpy(dtype=object)
-        + np.where(found["d_contact"].to_numpy(dtype=object) != "", " to " + found["d_contact"].to_numpy(dtype=object), "")
-        + " (no PEX reference; a bank-feed line or hand entry?): push only if it is a different transaction"
+    # 2. no marker: an unmarked look-alike on the same bank account with the same total, a few days apart
+    open_rows = np.flatnonzero(planned & ~has_marker)
+    look_alike = _nearest_unmarked(pex, xero, open_rows, _groups(pex, xero), duplicate_days)
+    duplicate_rows, found = open_rows[look_alike >= 0], look_alike[look_alike >= 0]
+    x_row[duplicate_rows] = found
+    status[duplicate_rows] = models.POSSIBLE_DUPLICATE
+    contact = _xero_details(xero, found)["contact"]
+    reason[duplicate_rows] = (
+        "Xero already has an unmarked " + xero["xtype"][found] + " of " + _money_text(xero["cents"][found])
+        + " dated " + _date_text(xero["day"][found]) + np.where(contact != "", " to " + contact, "")
+        + " (no PEX reference: a bank-feed line or a hand entry?): push it only if it is a different transaction"
     )
 
     # 3. the lock date, then new
-    still_open = open_rows & ~is_dup
+    still_open = open_rows[look_alike < 0]
     if lock_date is not None:
-        locked = still_open & (merged["day"].to_numpy() <= np.datetime64(lock_date, "s"))
+        locked = still_open[pex["day"][still_open] <= np.datetime64(lock_date, "s")]
         status[locked] = models.BLOCKED
         reason[locked] = (
-            "dated " + merged["date_text"].to_numpy(dtype=object)[locked]
-            + f", on or before Xero's lock date {lock_date.isoformat()}: ask your adviser to move the lock date "
-            "or change the start date"
+            "dated " + _date_text(pex["day"][locked]) + f", on or before Xero's lock date {lock_date.isoformat()}: "
+            "ask your adviser to move the lock date or change the start date"
         )
-        still_open &= ~locked
-    status[still_open] = models.NEW
-    reason[still_open] = NEW_REASON
+        still_open = np.setdiff1d(still_open, locked, assume_unique=True)
+    status[still_open], reason[still_open] = models.NEW, NEW_REASON
 
-    # the Xero side shown on each PEX row: the marked record, or the duplicate it resembles
-    xero_show = {}
-    for col in ("xero_id", "xero_amount", "xero_record"):
-        values = merged[col].to_numpy(dtype=object)
-        values = np.where(merged[col].notna().to_numpy(), values, None)
-        values[dup_rows] = found["d_" + col].to_numpy(dtype=object)
-        xero_show[col] = values
-    xero_type = merged["x_xtype"].to_numpy(dtype=object).copy()
-    xero_type[dup_rows] = found["d_xtype"].to_numpy(dtype=object)
+    shown = x_row >= 0
+    def beside(column: str) -> np.ndarray:
+        values = np.full(count, None if column != "xtype" else "", dtype=object)
+        values[shown] = xero[column][x_row[shown]]
+        return values
 
     pex_rows = pd.DataFrame({
-        "pex_id": merged["pex_id"].to_numpy(),
-        "date": merged["date"].to_numpy(dtype=object),
-        "kind": merged["kind"].to_numpy(dtype=object),
-        "amount": merged["amount"].to_numpy(dtype=object),
-        "merchant": merged["merchant"].to_numpy(dtype=object),
-        "cardholder": merged["cardholder"].to_numpy(dtype=object),
-        "status": status,
-        "reason": reason,
-        "differences": differences.astype(object),
-        "xero_id": xero_show["xero_id"],
-        "xero_type": xero_type,
-        "xero_amount": xero_show["xero_amount"],
-        "account": merged["accounts"].to_numpy(dtype=object),
-        "contact": merged["contact"].to_numpy(dtype=object),
-        "tracking": merged["tracking"].to_numpy(dtype=object),
-        "link": merged["link"].to_numpy(dtype=object),
-        "planned": merged["planned"].to_numpy(dtype=object),
-        "xero_record": xero_show["xero_record"],
+        "pex_id": pd.Series(pex["pex_id"], dtype="int64"),
+        **{name: _column(pex[name]) for name in ("date", "kind", "amount", "merchant", "cardholder")},
+        "status": _column(status), "reason": _column(reason), "differences": _column(differences),
+        "xero_id": _column(beside("xero_id")), "xero_type": _column(beside("xtype")),
+        "xero_amount": _column(beside("xero_amount")),
+        "account": _column(pex["accounts"]), "contact": _column(pex["contact"]), "tracking": _column(pex["tracking"]),
+        "link": _column(pex["link"]), "planned": _column(pex["planned"]), "xero_record": _column(beside("record")),
     })
-    return pd.concat([pex_rows, _xero_only(marked, pex, start, end)], ignore_index=True)
+    return pd.concat([pex_rows, _xero_only(xero, pex["pex_id"], start, end)], ignore_index=True)
 
 
-def _duplicates(open_rows: pd.DataFrame, unmarked: pd.DataFrame, duplicate_days: int) -> pd.DataFrame:
-    """Per open PEX row (same order): `found` and the nearest matching unmarked record's columns (prefix d_)."""
-    keys = ["rtype", "xtype", "bank_key", "cents"]
-    left = open_rows[keys + ["day"]].assign(row=np.arange(len(open_rows))).sort_values("day", kind="stable")
-    shown = ["xero_id", "xero_amount", "xero_record", "amount_text", "date_text", "contact"]
-    right = unmarked[keys + ["day"] + shown].rename(columns={c: "d_" + c for c in shown})
-    right = right.assign(d_xtype=right["xtype"]).sort_values("day", kind="stable")
-    if len(left) == 0:
-        return left.assign(found=np.zeros(0, dtype=bool), **{"d_" + c: [] for c in shown + ["xtype"]})
-    nearest = pd.merge_asof(
-        left, right, on="day", by=keys, direction="nearest", tolerance=pd.Timedelta(days=duplicate_days),
-    )
-    nearest = nearest.sort_values("row", kind="stable").reset_index(drop=True)
-    nearest["found"] = nearest["d_xero_id"].notna()
-    return nearest
-
-
-def _xero_only(marked: pd.DataFrame, pex: pd.DataFrame, start: Optional[date], end: Optional[date]) -> pd.DataFrame:
+def _xero_only(xero: dict, pex_ids: np.ndarray, start: Optional[date], end: Optional[date]) -> pd.DataFrame:
     """One row per Xero record whose PEX marker names no transaction in the results (within start..end)."""
-    orphan = marked[~marked["ref"].isin(pex["ref"])]
+    orphan = (xero["marked_id"] >= 0) & ~np.isin(xero["marked_id"], pex_ids)
     if start is not None:
-        orphan = orphan[orphan["day"] >= np.datetime64(start, "s")]
+        orphan &= xero["day"] >= np.datetime64(start, "s")
     if end is not None:
-        orphan = orphan[orphan["day"] <= np.datetime64(end, "s")]
-    orphan = orphan.sort_values(["day", "marked_id"], kind="stable")
-    count = len(orphan)
-    empty = np.full(count, "", dtype=object)
+        orphan &= xero["day"] <= np.datetime64(end, "s")
+    rows = np.flatnonzero(orphan)
+    rows = rows[np.lexsort((xero["marked_id"][rows], xero["day"][rows]))]
+    count = len(rows)
+    details = _xero_details(xero, rows)
+
+    def fill(value):
+        return _column(np.full(count, value, dtype=object))
+
     return pd.DataFrame({
-        "pex_id": orphan["marked_id"].to_numpy(dtype="int64"),
-        "date": orphan["xero_date"].to_numpy(dtype=object),
-        "kind": empty,
-        "amount": np.full(count, None, dtype=object),
-        "merchant": empty,
-        "cardholder": empty,
-        "status": np.full(count, models.XERO_ONLY, dtype=object),
-        "reason": np.full(count, XERO_ONLY_REASON, dtype=object),
-        "differences": empty,
-        "xero_id": orphan["xero_id"].to_numpy(dtype=object),
-        "xero_type": orphan["xtype"].to_numpy(dtype=object),
-        "xero_amount": orphan["xero_amount"].to_numpy(dtype=object),
-        "account": orphan["accounts"].to_numpy(dtype=object),
-        "contact": orphan["contact"].to_numpy(dtype=object),
-        "tracking": orphan["tracking"].to_numpy(dtype=object),
-        "link": empty,
-        "planned": np.full(count, None, dtype=object),
-        "xero_record": orphan["xero_record"].to_numpy(dtype=object),
+        "pex_id": pd.Series(xero["marked_id"][rows], dtype="int64"),
+        "date": _column(xero["date"][rows]), "kind": fill(""), "amount": fill(None), "merchant": fill(""),
+        "cardholder": fill(""), "status": fill(models.XERO_ONLY), "reason": fill(XERO_ONLY_REASON),
+        "differences": fill(""), "xero_id": _column(xero["xero_id"][rows]), "xero_type": _column(xero["xtype"][rows]),
+        "xero_amount": _column(xero["xero_amount"][rows]), "account": _column(details["accounts"]),
+        "contact": _column(details["contact"]), "tracking": _column(details["tracking"]), "link": fill(""),
+        "planned": fill(None), "xero_record": _column(xero["record"][rows]),
     })
 
 
@@ -400,7 +416,7 @@ def _cell(value: object) -> object:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     if isinstance(value, Decimal):
-        return _money(value)
+        return f"{value:.2f}"
     if isinstance(value, date):
         return value.isoformat()
     return csvsafe.neutralise(value if isinstance(value, (int, np.integer)) else str(value))
