@@ -789,3 +789,19 @@ def test_sdk_errors_do_not_leak_secrets(double):
         api.get_accounts(T1)
     token = api.api_client.get_oauth2_token()
     assert token["access_token"] not in str(caught.value) and demo.XERO_CLIENT_SECRET not in str(caught.value)
+
+
+def test_start_on_a_chosen_port_and_env(clock):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with XeroDouble(clock=clock, seed_records=False).start(port=port) as d:
+        assert d.url == f"http://127.0.0.1:{port}"
+        assert d.env == {
+            "XERO_API_URL": d.url + "/api.xro/2.0", "XERO_CONNECTIONS_URL": d.url, "XERO_IDENTITY_URL": d.url,
+            "XERO_AUTHORIZE_URL": d.url + "/identity/connect/authorize",
+            "XERO_CLIENT_ID": demo.XERO_CLIENT_ID, "XERO_CLIENT_SECRET": demo.XERO_CLIENT_SECRET,
+        }
+        assert httpx.get(d.url + "/api.xro/2.0/Organisation").status_code == 401

@@ -40,17 +40,15 @@ def _json(body, status: int = 200, headers: dict | None = None) -> Response:
     return Response(dumps(body), status_code=status, media_type="application/json; charset=utf-8", headers=headers)
 
 
-class _RawChannel:
-    """Outermost ASGI layer: keeps the server's own send/receive in the scope so a fault can drop the socket."""
-
-    def __init__(self, app):
-        self.app = app
+class _App(Starlette):
+    """Starlette that keeps the server's own send/receive in the scope, so a fault can hang up the socket
+    (Starlette wraps `send` on the way in) and a held request can notice its client leaving."""
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             scope["pexxero.raw_send"] = send
             scope["pexxero.raw_receive"] = receive
-        await self.app(scope, receive, send)
+        await super().__call__(scope, receive, send)
 
 
 class XeroDouble:
@@ -86,7 +84,7 @@ class XeroDouble:
         if seed_records and seeder is not None:
             self.books[demo.TENANT_ID].load_seed(seeder(seed, today))  # same "today" as the PEX double: US Eastern
         self.resources = Resources(self)
-        self.app = Starlette(routes=[
+        self.app = _App(routes=[
             Route("/identity/connect/authorize", self._authorize, methods=["GET", "POST"]),
             Route("/connect/token", self._token, methods=["POST"]),
             Route("/connect/revocation", self._revocation, methods=["POST"]),
@@ -94,12 +92,12 @@ class XeroDouble:
             Route("/{name:str}/{connection_id:str}", self._connections, methods=["DELETE"]),
             Route(API_PREFIX + "/{rest:path}", self._accounting, methods=["GET", "PUT", "POST", "DELETE"]),
         ])
-        self._asgi = _RawChannel(self.app)
 
     # ------------------------------------------------------------------------------------------ running
 
-    def start(self) -> "XeroDouble":
-        self._handle = serve_in_thread(self._asgi)
+    def start(self, port: int = 0) -> "XeroDouble":
+        """Serve on 127.0.0.1 (a free port unless one is given) in a background thread."""
+        self._handle = serve_in_thread(self.app, port=port)
         self.url = self._handle.url
         return self
 
@@ -110,7 +108,7 @@ class XeroDouble:
             self._handle = None
 
     def __enter__(self) -> "XeroDouble":
-        return self.start()
+        return self if self._handle else self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
