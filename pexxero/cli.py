@@ -71,7 +71,39 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         print(f"`{args.command}` is not available yet.", file=sys.stderr)
         return 1
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a finance user gets a sentence, never a traceback
+        print(explain(exc), file=sys.stderr)
+        return 1
+
+
+def explain(exc: BaseException) -> str:
+    """The engine's errors in words, with the command that fixes them where there is one."""
+    from pexxero.engine import NotConnected
+
+    name = type(exc).__name__
+    message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, NotConnected):
+        hint = ""
+        if "PEX" in message:
+            hint = " (python -m pexxero connect pex --token TOKEN)"
+        elif "Xero" in message:
+            hint = " (python -m pexxero connect xero --refresh-token TOKEN)"
+        elif "set up" in message:
+            hint = " (python -m pexxero config import FILE.toml)"
+        return message + hint
+    if name == "XeroSessionFailed":
+        return "Xero session failed: re-connect Xero (python -m pexxero connect xero --refresh-token TOKEN)"
+    if name.startswith("Xero"):
+        return f"Xero: {message}"
+    if name.startswith("Pex"):
+        return f"PEX: {message}"
+    if name in ("SetupError", "SecretsError", "InvalidKey", "CredentialsUnreadable", "StoreError", "AlreadyRunning"):
+        return message
+    return f"pexxero stopped: {name}: {message}"
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -83,19 +115,11 @@ def _sandbox(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ config, connect pex
 
 
-def reference_loader(store, connection_id: int):
-    """SEAM: the live Xero and PEX lists that `config import` validates against (tests replace this).
+def reference_loader(store, connection_id: int, setup=None):
+    """SEAM: the live Xero and PEX lists that `config import` validates against (tests replace this)."""
+    from pexxero.engine import load_reference
 
-    Returns None while `pexxero.engine` (which builds them from the PEX client and the Xero gateway) is not
-    there; the import then checks the file's syntax and shape only, and says so.
-    """
-    try:
-        from pexxero.engine import load_reference
-    except ImportError as exc:
-        if exc.name != "pexxero.engine":  # the engine exists but is broken: say so, do not skip validation
-            raise
-        return None
-    return load_reference(store, connection_id)
+    return load_reference(store, connection_id, setup)
 
 
 def eastern_today():
@@ -136,16 +160,12 @@ def _config_import(args: argparse.Namespace) -> int:
     with Store.open(args.db) as store:
         connection_id = store.connection_id()
         try:
-            reference = reference_loader(store, connection_id)
+            reference = reference_loader(store, connection_id, setup)
         except Exception as exc:  # no credentials, Xero or PEX unreachable: refuse rather than save unchecked
             return _fail(f"{refused}\n  It could not be checked against Xero and PEX: {exc}")
-        if reference is None:
-            print("Checked the file's syntax and shape only: live Xero and PEX checks are not available yet.",
-                  file=sys.stderr)
-        else:
-            errors = validate(setup, reference, today=eastern_today())
-            if errors:
-                return _fail("\n  ".join([refused, *map(str, errors)]))
+        errors = validate(setup, reference, today=eastern_today())
+        if errors:
+            return _fail("\n  ".join([refused, *map(str, errors)]))
         store.save_setup(connection_id, setup)
     print(f"Setup imported from {args.file}")
     return 0

@@ -128,7 +128,11 @@ class Connection:
         self.store.delete_credentials(self.connection_id, "xero")
         self._xero = None
 
+    _tenant_override: str = ""
+
     def tenant_id(self) -> str:
+        if self._tenant_override:
+            return self._tenant_override
         setup = self.store.load_setup(self.connection_id)
         if setup is not None and setup.xero.tenant_id:
             return setup.xero.tenant_id
@@ -345,6 +349,9 @@ def open_connection(db_path: str | Path | None = None, **kwargs) -> Connection:
     return Connection(store=store, connection_id=store.connection_id(), **kwargs)
 
 
-def load_reference(store: Store, connection_id: int) -> ReferenceData:
-    """Live reference data for validating a setup (used by `config import`)."""
-    return Connection(store=store, connection_id=connection_id).reference()
+def load_reference(store: Store, connection_id: int, setup: Optional[Setup] = None) -> ReferenceData:
+    """Live reference data for validating `setup` (used by `config import`)."""
+    conn = Connection(store=store, connection_id=connection_id)
+    if setup is not None and setup.xero.tenant_id:
+        conn._tenant_override = setup.xero.tenant_id
+    return conn.reference(setup)

@@ -17,7 +17,6 @@ from pexxero.store import Store
 from test_setup import _by, demo_reference, sandbox_toml  # the demo business's lists, as ReferenceData
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_LOADER = cli.reference_loader  # before any test replaces the seam
 TOKEN = "pex-cli-token-TOPSECRET-77"
 START = date.today() - timedelta(days=30)  # well inside the 365 days, whatever the time zone
 OTHER_START = START + timedelta(days=1)  # refused files differ from the stored setup even where they are valid
@@ -31,7 +30,7 @@ def env(tmp_path, monkeypatch):
     monkeypatch.delenv("PEXXERO_DB", raising=False)
     loads = []
 
-    def loader(store, connection_id):
+    def loader(store, connection_id, setup=None):
         loads.append(connection_id)
         return env.reference
 
@@ -109,25 +108,13 @@ def test_a_refused_file_names_the_field_and_leaves_the_stored_setup_unchanged(
 
 
 def test_a_file_that_cannot_be_checked_is_refused(env, capsys, monkeypatch):
-    def unreachable(store, connection_id):
+    def unreachable(store, connection_id, setup=None):
         raise RuntimeError("Xero is not connected: run `connect xero`")
 
     monkeypatch.setattr(cli, "reference_loader", unreachable)
     assert cli.main(["--db", str(env.db), "config", "import", write(env.path / "s.toml", sandbox_toml(START))]) == 1
     assert "could not be checked against Xero and PEX: Xero is not connected" in capsys.readouterr().err
     assert stored(env.db) == (None, [])
-
-
-def test_without_the_engine_only_syntax_and_shape_are_checked(env, capsys, monkeypatch):
-    monkeypatch.setattr(cli, "reference_loader", REAL_LOADER)
-    monkeypatch.setitem(sys.modules, "pexxero.engine", None)  # as if the engine module did not exist
-    text = _edit(sandbox_toml(START), 'fee_account = "404"', 'fee_account = "477"')  # only a live check finds this
-    assert cli.main(["--db", str(env.db), "config", "import", write(env.path / "s.toml", text)]) == 0
-    assert "syntax and shape only" in capsys.readouterr().err
-    assert stored(env.db)[0] == from_toml(text)
-    shape = write(env.path / "bad.toml", "[pex]\npurchases = 1\n")
-    assert cli.main(["--db", str(env.db), "config", "import", shape]) == 1
-    assert "pex.purchases: expected a true/false value" in capsys.readouterr().err
 
 
 def test_export_then_import_gives_back_the_same_setup(env, capsys):
