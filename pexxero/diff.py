@@ -181,7 +181,8 @@ def _group(table: dict) -> np.ndarray:
 
 def _marked_id(reference: str) -> int:
     """The PEX id in a `PEX-<id>` Reference, or -1 for an unmarked record."""
-    match = MARKER.fullmatch(reference.strip()) if reference[:4].upper() == "PEX-" else None
+    reference = reference.strip()
+    match = MARKER.fullmatch(reference) if reference[:4].upper() == "PEX-" else None  # skip the regex when unmarked
     return int(match.group(1)) if match else -1
 
 
