@@ -61,6 +61,14 @@ class Stop(Exception):
         self.resume_at = resume_at
 
 
+class WholeRequestRefused(Exception):
+    """Xero refused a whole write request with a validation error (bank transfers are all or none)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 def idempotency_key(tenant_id: str, endpoint: str, body: str) -> str:
     """Derived from the request's content: the same request always carries the same key."""
     return hashlib.sha256(f"{tenant_id}|{endpoint}|{body}".encode()).hexdigest()
@@ -148,25 +156,37 @@ class Runner:
         if runs.cancel_requested(self.db, self.run_id):
             raise Stop(runs.CANCELLED, "cancelled by the user after the request in flight")
 
-    def _xero_call(self, fn, *args, **kwargs):
-        """Call the gateway, turning its terminal errors into a Stop with words a bookkeeper understands."""
-        from pexxero.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
+    def _xero_call(self, fn, *args, refusable: bool = False, **kwargs):
+        """Call the gateway, turning its terminal errors into a Stop with words a bookkeeper understands.
+
+        `refusable`: a write whose validation error refuses the whole request raises WholeRequestRefused, so
+        its items fail one by one with Xero's message and the run goes on (Partial) instead of stopping.
+        """
+        from pexxero.xero import XeroError
 
         try:
             return fn(*args, **kwargs)
-        except XeroSessionFailed:
-            raise Stop(runs.FAILED, SESSION_FAILED)
-        except XeroDailyLimit as exc:
+        except XeroError as exc:
+            if refusable and type(exc) is XeroError and exc.status == 400:
+                raise WholeRequestRefused("; ".join(dict.fromkeys(exc.validation)) or exc.message)
+            raise self._stop_for(exc)
+
+    @staticmethod
+    def _stop_for(exc) -> "Stop":
+        from pexxero.xero import XeroDailyLimit, XeroSessionFailed, XeroUnavailable
+
+        if isinstance(exc, XeroSessionFailed):
+            return Stop(runs.FAILED, SESSION_FAILED)
+        if isinstance(exc, XeroDailyLimit):
             resets = getattr(exc, "resets_at", None)
             when = resets.isoformat(timespec="minutes") if resets else "tomorrow"
-            raise Stop(runs.PAUSED, f"Xero's daily limit for this organisation is used up; it resets at {when} "
+            return Stop(runs.PAUSED, f"Xero's daily limit for this organisation is used up; it resets at {when} "
                                     "(UTC). Run sync again after that: it resumes where it stopped.",
                        resume_at=resets.isoformat() if resets else None)
-        except XeroUnavailable as exc:
-            raise Stop(runs.FAILED, f"Xero did not answer ({exc.message}); nothing is lost: the next sync checks "
+        if isinstance(exc, XeroUnavailable):
+            return Stop(runs.FAILED, f"Xero did not answer ({exc.message}); nothing is lost: the next sync checks "
                                     "what arrived and continues")
-        except XeroError as exc:
-            raise Stop(runs.FAILED, f"Xero refused a request: {exc.message}")
+        return Stop(runs.FAILED, f"Xero refused a request: {exc.message}")
 
     # --------------------------------------------------------------------------------- recovery
 
@@ -325,11 +345,17 @@ class Runner:
                 [(runs.SENDING, key, run_id, r.pex_id) for r in records],
             )
         if endpoint == "bank_transactions":
-            results = self._xero_call(xero.create_bank_transactions, records, key)
+            call = lambda: xero.create_bank_transactions(records, key)  # noqa: E731
         elif endpoint == "bank_transfers":
-            results = self._xero_call(xero.create_bank_transfers, records, key)
+            call = lambda: xero.create_bank_transfers(records, key)  # noqa: E731
         else:
-            results = [self._xero_call(xero.update_bank_transaction, xero_id, records[0], key)]
+            call = lambda: [xero.update_bank_transaction(xero_id, records[0], key)]  # noqa: E731
+        try:
+            results = self._xero_call(call, refusable=True)
+        except WholeRequestRefused as refused:
+            # nothing of the request was written: each of its items fails with Xero's own words
+            self._settle(key, run_id, records, {r.reference: (False, "", (refused.message,)) for r in records})
+            return
         self._settle(key, run_id, records, {r.reference: (r.ok, r.xero_id, tuple(r.messages)) for r in results})
 
     def ensure_contacts(self, records: list[PlannedRecord]) -> set[str]:
@@ -476,6 +502,7 @@ def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, 
         raise
     runs.update_run(db, run_id, status=runs.RUNNING, mode=mode, started_at=runs.now_iso(), pid=os.getpid(),
                     heartbeat_at=time.time())
+    calls_before = _calls(conn)  # the gateway counts for its lifetime; a run reports its own calls
     beat = _Heartbeat(Path(conn.store.path), conn.connection_id, run_id, owner)
     beat.start()
     runner = Runner(conn, run_id, mode=mode, from_preview=from_preview, today=today, batch_size=batch_size,
@@ -508,12 +535,17 @@ def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, 
         message = str(exc) if isinstance(exc, NotConnected) else f"the sync stopped on an unexpected error: {type(exc).__name__}: {exc}"
     finally:
         beat.stop()
-        calls = getattr(conn.xero(), "calls", 0) if conn._xero is not None else 0
+        calls = _calls(conn) - calls_before
         runs.update_run(db, run_id, status=status, message=message, ended_at=runs.now_iso(),
                         written=runner.written, failed=runner.failed, resume_at=resume_at, calls=calls,
                         step="")
         runs.release_lock(db, conn.connection_id, owner)
     return runs.get_run(db, run_id)
+
+
+def _calls(conn) -> int:
+    """Xero calls the connection's gateway made so far (0 before it exists: building it calls nothing)."""
+    return getattr(conn._xero, "calls", 0) if conn._xero is not None else 0
 
 
 def _sync_tags(conn) -> tuple[int, int]:

@@ -1,0 +1,191 @@
+"""A whole sandbox for engine tests: both doubles on loopback, a temp database, and a connected Connection with the
+sandbox setup — the state a user reaches after `connect pex`, `connect xero` and `config import`.
+
+    from sandbox_env import sandbox  # noqa: F401  (the pytest fixture; tests/ is on sys.path)
+
+    def test_something(sandbox):
+        run = run_sync(sandbox.conn)
+        assert sandbox.references()["PEX-400000001"] == 1
+
+or, outside pytest (a bench script):  `with open_sandbox(tmp_dir) as env: ...`
+
+`env.env` holds the variables a child process needs (`python -m pexxero --db env.db_path ...`): the doubles' URLs,
+the Xero app credentials; the database's key file sits beside it, so the child decrypts the same credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Iterator, Optional
+
+import pytest
+
+from pexxero.endpoints import Endpoints
+from pexxero.engine import Connection, open_connection
+from pexxero.sandbox import demo
+from pexxero.sandbox.pex_double import PexDouble
+from pexxero.sandbox.seed import sandbox_setup
+from pexxero.sandbox.xero_double import XeroDouble
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class SandboxEnv:
+    pex: PexDouble
+    xero: XeroDouble
+    conn: Connection
+    db_path: Path
+    today: date
+    tenant_id: str = demo.TENANT_ID
+    env: dict[str, str] = field(default_factory=dict)
+    gateway_options: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------------------ Xero's books
+
+    def references(self) -> Counter:
+        """How many records the Xero double holds per `PEX-` reference: spend/receive money and bank transfers
+        (a transfer's own SPEND-TRANSFER/RECEIVE-TRANSFER lines are part of the transfer, not records of their own)."""
+        records = [t for t in self.xero.bank_transactions(self.tenant_id) if not t["Type"].endswith("-TRANSFER")]
+        records += self.xero.bank_transfers(self.tenant_id)
+        return Counter(r.get("Reference") for r in records if str(r.get("Reference") or "").startswith("PEX-"))
+
+    def duplicates(self) -> dict[str, int]:
+        return {ref: n for ref, n in self.references().items() if n > 1}
+
+    def writes(self) -> int:
+        """Write requests the Xero double received so far (PUT/POST to the accounting API)."""
+        return sum(1 for r in self.xero.requests if r.method in ("PUT", "POST") and "/api.xro/" in r.path)
+
+    # ------------------------------------------------------------------------------------ holding a call
+
+    def held(self) -> bool:
+        """A request is being held by a queued "timeout" fault (until `xero.faults.release()`)."""
+        return bool(self.xero.faults._releasers)
+
+    def hold_next(self, method: str, path_contains: str) -> None:
+        """Hold the next matching request in flight until `release()`: lets a test change Xero mid-run."""
+        self.xero.faults.timeout_seconds = 60.0
+        self.xero.faults.queue("timeout", method=method, path_contains=path_contains)
+
+    def wait_held(self, timeout: float = 30.0) -> None:
+        assert self.xero.wait_for(self.held, timeout), "the request to hold never arrived"
+
+    def release(self) -> None:
+        self.xero.faults.release()
+
+    # ------------------------------------------------------------------------------------ PEX side
+
+    def expire_pex_cache(self) -> None:
+        """Make the next plan re-read PEX (the local copy is otherwise reused for ten minutes)."""
+        key = f"pex_cache:{self.conn.connection_id}"
+        state = self.conn.store.meta(key)
+        if state:
+            state["fetched_at"] = "2000-01-01T00:00:00+00:00"
+            self.conn.store.set_meta(key, state)
+
+    def add_pex_purchase(self, amount: str = "-42.17", merchant: str = "Corner Hardware") -> int:
+        """A new settled purchase in the PEX double (yesterday, untagged); returns its TransactionId."""
+        from datetime import datetime, time, timedelta
+        from decimal import Decimal
+
+        rows = self.pex.transactions["cardholder"]
+        tx_id = max(r["TransactionId"] for r in rows) + 1
+        when = datetime.combine(self.today - timedelta(days=1), time(11, 30))
+        row = demo._pex_row(rows[0]["AcctId"], "Network", "Spend", Decimal(amount), when, merchant,
+                            TransactionId=tx_id, MerchantName=merchant, MerchantNameNormalized=merchant,
+                            MerchantLocalTime=demo.pex_time(when), AuthTransactionId=demo.AUTH_TX_BASE + tx_id)
+        rows.append(row)
+        return tx_id
+
+    # ------------------------------------------------------------------------------------ connections
+
+    def connection(self) -> Connection:
+        """Another Connection on the same database (as a second process or page would open it)."""
+        return make_connection(self.db_path, self.env, self.gateway_options)
+
+    def setup(self, **sections) -> None:
+        """Replace setup sections, e.g. `env.setup(purchases=replace(setup.purchases, attachments=False))`."""
+        self.conn.save_setup(replace(self.conn.setup(), **sections))
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """`python -m pexxero --db DB ARGS...` in a child process pointed at the doubles."""
+        return subprocess.run([sys.executable, "-m", "pexxero", "--db", str(self.db_path), *args],
+                              env=self.child_env(), cwd=str(PROJECT_ROOT), capture_output=True, text=True,
+                              timeout=timeout)
+
+    def child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.env)
+        env["PYTHONPATH"] = str(PROJECT_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+
+def make_connection(db_path: Path, env: dict[str, str], gateway_options: Optional[dict] = None) -> Connection:
+    """A Connection whose Xero gateway is built with `gateway_options` (e.g. minute_limit) for tests."""
+    conn = open_connection(db_path, endpoints=Endpoints.from_env(env))
+    if gateway_options:
+        def factory(c: Connection):
+            from pexxero.xero import XeroGateway
+
+            return XeroGateway(demo.XERO_CLIENT_ID, demo.XERO_CLIENT_SECRET, c.store.token_keeper(c.connection_id),
+                               c.tenant_id() or None, endpoints=c.endpoints, **gateway_options)
+
+        conn.xero_factory = factory
+    return conn
+
+
+@contextmanager
+def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Optional[PexDouble] = None,
+                 tenant_id: str = demo.TENANT_ID, attachments: bool = True,
+                 gateway_options: Optional[dict] = None) -> Iterator[SandboxEnv]:
+    """Start the doubles (or use the given, not yet started ones), connect, import the sandbox setup."""
+    pex = pex or PexDouble()
+    # generous minute limits on both sides, so a test never waits on a rolling minute (tests that are about
+    # limits pass their own double and gateway options)
+    xero = xero or XeroDouble(minute_limit=100_000)
+    if gateway_options is None:
+        gateway_options = {"minute_limit": 100_000}
+    pex.start()
+    xero.start()
+    saved = {k: os.environ.get(k) for k in list(pex.env) + list(xero.env)}
+    os.environ.update(pex.env)  # the Xero app's client id/secret are read from the environment
+    os.environ.update(xero.env)
+    conn = None
+    try:
+        env = {**pex.env, **xero.env}
+        db_path = Path(directory) / "pexxero.db"
+        conn = make_connection(db_path, env, gateway_options)
+        conn.connect_pex(demo.PEX_TOKEN)
+        conn.connect_xero(xero.grant([tenant_id]), tenant_id)
+        today = pex.today
+        setup = sandbox_setup(today)
+        setup = replace(setup, xero=replace(setup.xero, tenant_id=tenant_id),
+                        purchases=replace(setup.purchases, attachments=attachments))
+        conn.save_setup(setup)
+        yield SandboxEnv(pex=pex, xero=xero, conn=conn, db_path=db_path, today=today, tenant_id=tenant_id, env=env,
+                         gateway_options=dict(gateway_options or {}))
+    finally:
+        if conn is not None:
+            conn.close()
+        xero.stop()
+        pex.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture
+def sandbox(tmp_path) -> Iterator[SandboxEnv]:
+    """Doubles + temp DB + a connected Connection with the sandbox setup (receipts attached)."""
+    with open_sandbox(tmp_path) as env:
+        yield env

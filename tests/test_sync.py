@@ -1,0 +1,149 @@
+"""The sync runner against both doubles over loopback: exactly once, per-item outcomes, retry-failed, cancel, lock."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import replace
+
+import pytest
+
+from pexxero import runs
+from pexxero.models import NEW
+from pexxero.sync import run_sync
+from sandbox_env import sandbox  # noqa: F401 - the fixture
+
+
+def _new_refs(env) -> set[str]:
+    """References the preview marks `new` (what a sync must write), read without writing anything."""
+    frame = env.conn.preview(refresh=True, save_plan=False).frame
+    return {f"PEX-{int(p)}" for p in frame[frame["status"] == NEW]["pex_id"]}
+
+
+def _no_receipts(env) -> None:
+    env.setup(purchases=replace(env.conn.setup().purchases, attachments=False))
+
+
+def test_a_sync_then_a_second_sync_writes_nothing(sandbox):
+    env = sandbox
+    _no_receipts(env)
+    before = env.references()
+    expected = _new_refs(env)
+    assert expected and not expected & set(before)
+
+    first = run_sync(env.conn)
+    assert first["status"] == runs.SUCCEEDED, first["message"]
+    assert first["to_write"] == len(expected) == first["written"]
+    after = env.references()
+    assert set(after) - set(before) == expected
+    assert all(after[ref] == 1 for ref in expected)
+    counts = runs.item_counts(env.conn.db, first["id"])
+    assert counts.get(runs.CREATED) == len(expected) and runs.ITEM_FAILED not in counts
+    assert all(it["xero_id"] for it in runs.items(env.conn.db, first["id"]) if it["outcome"] == runs.CREATED)
+
+    writes = env.writes()
+    second = run_sync(env.conn)
+    assert second["status"] == runs.SUCCEEDED
+    assert second["to_write"] == 0 and second["written"] == 0
+    assert env.writes() == writes
+    assert env.references() == after
+    # the second run's calls are its own (the reads of its plan), not the connection's running total
+    assert 0 < second["calls"] < first["calls"]
+
+
+def _code_on_some(env) -> tuple[str, set[str]]:
+    """An expense account code used by some, not all, of the purchases a sync will write."""
+    frame = env.conn.preview(refresh=True, save_plan=False).frame
+    by_code: dict[str, set[str]] = {}
+    new = frame[frame["status"] == NEW]
+    for row in new.itertuples():
+        if row.planned is not None and row.planned.record_type == "BankTransaction":
+            for line in row.planned.lines:
+                by_code.setdefault(line.account_code, set()).add(f"PEX-{int(row.pex_id)}")
+    code, refs = max(((c, r) for c, r in by_code.items() if len(r) < len(new)), key=lambda cr: len(cr[1]))
+    return code, refs
+
+
+def _set_account_status(env, code: str, status: str) -> None:
+    with env.xero._lock:
+        next(a for a in env.xero.books[env.tenant_id].accounts if a["Code"] == code)["Status"] = status
+
+
+def test_validation_errors_give_partial_with_xeros_message_then_retry_failed_pushes_only_those(sandbox):
+    env = sandbox
+    _no_receipts(env)
+    code, doomed = _code_on_some(env)
+    expected = _new_refs(env)
+
+    # the account is archived in Xero after the sync planned, while its first batch is in flight
+    env.hold_next("PUT", "/BankTransactions")
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection())))
+    worker.start()
+    env.wait_held()
+    _set_account_status(env, code, "ARCHIVED")
+    env.release()
+    worker.join(60)
+    run = box["run"]
+    assert run["status"] == runs.PARTIAL
+    assert run["failed"] == len(doomed) and run["written"] == len(expected) - len(doomed)
+    failed = {it["reference"]: it for it in runs.items(env.conn.db, run["id"]) if it["outcome"] == runs.ITEM_FAILED}
+    assert set(failed) == doomed
+    for it in failed.values():
+        assert f"Account code '{code}' has been archived" in it["message"]
+    assert set(env.references()) & expected == expected - doomed
+
+    from pexxero.history import item_rows
+
+    rows = {f"PEX-{r['PEX id']}": r for r in item_rows(env.conn, run["id"])}
+    assert all(rows[ref]["Outcome"] == "failed" and "archived" in rows[ref]["Why"] for ref in doomed)
+
+    # the bookkeeper restores the account; meanwhile a new card purchase happened
+    _set_account_status(env, code, "ACTIVE")
+    new_id = env.add_pex_purchase()
+    env.expire_pex_cache()
+    writes = env.writes()
+    retry = run_sync(env.conn, retry_failed=True)
+    assert retry["status"] == runs.SUCCEEDED, retry["message"]
+    assert retry["mode"] == "retry_failed"
+    assert retry["to_write"] == len(doomed) == retry["written"]
+    assert env.writes() == writes + 1  # one batch: only the failed ones
+    refs = env.references()
+    assert all(refs[ref] == 1 for ref in expected)
+    assert f"PEX-{new_id}" not in refs
+    assert {it["reference"] for it in runs.items(env.conn.db, retry["id"])} == doomed
+
+    plain = run_sync(env.conn)
+    assert plain["status"] == runs.SUCCEEDED and plain["written"] == 1
+    refs = env.references()
+    assert refs[f"PEX-{new_id}"] == 1 and all(refs[ref] == 1 for ref in expected)
+
+
+def test_a_lock_date_moved_after_planning_fails_the_items_before_it(sandbox):
+    env = sandbox
+    _no_receipts(env)
+    expected = _new_refs(env)
+    frame = env.conn.preview(refresh=False, save_plan=False).frame
+    dates = sorted(frame[frame["status"] == NEW]["date"])
+    lock = dates[len(dates) // 2]
+    new = list(frame[frame["status"] == NEW].itertuples())
+    doomed = {f"PEX-{int(r.pex_id)}" for r in new if r.date <= lock}
+    transfers = {f"PEX-{int(r.pex_id)}" for r in new if r.planned.record_type == "BankTransfer"}
+    if doomed & transfers:  # Xero takes bank transfers all or none: one before the lock date fails its batch
+        doomed |= transfers
+
+    env.hold_next("PUT", "/BankTransactions")
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection())))
+    worker.start()
+    env.wait_held()
+    env.xero.set_lock_date(env.tenant_id, lock)
+    env.release()
+    worker.join(60)
+    run = box["run"]
+    assert run["status"] == runs.PARTIAL, run["message"]
+    failed = {it["reference"]: it["message"] for it in runs.items(env.conn.db, run["id"])
+              if it["outcome"] == runs.ITEM_FAILED}
+    assert set(failed) == doomed
+    assert all("lock date" in message for message in failed.values())
+    assert set(env.references()) & expected == expected - doomed
