@@ -1,10 +1,22 @@
-"""pexxero dashboard: a short router; each page reads state, calls pexxero, renders."""
+"""pexxero dashboard: a short router; each page reads state, calls pexxero, renders.
+
+Run with `streamlit run app.py`. With no Xero app configured it runs in sandbox mode (see dashboard/context.py).
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="pexxero", layout="wide")
+from dashboard import context, widgets
+
+st.set_page_config(page_title="pexxero: PEX to Xero", page_icon="🔁", layout="wide")
+context.prepare()
 
 pages = [
-    st.Page("pages/home.py", title="Home", default=True),
+    st.Page("pages/connect.py", title="Connect", icon="🔌", default=True),
+    st.Page("pages/setup.py", title="Setup", icon="🛠️"),
+    st.Page("pages/preview.py", title="Preview", icon="🔍"),
+    st.Page("pages/sync.py", title="Sync", icon="🔁"),
+    st.Page("pages/history.py", title="History", icon="📜"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+widgets.mode_banner()
+page.run()

@@ -1,0 +1,138 @@
+"""Connect: the PEX API token, Xero through its consent popup, the organisation, and both connections' status."""
+
+import streamlit as st
+
+from dashboard import context, widgets
+from pexxero import views
+from pexxero.engine import xero_app_credentials
+from pexxero.xero import XeroSessionFailed
+
+SCOPE = ("offline_access openid profile email accounting.transactions accounting.contacts accounting.settings "
+         "accounting.attachments")
+
+st.title("Connect")
+conn = context.connection()
+
+
+# ------------------------------------------------------------------------------------------------ PEX
+
+st.subheader("PEX")
+if conn.pex_connected():
+    st.success("PEX is connected.", icon="✅")
+with st.form("pex_token"):
+    token = st.text_input(
+        "PEX API token", value="" if conn.pex_connected() else context.default_pex_token(), type="password",
+        help="From PEX: Administration → API tokens. Stored encrypted on this computer.",
+    )
+    if st.form_submit_button("SAVE PEX TOKEN"):
+        if not token.strip():
+            st.error("Enter the PEX API token first.")
+        else:
+            with widgets.guard():
+                conn.connect_pex(token.strip())
+                conn.pex().cardholders()  # check it at once: a refused token is said here, not on Preview
+                st.toast("PEX connected")
+                st.rerun()
+
+# ----------------------------------------------------------------------------------------------- Xero
+
+
+def xero_button(label: str, key: str) -> None:
+    """The streamlit-oauth popup: authorization code with PKCE; the token set goes straight to the store."""
+    from streamlit_oauth import OAuth2Component, StreamlitOauthError
+
+    client_id, client_secret = xero_app_credentials(context.SECRETS_PATH)
+    if not client_id:
+        st.error("No Xero app is configured: add [xero] client_id and client_secret to .streamlit/secrets.toml.")
+        return
+    endpoints = conn.endpoints
+    oauth = OAuth2Component(
+        client_id, client_secret, authorize_endpoint=endpoints.xero_authorize_url,
+        token_endpoint=endpoints.xero_token_url, refresh_token_endpoint=endpoints.xero_token_url,
+        revoke_token_endpoint=endpoints.xero_revocation_url,
+    )
+    try:
+        result = oauth.authorize_button(label, redirect_uri=context.redirect_uri(), scope=SCOPE, pkce="S256",
+                                        key=key, use_container_width=False)
+    except StreamlitOauthError:
+        st.error("Xero did not give access (the consent was cancelled or expired). Try again.")
+        return
+    except Exception as exc:  # noqa: BLE001 - the token exchange failed: say so plainly
+        st.error(f"Xero refused the connection ({type(exc).__name__}). Try again.")
+        return
+    if result and result.get("token"):
+        conn.connect_xero(dict(result["token"]))
+        st.session_state.pop("reconnect", None)
+        st.rerun()
+
+
+st.subheader("Xero")
+session_failed = False
+tenants = []
+if conn.xero_connected():
+    try:
+        tenants = conn.xero().tenants()
+    except XeroSessionFailed:
+        session_failed = True
+    except Exception as exc:  # noqa: BLE001
+        st.error(views.explain(exc))
+
+if not conn.xero_connected():
+    st.write("Connect Xero: a Xero window opens, you sign in and allow access to your organisation.")
+    xero_button("CONNECT TO XERO", "xero_connect")
+elif session_failed or st.session_state.get("reconnect"):
+    with st.container(border=True):
+        st.markdown("#### Xero Session Failure")
+        st.write("Xero no longer accepts this connection (it was disconnected in Xero, or has been unused too long). "
+                 "Re-connect to continue syncing, or disconnect.")
+        left, right = st.columns(2)
+        with left:
+            xero_button("RE-CONNECT", "xero_reconnect")
+        with right:
+            if st.button("DISCONNECT", key="xero_disconnect"):
+                conn.disconnect_xero()
+                st.session_state.pop("reconnect", None)
+                st.rerun()
+else:
+    chosen = conn.tenant_id()
+    names = {t.tenant_id: t.tenant_name for t in tenants}
+    if chosen and chosen in names:
+        st.success(f"Xero is connected to **{names[chosen]}**.", icon="✅")
+    with st.container(border=True):
+        st.markdown("#### Tenant Selection")
+        if not tenants:
+            st.warning("This Xero connection gives access to no organisation. Re-connect and tick one.")
+        else:
+            ids = list(names)
+            pick = st.selectbox("Organisation", ids, index=ids.index(chosen) if chosen in ids else 0,
+                                format_func=names.get, key="tenant_pick")
+            if st.button("CONFIRM", type="primary", key="tenant_confirm"):
+                with widgets.guard():
+                    conn.choose_tenant(pick)
+                    st.toast(f"Organisation set: {names[pick]}")
+                    st.rerun()
+    with st.expander("Disconnect or re-connect Xero"):
+        st.write("Disconnecting revokes pexxero's access at Xero. Syncs stop until you connect again.")
+        if st.button("DISCONNECT", key="xero_disconnect_ok"):
+            conn.disconnect_xero()
+            st.rerun()
+        if st.button("RE-CONNECT", key="xero_reconnect_ok"):
+            st.session_state["reconnect"] = True
+            st.rerun()
+
+# ----------------------------------------------------------------------------------------------- status
+
+st.subheader("Status")
+left, right = st.columns(2)
+left.metric("PEX", "Connected" if conn.pex_connected() else "Not connected")
+if not conn.xero_connected():
+    xero_state = "Not connected"
+elif session_failed:
+    xero_state = "Session failed"
+elif not conn.tenant_id():
+    xero_state = "Pick the organisation"
+else:
+    xero_state = "Connected"
+right.metric("Xero", xero_state)
+if conn.pex_connected() and xero_state == "Connected":
+    st.page_link("pages/setup.py", label="Next: Connector Setup", icon="➡️")

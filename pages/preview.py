@@ -1,0 +1,115 @@
+"""Preview: every PEX transaction in range with its status and reason, before anything is written to Xero.
+
+Metrics and charts from `pexxero.views`; per-row release of possible duplicates (push) and changed rows (update);
+the reconciliation CSV. The preview is built on request and kept for this server, so paging around is instant.
+"""
+
+import io
+
+import altair as alt
+import streamlit as st
+
+from dashboard import context, widgets
+from pexxero import views
+from pexxero.models import KINDS, STATUSES
+
+st.title("Preview")
+conn = context.connection()
+if not widgets.need_connections(conn):
+    st.stop()
+
+preview = context.last_preview()
+top, button = st.columns([5, 1])
+rebuild = button.button("Refresh", type="primary" if preview is None else "secondary", width="stretch",
+                        help="Read PEX and Xero again and rebuild the preview (Xero is only read, never written)")
+if rebuild or preview is None:
+    with widgets.guard(), st.spinner("Reading PEX and Xero…"):
+        preview = conn.preview(force_refresh=rebuild)
+        context.keep_preview(preview)
+if preview is None:
+    st.stop()
+frame = preview.frame
+top.caption(f"{preview.start} to {preview.end} · {len(frame):,} rows · {views.built_ago(preview.built_at)}")
+
+# ------------------------------------------------------------------------------------------ metrics
+
+totals = views.status_totals(frame)
+for column, total in zip(st.columns(len(totals)), totals):
+    column.metric(total["status"].capitalize(), f"{total['count']:,}", f"{total['amount']:,.2f}",
+                  delta_color="off")
+
+left, right = st.columns(2)
+colours = alt.Scale(domain=list(views.STATUS_COLOURS), range=list(views.STATUS_COLOURS.values()))
+with left:
+    st.markdown("**Amount by status**")
+    chart = alt.Chart(views.amount_by_status(frame)).mark_bar().encode(
+        x=alt.X("status:N", sort=list(STATUSES), title=None), y=alt.Y("amount:Q", title="Amount"),
+        color=alt.Color("status:N", scale=colours, legend=None), tooltip=["status", "amount"],
+    )
+    st.altair_chart(chart, width="stretch")
+with right:
+    st.markdown("**Purchase spend by account, per week**")
+    spend = views.spend_by_account(frame)
+    if spend.empty:
+        st.caption("No purchases in range.")
+    else:
+        st.bar_chart(spend, x="period", y="spend", color="account", x_label="Week", y_label="Spend")
+
+# ------------------------------------------------------------------------------------ the table
+
+released = conn.releases()
+f1, f2, f3 = st.columns([2, 2, 3])
+statuses = f1.multiselect("Status", STATUSES, key="pv_status")
+kinds = f2.multiselect("Kind", KINDS, key="pv_kind")
+text = f3.text_input("Search (merchant, cardholder, reason, id…)", key="pv_text")
+shown = views.filter_rows(frame, statuses, kinds, text)
+st.caption(f"{len(shown):,} of {len(frame):,} rows")
+st.dataframe(
+    views.table(shown, released), hide_index=True, width="stretch", height=420,
+    column_config={
+        "pex_id": st.column_config.NumberColumn("PEX id", format="%d"),
+        "reason": st.column_config.TextColumn("Reason", width="large"),
+        "differences": st.column_config.TextColumn("Differences from Xero", width="medium"),
+        "released": st.column_config.TextColumn("Released"),
+    },
+)
+
+# ------------------------------------------------------------------------------------------ release
+
+candidates = views.releasable(shown)
+with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view)", expanded=False):
+    st.caption("A possible duplicate is pushed only if you release it; a changed record is updated in Xero only "
+               "if you release it. Tick the rows, then apply.")
+    if candidates.empty:
+        st.write("No possible duplicates or changed rows in this view.")
+    else:
+        pick = candidates[["pex_id", "status", "date", "amount", "merchant", "reason", "differences", "action"]].copy()
+        pick.insert(0, "release", [int(p) in released for p in pick["pex_id"]])
+        pick["date"] = pick["date"].astype(str)
+        pick["amount"] = [f"{a:,.2f}" for a in pick["amount"]]
+        edited = st.data_editor(
+            pick, key="pv_release", hide_index=True, width="stretch",
+            disabled=[c for c in pick.columns if c != "release"],
+            column_config={"release": st.column_config.CheckboxColumn("Release", help="push / update on next sync"),
+                           "pex_id": st.column_config.NumberColumn("PEX id", format="%d")},
+        )
+        if st.button("Apply releases", key="pv_apply"):
+            changed = 0
+            for row in edited.itertuples():
+                pex_id = int(row.pex_id)
+                if row.release and released.get(pex_id) != row.action:
+                    conn.release(pex_id, row.action)
+                    changed += 1
+                elif not row.release and pex_id in released:
+                    conn.unrelease(pex_id)
+                    changed += 1
+            st.toast(f"{changed} row{'s' if changed != 1 else ''} updated")
+            st.rerun()
+
+# ---------------------------------------------------------------------------------------------- CSV
+
+buffer = io.StringIO()
+preview.to_csv(buffer)
+st.download_button("Download the reconciliation (CSV)", buffer.getvalue(), mime="text/csv", key="pv_csv",
+                   file_name=f"pexxero-preview-{preview.start}-{preview.end}.csv")
+st.page_link("pages/sync.py", label="Next: Sync what this preview plans", icon="➡️")

@@ -1,0 +1,246 @@
+"""Connector Setup: the vendor guide's seven steps as a guided form (BACK / NEXT / SAVE), TOML import and export.
+
+The form edits a draft `Setup` kept in the session; only SAVE (after validation against the live Xero and PEX
+lists) stores it. Choices come from `conn.reference()`; every rule lives in `pexxero.setup`.
+"""
+
+from dataclasses import replace
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import context, widgets
+from pexxero import setup as setup_mod
+from pexxero.engine import today_eastern
+from pexxero.setup import STEPS, Setup, SetupError, from_toml, to_toml, validate
+
+st.title("Connector Setup")
+conn = context.connection()
+if not widgets.need_connections(conn, setup=False):
+    st.stop()
+
+NOT_SYNCED = ""
+
+
+@st.cache_data(ttl=300, show_spinner="Reading the lists from Xero and PEX…")
+def _reference(db: str, tenant: str, _conn):
+    """Live lists, read at most every five minutes per organisation (each read costs Xero API calls)."""
+    return _conn.reference()
+
+
+reference = None
+with widgets.guard():
+    if st.session_state.pop("setup_reload_lists", False):
+        _reference.clear()
+    reference = _reference(context.db_path(), conn.tenant_id(), conn)
+if reference is None:
+    st.stop()
+
+# ------------------------------------------------------------------------------------------- the draft
+
+saved = conn.store.load_setup(conn.connection_id)
+if "setup_draft" not in st.session_state or st.session_state.get("setup_db") != context.db_path():
+    st.session_state.setup_draft = saved or Setup()
+    st.session_state.setup_db = context.db_path()
+    st.session_state.setup_step = 1
+draft: Setup = st.session_state.setup_draft
+if draft.xero.tenant_id != conn.tenant_id():  # step 1 is the organisation picked on the Connect page
+    draft = replace(draft, xero=replace(draft.xero, tenant_id=conn.tenant_id()))
+
+today = today_eastern()
+errors = validate(draft, reference, today=today)
+errors_by_step: dict[int, list] = {}
+for error in errors:
+    errors_by_step.setdefault(setup_mod.step_of(error.field), []).append(error)
+
+# ------------------------------------------------------------------------------------- shortcuts
+
+with st.sidebar.expander("Import / export the setup", expanded=False):
+    upload = st.file_uploader("Import a setup TOML", type=["toml"], key="setup_upload")
+    if upload is not None and st.session_state.get("setup_uploaded") != upload.file_id:
+        st.session_state.setup_uploaded = upload.file_id
+        try:
+            imported = from_toml(upload.getvalue().decode("utf-8", "replace"))
+        except SetupError as exc:
+            st.session_state.setup_import_errors = [str(e) for e in exc.errors]
+        else:
+            st.session_state.setup_import_errors = []
+            st.session_state.setup_draft = replace(imported, xero=replace(imported.xero, tenant_id=conn.tenant_id()))
+            st.session_state.setup_notice = "Imported: check the steps, then SAVE."
+            st.rerun()
+    st.download_button("Export the setup (TOML)", to_toml(draft), file_name="pexxero-setup.toml",
+                       mime="application/toml", key="setup_export")
+if st.session_state.get("setup_import_errors"):
+    st.error("The file was not imported:\n\n" + "\n".join(f"- {e}" for e in st.session_state.setup_import_errors))
+
+if context.is_sandbox():
+    if st.button("Use the demo setup", help="The sandbox business's complete setup, saved at once"):
+        demo = __import__("pexxero.sandbox.seed", fromlist=["sandbox_setup"]).sandbox_setup(today)
+        demo = replace(demo, xero=replace(demo.xero, tenant_id=conn.tenant_id()))
+        conn.save_setup(demo)
+        st.session_state.setup_draft = demo
+        st.session_state.setup_notice = "The demo setup is saved."
+        st.rerun()
+if st.session_state.get("setup_notice"):
+    st.success(st.session_state.pop("setup_notice"))
+
+# ------------------------------------------------------------------------------------------- progress
+
+number = st.session_state.setup_step
+titles = [f"{s.number}. {s.title}" + (" ⚠️" if errors_by_step.get(s.number) else "") for s in STEPS]
+picked = st.radio("Step", titles, index=number - 1, horizontal=True, label_visibility="collapsed",
+                  key=f"setup_picker_{number}")
+if titles.index(picked) + 1 != number:
+    st.session_state.setup_step = titles.index(picked) + 1
+    st.rerun()
+st.progress(number / len(STEPS), text=f"Step {number} of {len(STEPS)}: {STEPS[number - 1].title}")
+if saved is None:
+    st.caption("Not saved yet: SAVE stores the setup once every step checks out.")
+elif saved == draft:
+    st.caption("Saved. Changes are kept in this form until you SAVE.")
+else:
+    st.caption("Unsaved changes.")
+
+# --------------------------------------------------------------------------------------------- lists
+
+accounts = [a for a in reference.accounts if a.status == "ACTIVE"]
+label = {a.code: f"{a.code} — {a.name}" for a in accounts}
+bank_codes = [a.code for a in accounts if a.type == "BANK"]
+other_codes = [a.code for a in accounts if a.type != "BANK"]
+dropdown_tags = [t.name for t in reference.tags if t.type == "Dropdown" and t.is_enabled and not t.is_deleted]
+text_tags = [t.name for t in reference.tags if t.type == "Text" and t.is_enabled and not t.is_deleted]
+categories = [c for c in reference.tracking if c.status == "ACTIVE"]
+
+
+def pick(title: str, choices: list[str], current: str, key: str, *, optional: bool = False, names=None, help=None):
+    """A selectbox over live choices; a saved value that is no longer live stays visible (validation says why)."""
+    options = ([NOT_SYNCED] if optional else []) + list(choices)
+    if current not in options:
+        options.append(current)
+    shown = names or {}
+    return st.selectbox(title, options, index=options.index(current), key=key, help=help,
+                        format_func=lambda v: "(none)" if v == NOT_SYNCED else shown.get(v, v))
+
+
+def mapping_editor(title: str, mapping: dict[str, str], choices: list[str], key: str, column: str) -> dict[str, str]:
+    """A table with one row per active Xero tracking category; the right column picks from `choices`."""
+    frame = pd.DataFrame({"Xero tracking category": [c.name for c in categories],
+                          column: [mapping.get(c.name, "") for c in categories]})
+    edited = st.data_editor(
+        frame, key=key, hide_index=True, disabled=["Xero tracking category"], width="stretch",
+        column_config={column: st.column_config.SelectboxColumn(column, options=[""] + choices)},
+    )
+    st.caption(title)
+    return {row["Xero tracking category"]: row[column] for _, row in edited.iterrows() if row[column]}
+
+
+# ---------------------------------------------------------------------------------------------- steps
+
+k = f"s{number}_"  # widget keys per step: a step's widgets start from the draft each time it is shown
+if number == 1:
+    tenant = reference.organisation.name if reference.organisation else conn.tenant_id()
+    st.write(f"Xero organisation: **{tenant}**")
+    st.caption("Pick or change the organisation under Tenant Selection on the Connect page.")
+elif number == 2:
+    p = draft.pex
+    left, right = st.columns(2)
+    with left:
+        purchases = st.checkbox("Sync purchases", p.purchases, key=k + "purchases")
+        approved = st.checkbox("Only purchases approved in PEX", p.approved_only, key=k + "approved")
+        fees = st.checkbox("Sync fees", p.fees, key=k + "fees")
+        transfers = st.checkbox("Sync transfers (card funding)", p.transfers, key=k + "transfers")
+        rebates = st.checkbox("Sync rebates", p.rebates, key=k + "rebates")
+    with right:
+        start = st.date_input("Start date", p.start_date or today.replace(day=1), key=k + "start",
+                              max_value=today)
+        open_end = st.checkbox("Until the day of each sync (no end date)", p.end_date is None, key=k + "open_end")
+        end = None if open_end else st.date_input("End date", p.end_date or today, key=k + "end")
+        post = st.radio("Post by", setup_mod.POST_DATES, index=setup_mod.POST_DATES.index(p.post_date)
+                        if p.post_date in setup_mod.POST_DATES else 0, key=k + "post",
+                        format_func=lambda v: f"{v} date", horizontal=True)
+    draft = replace(draft, pex=replace(p, purchases=purchases, approved_only=approved, fees=fees,
+                                       transfers=transfers, rebates=rebates, start_date=start, end_date=end,
+                                       post_date=post))
+elif number == 3:
+    x = draft.xero
+    tag = pick("PEX dropdown tag that receives the Xero expense accounts", dropdown_tags, x.expense_accounts_tag,
+               k + "expense_tag", optional=True)
+    tracking = mapping_editor("Each Xero tracking category copied into a PEX dropdown tag (leave empty: not synced)",
+                              x.tracking_tags, dropdown_tags, k + "tracking", "PEX dropdown tag")
+    draft = replace(draft, xero=replace(x, expense_accounts_tag=tag, tracking_tags=tracking))
+elif number == 4:
+    a = draft.accounts
+    left, right = st.columns(2)
+    with left:
+        source = pick("Source cash account (funds PEX)", bank_codes, a.source_cash, k + "source", names=label,
+                      optional=True)
+        pex_cash = pick("PEX cash account", bank_codes, a.pex_cash, k + "pex_cash", names=label, optional=True)
+        tag = pick("PEX tag holding the purchase account", dropdown_tags, a.purchase_account_tag, k + "tag",
+                   optional=True)
+    with right:
+        default = pick("Default purchase account", other_codes, a.purchase_default_account, k + "default",
+                       names=label, optional=True)
+        fee = pick("Fee account", other_codes, a.fee_account, k + "fee", names=label, optional=True)
+        rebate = pick("Rebate account", other_codes, a.rebate_account, k + "rebate", names=label, optional=True)
+    draft = replace(draft, accounts=replace(a, source_cash=source, pex_cash=pex_cash, purchase_account_tag=tag,
+                                            purchase_default_account=default, fee_account=fee,
+                                            rebate_account=rebate))
+elif number == 5:
+    u = draft.purchases
+    attachments = st.checkbox("Attach PEX receipts to the Xero records", u.attachments, key=k + "attachments")
+    amounts = st.radio("Line amounts", setup_mod.LINE_AMOUNTS, horizontal=True, key=k + "amounts",
+                       index=setup_mod.LINE_AMOUNTS.index(u.line_amounts)
+                       if u.line_amounts in setup_mod.LINE_AMOUNTS else 0)
+    description = pick("Description from the PEX text tag (none: the PEX description)", text_tags,
+                       u.description_tag, k + "description", optional=True)
+    tracking = mapping_editor("Xero tracking on purchases, read from a PEX tag", u.tracking, dropdown_tags,
+                              k + "tracking", "PEX tag")
+    draft = replace(draft, purchases=replace(u, attachments=attachments, line_amounts=amounts,
+                                             description_tag=description, tracking=tracking))
+elif number == 6:
+    c = draft.contacts
+    mode = st.radio("Contact on purchases", setup_mod.CONTACT_MODES, horizontal=True, key=k + "mode",
+                    index=setup_mod.CONTACT_MODES.index(c.mode) if c.mode in setup_mod.CONTACT_MODES else 0,
+                    format_func={"per_merchant": "One contact per merchant", "single": "One contact for all"}.get)
+    single = st.text_input("The one contact (Xero contact name)", c.single_contact, key=k + "single")
+    standard = st.checkbox("Use PEX's standardised merchant names", c.standardize_merchant_names, key=k + "std")
+    draft = replace(draft, contacts=replace(c, mode=mode, single_contact=single.strip(),
+                                            standardize_merchant_names=standard))
+elif number == 7:
+    f = draft.fees
+    contact = st.text_input("Contact on fees (Xero contact name)", f.contact, key=k + "contact")
+    options = sorted({o.name for c in categories for o in c.options if o.status == "ACTIVE"})
+    tracking = mapping_editor("A fixed tracking option on every fee", f.tracking, options, k + "tracking",
+                              "Tracking option")
+    draft = replace(draft, fees=replace(f, contact=contact.strip(), tracking=tracking))
+
+st.session_state.setup_draft = draft
+
+# the checks of this step, each naming the field the way the TOML spells it
+step_errors = [e for e in validate(draft, reference, today=today) if setup_mod.step_of(e.field) == number]
+for error in step_errors:
+    st.warning(f"`{error.field}`: {error.message}")
+
+# -------------------------------------------------------------------------------------- BACK/NEXT/SAVE
+
+back, nxt, save, _ = st.columns([1, 1, 1, 5])
+if back.button("BACK", disabled=number == 1, width="stretch"):
+    st.session_state.setup_step = number - 1
+    st.rerun()
+if nxt.button("NEXT", disabled=number == len(STEPS), width="stretch"):
+    st.session_state.setup_step = number + 1
+    st.rerun()
+if save.button("SAVE", type="primary", width="stretch"):
+    problems = validate(draft, reference, today=today)
+    if problems:
+        st.error("Not saved. Fix these first:\n\n" + "\n".join(
+            f"- Step {setup_mod.step_of(e.field) or '?'} · `{e.field or 'file'}`: {e.message}" for e in problems))
+    else:
+        conn.save_setup(draft)
+        st.session_state.setup_notice = "Setup saved."
+        st.rerun()
+
+if st.button("Reload the lists from Xero and PEX", type="tertiary"):
+    st.session_state.setup_reload_lists = True
+    st.rerun()

@@ -1,0 +1,97 @@
+"""Sync: write the last preview's plan into Xero in a background process, and follow it.
+
+The run lives in its own process and in SQLite, not in this page: a refresh, a closed tab or another browser
+finds the same run and its progress. While one is active, a fragment re-reads the run row every second.
+"""
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import context, widgets
+from pexxero import history, runs, views
+from pexxero.sync import start_background
+
+POLL_SECONDS = 1.0
+
+st.title("Sync")
+conn = context.connection()
+if not widgets.need_connections(conn):
+    st.stop()
+
+
+def start(retry_failed: bool) -> None:
+    with widgets.guard():
+        run_id = start_background(context.db_path(), retry_failed=retry_failed, from_preview=True)
+        st.session_state.sync_run = run_id
+        st.rerun()
+
+
+plan = conn.saved_plan()
+running = conn.running()
+last = running or runs.last_finished_run(conn.db, conn.connection_id)
+
+left, mid, right = st.columns([1, 1, 4])
+if plan is None:
+    right.info("No preview yet: build one on the Preview page; Sync writes what it planned.")
+else:
+    right.caption(f"Syncs the preview of {plan['start']} to {plan['end']} built "
+                  f"{views.built_ago(plan['built_at'])[6:]}: {len(plan['items']):,} rows to consider.")
+if left.button("SYNC", type="primary", disabled=running is not None or plan is None, width="stretch"):
+    start(retry_failed=False)
+if mid.button("CANCEL", disabled=running is None, width="stretch"):
+    runs.request_cancel(conn.db, running["id"])
+    st.toast("Cancel requested: the sync stops after the request in flight.")
+    st.rerun()
+
+
+@st.fragment(run_every=POLL_SECONDS if running is not None else None)
+def progress(run_id: int) -> None:
+    """The run's row and item counts, re-read on every tick while the run is active."""
+    live = context.connection()
+    run = runs.get_run(live.db, run_id)
+    if run is None:
+        st.warning(f"Run {run_id} is not in this database.")
+        return
+    counts = runs.item_counts(live.db, run_id)
+    state = views.run_progress(run, counts)
+    colour = views.RUN_COLOURS.get(run["status"], "gray")
+    st.markdown(f"**Run {run_id}** · :{colour}-badge[{run['status'].title()}]"
+                + (" · cancel requested" if run["cancel_requested"] and state["active"] else ""))
+    st.progress(state["fraction"], text=state["text"])
+    c = st.columns(5)
+    c[0].metric("Created", state["created"])
+    c[1].metric("Updated", state["updated"])
+    c[2].metric("Failed", state["failed"])
+    c[3].metric("Waiting", state["waiting"])
+    c[4].metric("Skipped", state["skipped"])
+    if run["status"] == runs.FAILED and run["message"]:
+        st.error(run["message"])
+        if "session failed" in run["message"].lower():
+            st.page_link("pages/connect.py", label="Re-connect Xero", icon="🔌")
+    elif run["status"] in (runs.PARTIAL, runs.PAUSED, runs.INTERRUPTED, runs.CANCELLED):
+        st.warning(run["message"])
+    if running is not None and not state["active"]:
+        st.rerun()  # the run just ended: redraw the whole page (buttons, outcomes)
+
+
+if last is None:
+    st.info("No sync has run yet.")
+    st.stop()
+progress(last["id"])
+
+if running is None:
+    counts = runs.item_counts(conn.db, last["id"])
+    if views.can_retry_failed(last, counts):
+        if st.button("RETRY FAILED", help="Send again only the items the last sync could not write"):
+            start(retry_failed=True)
+    st.subheader("Item outcomes")
+    rows = history.item_rows(conn, last["id"]) or []
+    if not rows:
+        st.caption("This run had no items.")
+    else:
+        frame = pd.DataFrame(rows)
+        outcome = st.multiselect("Outcome", sorted(frame["Outcome"].unique()), key="sync_outcome")
+        if outcome:
+            frame = frame[frame["Outcome"].isin(outcome)]
+        st.dataframe(frame, hide_index=True, width="stretch",
+                     column_config={"PEX id": st.column_config.NumberColumn(format="%d")})

@@ -1,0 +1,222 @@
+"""Data shaped for the dashboard's pages: status totals, chart frames, filters, run progress and wording.
+
+Presentation-free (no streamlit here): the pages only render what these return, so every number a page shows is
+computed, and tested, in one place. Money stays Decimal; the chart frames alone carry floats, because a chart
+draws bars, it does not add money up.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Iterable, Optional
+
+import pandas as pd
+
+from pexxero import runs
+from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE, STATUSES, XERO_ONLY
+
+# one colour per preview status, the same on the metrics, the chart and the table
+STATUS_COLOURS = {
+    "new": "#1f77b4",
+    "synced": "#2ca02c",
+    "changed": "#ff7f0e",
+    "possible duplicate": "#d62728",
+    "skipped": "#7f7f7f",
+    "blocked": "#9467bd",
+    "xero only": "#8c564b",
+}
+
+# run status -> colour of its badge on the Sync and History pages
+RUN_COLOURS = {
+    runs.QUEUED: "gray", runs.RUNNING: "blue", runs.SUCCEEDED: "green", runs.PARTIAL: "orange",
+    runs.FAILED: "red", runs.CANCELLED: "gray", runs.INTERRUPTED: "orange", runs.PAUSED: "violet",
+}
+
+# the only rows a user may release, and what releasing them does (the vocabulary of Connection.release)
+RELEASE_ACTIONS = {POSSIBLE_DUPLICATE: "push", CHANGED: "update"}
+
+TABLE_COLUMNS = ["pex_id", "date", "kind", "amount", "merchant", "cardholder", "status", "reason", "differences",
+                 "account", "contact", "tracking", "xero_id", "released"]
+
+
+def _decimal(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+# ------------------------------------------------------------------------------------------ preview
+
+
+def status_totals(frame: pd.DataFrame) -> list[dict]:
+    """Count and amount per status, every status present (zero when none), in the product's status order.
+
+    The amount is the PEX amount, except for `xero only` rows, which have none: there it is Xero's.
+    """
+    out = []
+    for status in STATUSES:
+        rows = frame[frame["status"] == status]
+        column = "xero_amount" if status == XERO_ONLY else "amount"
+        amount = sum((_decimal(v) for v in rows[column]), Decimal("0"))
+        out.append({"status": status, "count": int(len(rows)), "amount": amount})
+    return out
+
+
+def amount_by_status(frame: pd.DataFrame) -> pd.DataFrame:
+    """status, amount (absolute, for a bar per status), colour."""
+    rows = [{"status": t["status"], "amount": float(abs(t["amount"])), "colour": STATUS_COLOURS[t["status"]]}
+            for t in status_totals(frame)]
+    return pd.DataFrame(rows, columns=["status", "amount", "colour"])
+
+
+def spend_by_account(frame: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
+    """Purchase spend per Xero account per week: columns period (a date), account, spend (positive)."""
+    purchases = frame[(frame["kind"] == PURCHASE) & frame["account"].astype(bool)]
+    if purchases.empty:
+        return pd.DataFrame(columns=["period", "account", "spend"])
+    periods = pd.to_datetime(purchases["date"]).dt.to_period(freq).dt.start_time.dt.date
+    spend = [-_decimal(a) for a in purchases["amount"]]
+    grouped: dict[tuple[date, str], Decimal] = {}
+    for period, account, amount in zip(periods, purchases["account"], spend):
+        grouped[(period, account)] = grouped.get((period, account), Decimal("0")) + amount
+    rows = [{"period": p, "account": a, "spend": float(s)} for (p, a), s in sorted(grouped.items())]
+    return pd.DataFrame(rows, columns=["period", "account", "spend"])
+
+
+def filter_rows(frame: pd.DataFrame, statuses: Optional[Iterable[str]] = None,
+                kinds: Optional[Iterable[str]] = None, text: str = "") -> pd.DataFrame:
+    """The rows with one of `statuses` and `kinds` (None or empty: all) whose id, merchant, cardholder, reason,
+    differences, account or contact contain `text` (case-insensitive)."""
+    mask = pd.Series(True, index=frame.index)
+    statuses, kinds = list(statuses or []), list(kinds or [])
+    if statuses:
+        mask &= frame["status"].isin(statuses)
+    if kinds:
+        mask &= frame["kind"].isin(kinds)
+    text = text.strip().casefold()
+    if text:
+        searched = frame["pex_id"].astype(str)
+        for column in ("merchant", "cardholder", "reason", "differences", "account", "contact", "xero_id"):
+            searched = searched + "\u0001" + frame[column].fillna("").astype(str)
+        mask &= searched.str.casefold().str.contains(text, regex=False)
+    return frame[mask]
+
+
+def table(frame: pd.DataFrame, released: dict[int, str]) -> pd.DataFrame:
+    """The reconciliation table as shown: display columns only, amounts as text (exact), the release state."""
+    shown = frame.reindex(columns=[c for c in TABLE_COLUMNS if c != "released"]).copy()
+    shown["amount"] = [f"{_decimal(a):,.2f}" for a in shown["amount"]]
+    shown["date"] = shown["date"].astype(str)
+    shown["xero_id"] = shown["xero_id"].fillna("")
+    shown["released"] = [
+        ("push" if released.get(int(p)) == "push" else "update" if released.get(int(p)) == "update" else "")
+        if s in RELEASE_ACTIONS else ""
+        for p, s in zip(shown["pex_id"], shown["status"])
+    ]
+    return shown.reset_index(drop=True)
+
+
+def releasable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows a user may release (possible duplicates to push, changed rows to update), with their action."""
+    rows = frame[frame["status"].isin(list(RELEASE_ACTIONS))]
+    return rows.assign(action=rows["status"].map(RELEASE_ACTIONS))
+
+
+def built_ago(built_at: datetime, now: Optional[datetime] = None) -> str:
+    """'built just now', 'built 1 minute ago', 'built 3 hours ago'."""
+    now = now or datetime.now(timezone.utc)
+    minutes = max(0, int((now - built_at).total_seconds() // 60))
+    if minutes < 1:
+        return "built just now"
+    if minutes < 120:
+        return f"built {minutes} minute{'s' if minutes != 1 else ''} ago"
+    return f"built {minutes // 60} hours ago"
+
+
+# -------------------------------------------------------------------------------------------- sync
+
+
+def run_progress(run: dict, counts: dict[str, int]) -> dict:
+    """Where a run stands: fraction done (0..1), a sentence, and the counts by outcome.
+
+    Before the plan is written (`to_write` still 0 while running) the fraction is 0 and the sentence is the step.
+    """
+    to_write = int(run.get("to_write") or 0)
+    done = int(counts.get(runs.CREATED, 0)) + int(counts.get(runs.UPDATED, 0)) + int(counts.get(runs.ITEM_FAILED, 0))
+    active = run["status"] in (runs.QUEUED, runs.RUNNING)
+    if to_write:
+        fraction = min(1.0, done / to_write)
+    else:
+        fraction = 0.0 if active else 1.0
+    if run["status"] == runs.QUEUED:
+        text = "Waiting for the sync to start"
+    elif active:
+        text = run.get("step") or "Starting"
+        if to_write:
+            text = f"{text} — {done} of {to_write} done"
+    else:
+        text = f"{run['status'].title()}: {run.get('message') or ''}".rstrip(": ")
+    return {
+        "fraction": fraction, "text": text, "active": active, "done": done, "to_write": to_write,
+        "created": int(counts.get(runs.CREATED, 0)), "updated": int(counts.get(runs.UPDATED, 0)),
+        "failed": int(counts.get(runs.ITEM_FAILED, 0)), "skipped": int(counts.get(runs.ITEM_SKIPPED, 0)),
+        "waiting": int(counts.get(runs.PLANNED, 0)) + int(counts.get(runs.SENDING, 0)),
+    }
+
+
+def can_retry_failed(run: Optional[dict], counts: dict[str, int]) -> bool:
+    """RETRY FAILED makes sense after a finished run that left failed or unsent items."""
+    if run is None or run["status"] in (runs.QUEUED, runs.RUNNING):
+        return False
+    return bool(counts.get(runs.ITEM_FAILED, 0) or counts.get(runs.PLANNED, 0) or counts.get(runs.SENDING, 0))
+
+
+# ----------------------------------------------------------------------------------------- history
+
+
+def runs_over_time(run_list: list[dict]) -> pd.DataFrame:
+    """One row per started run: started (datetime, UTC), status, written, failed — for a chart of runs."""
+    rows = []
+    for run in run_list:
+        when = run.get("started_at") or run.get("queued_at")
+        if not when:
+            continue
+        rows.append({"started": datetime.fromisoformat(when), "run": run["id"], "status": run["status"],
+                     "written": int(run.get("written") or 0), "failed": int(run.get("failed") or 0)})
+    frame = pd.DataFrame(rows, columns=["started", "run", "status", "written", "failed"])
+    return frame.sort_values("started").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+
+def explain(exc: BaseException) -> str:
+    """An engine error in words a bookkeeper understands, saying what to do next. Never a traceback, never a
+    token: only the engine's own messages (which are written to be shown) and fixed sentences."""
+    from pexxero.engine import NotConnected
+    from pexxero.pex import PexAuthError, PexError, PexRateLimited, PexUnavailable
+    from pexxero.setup import SetupError
+    from pexxero.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
+
+    if isinstance(exc, NotConnected):
+        return str(exc)[:1].upper() + str(exc)[1:] + "."
+    if isinstance(exc, XeroSessionFailed):
+        return "Xero Session Failure: Xero no longer accepts this connection. Re-connect Xero on the Connect page."
+    if isinstance(exc, XeroDailyLimit):
+        return exc.message
+    if isinstance(exc, XeroUnavailable):
+        return f"Xero did not answer ({exc.message}). Nothing was changed; try again in a few minutes."
+    if isinstance(exc, XeroError):
+        return f"Xero refused the request: {exc.message}"
+    if isinstance(exc, PexAuthError):
+        return "PEX refused the API token. Enter a current token on the Connect page."
+    if isinstance(exc, PexRateLimited):
+        return "PEX asks us to slow down (usage limit reached). Wait a few minutes, then try again."
+    if isinstance(exc, PexUnavailable):
+        return f"PEX did not answer ({exc.message}). Try again in a few minutes."
+    if isinstance(exc, PexError):
+        return f"PEX refused the request: {exc.message}"
+    if isinstance(exc, runs.AlreadyRunning):
+        return "A sync is already running for this connection; follow it on the Sync page."
+    if isinstance(exc, SetupError):
+        return "The setup has problems: " + "; ".join(str(e) for e in exc.errors)
+    return f"Something went wrong ({type(exc).__name__}). Nothing was written to Xero; try again."
