@@ -221,7 +221,7 @@ class XeroGateway:
         where = f'BankAccount.Code=={_quote(bank_account_code)} AND {_date_range(start, end)}'
         found = self._pages(self._accounting.get_bank_transactions, "BankTransactions", "bank_transactions",
                             where=where)
-        return [_bank_transaction(t) for t in found]
+        return [_bank_transaction(t) for t in found if not _is_transfer_view(t)]
 
     def bank_transactions_by_reference(self, references: Sequence[str]) -> list[XeroBankTransaction]:
         found = [
@@ -230,7 +230,7 @@ class XeroGateway:
             for t in self._pages(self._accounting.get_bank_transactions, "BankTransactions", "bank_transactions",
                                  where=where)
         ]
-        return [_bank_transaction(t) for t in found]
+        return [_bank_transaction(t) for t in found if not _is_transfer_view(t)]
 
     def bank_transfers(self, start: date, end: date) -> list[XeroBankTransfer]:
         data = self._send(self._accounting.get_bank_transfers, where=_date_range(start, end))
@@ -505,3 +505,11 @@ def _bank_transaction(t) -> XeroBankTransaction:
         ),
         has_attachments=bool(t.has_attachments),
     )
+
+
+def _is_transfer_view(transaction) -> bool:
+    """Xero lists each side of a bank transfer as a SPEND-TRANSFER / RECEIVE-TRANSFER bank transaction carrying the
+    transfer's Reference. They are views of the transfer, read through `bank_transfers`; counting them here would
+    make every synced transfer look like a changed bank transaction."""
+    kind = getattr(transaction.type, "value", transaction.type) or ""
+    return str(kind).upper().endswith("-TRANSFER")

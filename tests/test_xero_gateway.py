@@ -292,6 +292,15 @@ def test_bank_transfers_create_list_and_find_by_reference(gateway):
                                                                               results[1].xero_id)]
 
 
+def test_transfers_do_not_show_up_again_as_bank_transactions(gateway):
+    """Xero lists each side of a transfer as a SPEND-/RECEIVE-TRANSFER bank transaction with its Reference."""
+    day = date.today() - timedelta(days=3)
+    gateway.create_bank_transfers([transfer(9321, "75.00", day)], "key-transfer-view")
+    assert [t.reference for t in gateway.bank_transfers_by_reference(["PEX-9321"])] == ["PEX-9321"]
+    assert gateway.bank_transactions_by_reference(["PEX-9321"]) == []
+    assert all(t.reference != "PEX-9321" for t in gateway.bank_transactions("091", day, day))
+
+
 def test_a_transfer_to_an_unknown_account_fails_alone_without_a_request(gateway, double):
     bad = PlannedRecord(pex_id=9311, kind="transfer", record_type="BankTransfer", date=date.today(),
                         total=Decimal("1.00"), reference="PEX-9311", url="", from_account_code="090",

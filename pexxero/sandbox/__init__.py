@@ -38,10 +38,11 @@ def start_sandbox(seed: int = 1, today: Optional[date] = None, *, pex_port: int 
     from pexxero.sandbox.pex_double import PexDouble
     from pexxero.sandbox.xero_double import XeroDouble
 
-    pex = PexDouble(seed=seed, today=today)
+    pex = PexDouble(seed=seed, today=today).start(port=pex_port)
     xero = XeroDouble(seed=seed, today=today)
-    pex.start(port=pex_port) if pex_port else pex.start()
-    xero.start(port=xero_port) if xero_port else xero.start()
+    # the dashboard's browser suite slows the Xero double down to catch a sync mid-run
+    xero.latency = float(os.environ.get("PEXXERO_SANDBOX_LATENCY", "0") or 0)
+    xero.start(port=xero_port)
     return Sandbox(pex=pex, xero=xero)
 
 

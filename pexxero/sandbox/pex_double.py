@@ -201,8 +201,8 @@ class PexDouble:
         self.app: Starlette = _PexApp(self, self._routes())
 
     # --------------------------------------------------------------------------------- lifecycle
-    def start(self) -> "PexDouble":
-        self._handle = serve_in_thread(self.app)
+    def start(self, port: int = 0) -> "PexDouble":
+        self._handle = serve_in_thread(self.app, port=port)
         self.url = self._handle.url
         return self
 
