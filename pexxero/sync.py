@@ -490,6 +490,8 @@ class Runner:
 def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, from_preview: bool = False,
              today: Optional[date] = None, batch_size: int = BATCH_SIZE) -> dict:
     """Run one sync of `conn` to the end and return its run row (status, counts, message)."""
+    from pexxero.xero import XeroError
+
     db = conn.store.db
     mode = "retry_failed" if retry_failed else "sync"
     if run_id is None:
@@ -527,6 +529,9 @@ def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, 
         else:
             message = f"{runner.written} written to Xero" if to_write else "nothing new to write"
     except Stop as stop:
+        status, message, resume_at = stop.status, stop.message, stop.resume_at
+    except XeroError as exc:  # a read outside the runner's own calls (the plan's reads) ends the run the same way
+        stop = Runner._stop_for(exc)
         status, message, resume_at = stop.status, stop.message, stop.resume_at
     except Exception as exc:  # noqa: BLE001 - the run must end with a status and words, never a hang
         from pexxero.engine import NotConnected

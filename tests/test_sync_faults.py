@@ -1,0 +1,192 @@
+"""The sync runner meets Xero misbehaving (the double's fault switches): retries that write once, a session that
+fails, the daily limit, Cancel, and the one-sync-per-connection lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from pexxero import runs
+from pexxero.models import NEW
+from pexxero.sandbox import demo
+from pexxero.sync import SESSION_FAILED, run_sync
+from sandbox_env import open_sandbox
+
+
+@pytest.fixture
+def env(tmp_path):
+    """The sandbox without receipts, whose gateway records its waits instead of sleeping them."""
+    sleeps: list[float] = []
+    with open_sandbox(tmp_path, attachments=False,
+                      gateway_options={"minute_limit": 100_000, "sleep": sleeps.append}) as sandbox:
+        sandbox.sleeps = sleeps
+        yield sandbox
+
+
+def _expected(env) -> set[str]:
+    frame = env.conn.preview(refresh=True, save_plan=False).frame
+    return {f"PEX-{int(p)}" for p in frame[frame["status"] == NEW]["pex_id"]}
+
+
+def _exactly_once(env, expected: set[str]) -> None:
+    refs = env.references()
+    assert {ref: refs[ref] for ref in expected if refs[ref] != 1} == {}
+
+
+def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env):
+    expected = _expected(env)
+    faults = env.xero.faults
+    faults.queue("429", method="PUT", path_contains="/BankTransactions", count=2)
+    faults.queue("500", method="PUT", path_contains="/BankTransactions")
+    faults.queue("commit_then_drop", method="PUT", path_contains="/BankTransactions")
+    faults.queue("html_503", method="GET", path_contains="/Organisation")
+    faults.queue("503", method="PUT", path_contains="/Contacts")
+    faults.queue("truncated_json", method="PUT", path_contains="/BankTransfers")
+    faults.queue("commit_then_drop", method="PUT", path_contains="/BankTransfers")
+
+    run = run_sync(env.conn)
+    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert faults.pending == []
+    assert run["written"] == len(expected)
+    _exactly_once(env, expected)
+    assert 1.0 in env.sleeps  # the double's Retry-After: 1 was honoured
+    # every resend of a write carried the key of its first attempt
+    keys = [r.idempotency_key for r in env.xero.requests if r.method == "PUT" and r.path.endswith("/BankTransactions")]
+    assert len(keys) > len(set(keys))
+    dropped = [r for r in env.xero.requests if r.dropped]
+    assert len(dropped) == 2
+
+
+def test_a_429_storm_longer_than_the_retries_fails_the_run_and_the_next_run_finishes_the_job(env):
+    expected = _expected(env)
+    env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=50)
+    run = run_sync(env.conn)
+    assert run["status"] == runs.FAILED
+    assert "Xero did not answer" in run["message"]
+    assert not set(env.references()) & {r for r in expected}
+    assert runs.open_intents(env.conn.db, env.conn.connection_id)  # the batch in flight is remembered
+    env.xero.faults.clear()
+
+    again = run_sync(env.conn)
+    assert again["status"] == runs.SUCCEEDED, again["message"]
+    _exactly_once(env, expected)
+    assert runs.open_intents(env.conn.db, env.conn.connection_id) == []
+
+
+def test_tokens_expiring_mid_run_are_refreshed_invisibly(env):
+    expected = _expected(env)
+    env.xero.faults.queue("expire_tokens", method="PUT", path_contains="/BankTransactions")
+    refreshes = env.conn.xero().refreshes
+    run = run_sync(env.conn)
+    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert env.conn.xero().refreshes > refreshes
+    _exactly_once(env, expected)
+
+
+def test_a_revoked_grant_fails_the_run_as_a_session_failure_and_writes_nothing(env):
+    _expected(env)
+    env.xero.faults.queue("revoke", method="GET")
+    writes = env.writes()
+    run = run_sync(env.conn)
+    assert run["status"] == runs.FAILED
+    assert run["message"] == SESSION_FAILED
+    assert env.writes() == writes
+
+    result = env.cli("sync")
+    assert result.returncode == 1
+    assert SESSION_FAILED in result.stdout
+    assert "connect xero" in result.stderr
+    assert env.writes() == writes
+    token = env.conn.store.load_credentials(env.conn.connection_id, "xero") or {}
+    for secret in (demo.XERO_CLIENT_SECRET, token.get("refresh_token"), token.get("access_token")):
+        assert not secret or secret not in result.stdout + result.stderr + run["message"]
+
+
+def test_the_daily_limit_pauses_the_run_with_exit_code_3_and_the_next_run_resumes(env):
+    expected = _expected(env)
+    env.xero.faults.queue("429_day", method="PUT", path_contains="/BankTransactions")
+    result = env.cli("sync")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Paused" in result.stdout
+    paused = runs.list_runs(env.conn.db, env.conn.connection_id)[0]
+    assert paused["status"] == runs.PAUSED and paused["resume_at"]
+    assert "daily limit" in paused["message"]
+
+    result = env.cli("sync")
+    assert result.returncode == 0, result.stdout + result.stderr
+    _exactly_once(env, expected)
+
+
+def test_cancel_stops_after_the_request_in_flight_and_a_rerun_completes(env):
+    expected = _expected(env)
+    env.xero.latency = 0.05
+    db, cid = env.conn.db, env.conn.connection_id
+    run_id = runs.queue_run(db, cid)
+    env.hold_next("PUT", "/BankTransactions")
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection(), run_id=run_id, batch_size=5)))
+    worker.start()
+    env.wait_held()
+    other = env.connection()  # as the dashboard's Cancel button would, from its own connection
+    runs.request_cancel(other.db, run_id)
+    env.release()
+    worker.join(60)
+    run = box["run"]
+    assert run["status"] == runs.CANCELLED
+    items = runs.items(db, run_id)
+    created = {it["reference"] for it in items if it["outcome"] == runs.CREATED}
+    assert len(created) == 5  # the batch in flight finished and was recorded; nothing after it was sent
+    assert {it["outcome"] for it in items} <= {runs.CREATED, runs.PLANNED, runs.ITEM_SKIPPED}
+    assert set(env.references()) & expected == created
+    assert runs.open_intents(db, cid) == []
+
+    again = run_sync(env.conn)
+    assert again["status"] == runs.SUCCEEDED, again["message"]
+    assert again["written"] == len(expected) - 5
+    _exactly_once(env, expected)
+
+
+def test_a_second_concurrent_sync_is_refused(env):
+    env.hold_next("GET", "/Accounts")
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection())))
+    worker.start()
+    env.wait_held()
+    with pytest.raises(runs.AlreadyRunning):
+        run_sync(env.connection())
+    refused = runs.list_runs(env.conn.db, env.conn.connection_id)[0]
+    assert refused["status"] == runs.FAILED and refused["message"].startswith("not started")
+    result = env.cli("sync")
+    assert result.returncode == 1 and "already running" in result.stderr
+    env.release()
+    worker.join(60)
+    assert box["run"]["status"] == runs.SUCCEEDED
+
+
+def test_a_stale_lock_is_taken_over_and_its_run_marked_interrupted(env):
+    db, cid = env.conn.db, env.conn.connection_id
+    dead = runs.queue_run(db, cid)
+    long_ago = time.time() - 10 * runs.STALE_AFTER
+    runs.acquire_lock(db, cid, dead, clock=lambda: long_ago)
+    runs.update_run(db, dead, status=runs.RUNNING, heartbeat_at=long_ago, started_at=runs.now_iso())
+    assert env.conn.running() is None  # a dead heartbeat is not a running sync
+
+    run = run_sync(env.conn)
+    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert runs.get_run(db, dead)["status"] == runs.INTERRUPTED
+    assert db.execute("SELECT COUNT(*) FROM sync_locks").fetchone()[0] == 0
+
+
+def test_a_live_lock_is_not_taken_over(env):
+    db, cid = env.conn.db, env.conn.connection_id
+    alive = runs.queue_run(db, cid)
+    runs.acquire_lock(db, cid, alive)
+    runs.update_run(db, alive, status=runs.RUNNING, heartbeat_at=time.time())
+    writes = env.writes()
+    with pytest.raises(runs.AlreadyRunning):
+        run_sync(env.conn)
+    assert runs.get_run(db, alive)["status"] == runs.RUNNING
+    assert env.writes() == writes
