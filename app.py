@@ -11,11 +11,11 @@ st.set_page_config(page_title="pexxero: PEX to Xero", page_icon="🔁", layout="
 context.prepare()
 
 pages = [
-    st.Page("pages/connect.py", title="Connect", icon="🔌", default=True),
-    st.Page("pages/setup.py", title="Setup", icon="🛠️"),
-    st.Page("pages/preview.py", title="Preview", icon="🔍"),
-    st.Page("pages/sync.py", title="Sync", icon="🔁"),
-    st.Page("pages/history.py", title="History", icon="📜"),
+    st.Page("pages/connect.py", title="Connect", icon=":material/link:", default=True),
+    st.Page("pages/setup.py", title="Setup", icon=":material/tune:"),
+    st.Page("pages/preview.py", title="Preview", icon=":material/fact_check:"),
+    st.Page("pages/sync.py", title="Sync", icon=":material/sync:"),
+    st.Page("pages/history.py", title="History", icon=":material/history:"),
 ]
 page = st.navigation(pages)
 widgets.mode_banner()

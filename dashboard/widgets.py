@@ -16,7 +16,7 @@ SANDBOX_LINE = ("**Sandbox mode** — a bundled demo PEX business and Xero organ
 def mode_banner() -> None:
     """Sandbox mode, said plainly at the top of every page and in the sidebar."""
     if context.is_sandbox():
-        st.sidebar.markdown(":orange-badge[🧪 Sandbox mode]")
+        st.sidebar.markdown(":orange-badge[:material/science: Sandbox mode]")
         st.caption(SANDBOX_LINE)
 
 
@@ -40,10 +40,10 @@ def need_connections(conn, *, xero: bool = True, setup: bool = True) -> bool:
         missing.append("pick the Xero organisation")
     if missing:
         st.info("Nothing to show yet: first " + " and ".join(missing) + " on the Connect page.")
-        st.page_link("pages/connect.py", label="Go to Connect", icon="🔌")
+        st.page_link("pages/connect.py", label="Go to Connect", icon=":material/link:")
         return False
     if setup and conn.store.load_setup(conn.connection_id) is None:
         st.info("Nothing to show yet: complete the seven steps of the Connector Setup first.")
-        st.page_link("pages/setup.py", label="Go to Connector Setup", icon="🛠️")
+        st.page_link("pages/setup.py", label="Go to Connector Setup", icon=":material/tune:")
         return False
     return True

@@ -5,6 +5,7 @@ import streamlit as st
 from dashboard import context, widgets
 from pexxero import views
 from pexxero.engine import xero_app_credentials
+from pexxero.pex import PexAuthError
 from pexxero.xero import XeroSessionFailed
 
 SCOPE = ("offline_access openid profile email accounting.transactions accounting.contacts accounting.settings "
@@ -28,9 +29,15 @@ with st.form("pex_token"):
         if not token.strip():
             st.error("Enter the PEX API token first.")
         else:
-            with widgets.guard():
-                conn.connect_pex(token.strip())
+            conn.connect_pex(token.strip())
+            try:
                 conn.pex().cardholders()  # check it at once: a refused token is said here, not on Preview
+            except PexAuthError as exc:
+                conn.store.delete_credentials(conn.connection_id, "pex")  # a refused token is not a connection
+                st.error(views.explain(exc))
+            except Exception as exc:  # noqa: BLE001 - PEX unreachable: keep the token, say why it is unchecked
+                st.warning(views.explain(exc))
+            else:
                 st.toast("PEX connected")
                 st.rerun()
 
@@ -135,4 +142,4 @@ else:
     xero_state = "Connected"
 right.metric("Xero", xero_state)
 if conn.pex_connected() and xero_state == "Connected":
-    st.page_link("pages/setup.py", label="Next: Connector Setup", icon="➡️")
+    st.page_link("pages/setup.py", label="Next: Connector Setup", icon=":material/arrow_forward:")

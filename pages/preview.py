@@ -112,4 +112,4 @@ buffer = io.StringIO()
 preview.to_csv(buffer)
 st.download_button("Download the reconciliation (CSV)", buffer.getvalue(), mime="text/csv", key="pv_csv",
                    file_name=f"pexxero-preview-{preview.start}-{preview.end}.csv")
-st.page_link("pages/sync.py", label="Next: Sync what this preview plans", icon="➡️")
+st.page_link("pages/sync.py", label="Next: Sync what this preview plans", icon=":material/arrow_forward:")

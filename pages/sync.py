@@ -67,7 +67,7 @@ def progress(run_id: int) -> None:
     if run["status"] == runs.FAILED and run["message"]:
         st.error(run["message"])
         if "session failed" in run["message"].lower():
-            st.page_link("pages/connect.py", label="Re-connect Xero", icon="🔌")
+            st.page_link("pages/connect.py", label="Re-connect Xero", icon=":material/link:")
     elif run["status"] in (runs.PARTIAL, runs.PAUSED, runs.INTERRUPTED, runs.CANCELLED):
         st.warning(run["message"])
     if running is not None and not state["active"]:
