@@ -5,7 +5,7 @@ Run with `streamlit run app.py`. With no Xero app configured it runs in sandbox 
 
 import streamlit as st
 
-from dashboard import context, widgets
+from dashboard import context
 
 st.set_page_config(page_title="pexxero: PEX to Xero", page_icon="🔁", layout="wide")
 context.prepare()
@@ -18,5 +18,4 @@ pages = [
     st.Page("pages/history.py", title="History", icon=":material/history:"),
 ]
 page = st.navigation(pages)
-widgets.mode_banner()
 page.run()

@@ -13,11 +13,16 @@ SANDBOX_LINE = ("**Sandbox mode** — a bundled demo PEX business and Xero organ
                 "nothing reaches the real PEX or Xero.")
 
 
-def mode_banner() -> None:
-    """Sandbox mode, said plainly at the top of every page and in the sidebar."""
+def header(title: str) -> None:
+    """The top of every page: the mode (sandbox said plainly, in the sidebar and above the title), the title.
+
+    Pages call it themselves rather than the router, so a page run on its own (AppTest) looks the same.
+    """
+    context.prepare()
     if context.is_sandbox():
         st.sidebar.markdown(":orange-badge[:material/science: Sandbox mode]")
         st.caption(SANDBOX_LINE)
+    st.title(title)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from pexxero.xero import XeroSessionFailed
 SCOPE = ("offline_access openid profile email accounting.transactions accounting.contacts accounting.settings "
          "accounting.attachments")
 
-st.title("Connect")
+widgets.header("Connect")
 conn = context.connection()
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import context, widgets
 from pexxero import history, views
 
-st.title("Sync History")
+widgets.header("Sync History")
 conn = context.connection()
 if not conn.pex_connected() and not conn.history(1):
     widgets.need_connections(conn)

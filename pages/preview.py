@@ -13,7 +13,7 @@ from dashboard import context, widgets
 from pexxero import views
 from pexxero.models import KINDS, STATUSES
 
-st.title("Preview")
+widgets.header("Preview")
 conn = context.connection()
 if not widgets.need_connections(conn):
     st.stop()
@@ -77,33 +77,28 @@ st.dataframe(
 # ------------------------------------------------------------------------------------------ release
 
 candidates = views.releasable(shown)
-with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view)", expanded=False):
+with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view, {len(released)} released)"):
     st.caption("A possible duplicate is pushed only if you release it; a changed record is updated in Xero only "
-               "if you release it. Tick the rows, then apply.")
+               "if you release it. Releases are kept until you undo them.")
     if candidates.empty:
         st.write("No possible duplicates or changed rows in this view.")
     else:
-        pick = candidates[["pex_id", "status", "date", "amount", "merchant", "reason", "differences", "action"]].copy()
-        pick.insert(0, "release", [int(p) in released for p in pick["pex_id"]])
-        pick["date"] = pick["date"].astype(str)
-        pick["amount"] = [f"{a:,.2f}" for a in pick["amount"]]
-        edited = st.data_editor(
-            pick, key="pv_release", hide_index=True, width="stretch",
-            disabled=[c for c in pick.columns if c != "release"],
-            column_config={"release": st.column_config.CheckboxColumn("Release", help="push / update on next sync"),
-                           "pex_id": st.column_config.NumberColumn("PEX id", format="%d")},
-        )
-        if st.button("Apply releases", key="pv_apply"):
-            changed = 0
-            for row in edited.itertuples():
-                pex_id = int(row.pex_id)
-                if row.release and released.get(pex_id) != row.action:
-                    conn.release(pex_id, row.action)
-                    changed += 1
-                elif not row.release and pex_id in released:
-                    conn.unrelease(pex_id)
-                    changed += 1
-            st.toast(f"{changed} row{'s' if changed != 1 else ''} updated")
+        labels = {int(r.pex_id): f"{r.pex_id} · {r.status} · {r.date} · {r.merchant} · {r.amount:,.2f}"
+                  for r in candidates.itertuples()}
+        actions = dict(zip(candidates["pex_id"].astype(int), candidates["action"]))
+        pex_id = st.selectbox("Row", list(labels), format_func=labels.get, key="pv_release_row")
+        row = candidates[candidates["pex_id"] == pex_id].iloc[0]
+        st.markdown(f"**Why:** {row['reason']}" + (f"  \n**Differences:** {row['differences']}"
+                                                    if row["differences"] else ""))
+        action = actions[pex_id]
+        verb = "push it to Xero as a new record" if action == "push" else "update the Xero record to match PEX"
+        if pex_id in released:
+            st.info(f"Released: the next sync will {verb}.")
+            if st.button("UNDO RELEASE", key="pv_unrelease"):
+                conn.unrelease(pex_id)
+                st.rerun()
+        elif st.button(f"RELEASE ({action})", key="pv_release", help=f"The next sync will {verb}"):
+            conn.release(pex_id, action)
             st.rerun()
 
 # ---------------------------------------------------------------------------------------------- CSV

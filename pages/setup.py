@@ -15,7 +15,7 @@ from pexxero import setup as setup_mod
 from pexxero.engine import today_eastern
 from pexxero.setup import STEPS, Setup, SetupError, from_toml, to_toml, validate
 
-st.title("Connector Setup")
+widgets.header("Connector Setup")
 conn = context.connection()
 if not widgets.need_connections(conn, setup=False):
     st.stop()

@@ -13,7 +13,7 @@ from pexxero.sync import start_background
 
 POLL_SECONDS = 1.0
 
-st.title("Sync")
+widgets.header("Sync")
 conn = context.connection()
 if not widgets.need_connections(conn):
     st.stop()

@@ -1,0 +1,62 @@
+"""The Preview page (AppTest): empty states, metrics per status, filters, per-row release, the CSV download."""
+
+from page_helpers import *  # noqa: F401,F403
+from page_helpers import app, button, connected, no_exception, set_up, texts
+
+from dashboard import context
+
+
+def test_not_connected_and_not_set_up(page_env, sandbox):
+    at = app("preview").run()
+    no_exception(at)
+    assert "connect PEX and connect Xero" in texts(at)
+    connected(page_env, sandbox)
+    at = app("preview").run()
+    assert "Connector Setup" in texts(at)
+
+
+def test_preview_metrics_filters_release_and_csv(page_env, sandbox):
+    conn = set_up(page_env, sandbox)
+    at = app("preview").run()
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert list(metrics) == ["New", "Synced", "Changed", "Possible duplicate", "Skipped", "Blocked", "Xero only"]
+    assert int(metrics["Possible duplicate"]) > 0 and int(metrics["New"]) > 0
+    total = sum(int(v.replace(",", "")) for v in metrics.values())
+    assert f"{total} of {total} rows" in texts(at)
+    assert at.get("download_button"), "the CSV download is offered"
+
+    at.multiselect(key="pv_status").select("possible duplicate").run()
+    no_exception(at)
+    duplicates = int(metrics["Possible duplicate"])
+    assert f"{duplicates} of {total} rows" in texts(at)
+
+    row = at.selectbox(key="pv_release_row").value
+    button(at, "RELEASE (push)").click().run()
+    no_exception(at)
+    assert conn.releases() == {row: "push"}
+    assert "Released: the next sync will push it" in texts(at)
+    button(at, "UNDO RELEASE").click().run()
+    assert conn.releases() == {}
+
+
+def test_changed_rows_release_as_updates_and_text_search(page_env, sandbox):
+    conn = set_up(page_env, sandbox)
+    at = app("preview").run()
+    at.multiselect(key="pv_status").select("changed").run()
+    at.text_input(key="pv_text").input("xero").run()  # every changed row names what differs from Xero
+    no_exception(at)
+    row = at.selectbox(key="pv_release_row").value
+    button(at, "RELEASE (update)").click().run()
+    assert conn.releases() == {row: "update"}
+
+
+def test_refresh_rebuilds_and_a_kept_preview_is_reused(page_env, sandbox):
+    set_up(page_env, sandbox)
+    at = app("preview").run()
+    first = context._previews()["by_db"][page_env].built_at
+    at = app("preview").run()  # a new session (a reload) finds the kept preview
+    assert context._previews()["by_db"][page_env].built_at == first
+    button(at, "Refresh").click().run()
+    no_exception(at)
+    assert context._previews()["by_db"][page_env].built_at > first

@@ -1,0 +1,113 @@
+"""pexxero.views: the numbers and words the dashboard shows, from hand-made preview frames and run rows."""
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pandas as pd
+
+from pexxero import runs, views
+from pexxero.engine import NotConnected
+from pexxero.models import STATUSES
+from pexxero.pex import PexAuthError
+from pexxero.xero import XeroSessionFailed
+
+
+def frame() -> pd.DataFrame:
+    rows = [
+        # pex_id, date, kind, amount, merchant, status, account, xero_amount, differences
+        (1, date(2026, 6, 1), "purchase", Decimal("-10.10"), "Home Depot", "new", "429", None, ""),
+        (2, date(2026, 6, 2), "purchase", Decimal("-0.20"), "Shell", "new", "449", None, ""),
+        (3, date(2026, 6, 9), "purchase", Decimal("-5.00"), "Home Depot", "changed", "429", Decimal("10.00"),
+         "amount: Xero 10.00, PEX 5.00"),
+        (4, date(2026, 6, 9), "fee", Decimal("-49.00"), "PEX Platform Fee", "possible duplicate", "404", None, ""),
+        (None, date(2026, 6, 10), "", Decimal("0"), "", "xero only", "", Decimal("19.99"), ""),
+    ]
+    cols = ["pex_id", "date", "kind", "amount", "merchant", "status", "account", "xero_amount", "differences"]
+    f = pd.DataFrame(rows, columns=cols)
+    f["pex_id"] = f["pex_id"].astype(object)
+    for c in ("cardholder", "reason", "contact", "tracking", "xero_id"):
+        f[c] = ""
+    f.loc[0, "cardholder"] = "Maria Alvarez"
+    return f
+
+
+def test_status_totals_cover_every_status_with_exact_decimal_sums():
+    totals = {t["status"]: t for t in views.status_totals(frame())}
+    assert list(totals) == list(STATUSES)
+    assert totals["new"]["count"] == 2 and totals["new"]["amount"] == Decimal("-10.30")
+    assert totals["xero only"]["amount"] == Decimal("19.99")  # Xero's amount: there is no PEX one
+    assert totals["blocked"] == {"status": "blocked", "count": 0, "amount": Decimal("0")}
+
+
+def test_amount_by_status_is_positive_per_status_with_its_colour():
+    chart = views.amount_by_status(frame()).set_index("status")
+    assert chart.loc["new", "amount"] == 10.30
+    assert chart.loc["changed", "colour"] == views.STATUS_COLOURS["changed"]
+
+
+def test_spend_by_account_groups_purchases_by_week_and_account():
+    spend = views.spend_by_account(frame())
+    assert set(spend["account"]) == {"429", "449"}  # the fee is not a purchase
+    week1 = spend[(spend["period"] == date(2026, 6, 1)) & (spend["account"] == "429")]
+    assert week1["spend"].tolist() == [10.10]
+    assert spend[spend["period"] == date(2026, 6, 8)]["spend"].tolist() == [5.0]
+
+
+def test_filter_by_status_kind_and_text():
+    f = frame()
+    assert views.filter_rows(f, ["new"]).shape[0] == 2
+    assert views.filter_rows(f, [], ["fee"])["merchant"].tolist() == ["PEX Platform Fee"]
+    assert views.filter_rows(f, text="home depot")["pex_id"].tolist() == [1, 3]
+    assert views.filter_rows(f, text="maria").shape[0] == 1  # cardholder
+    assert views.filter_rows(f, text="xero 10.00").shape[0] == 1  # differences
+    assert views.filter_rows(f, ["new"], text="shell")["pex_id"].tolist() == [2]
+
+
+def test_table_marks_releases_only_on_releasable_rows():
+    shown = views.table(frame().iloc[:4], {3: "update", 1: "push"})
+    assert shown["released"].tolist() == ["", "", "update", ""]
+    assert shown["amount"].tolist()[0] == "-10.10"
+    assert views.releasable(frame())["action"].tolist() == ["update", "push"]
+
+
+def test_built_ago_words():
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+    assert views.built_ago(now - timedelta(seconds=20), now) == "built just now"
+    assert views.built_ago(now - timedelta(minutes=1), now) == "built 1 minute ago"
+    assert views.built_ago(now - timedelta(minutes=7), now) == "built 7 minutes ago"
+    assert views.built_ago(now - timedelta(hours=5), now) == "built 5 hours ago"
+
+
+def test_run_progress_while_running_and_after():
+    run = {"status": runs.RUNNING, "to_write": 10, "step": "writing to Xero", "message": ""}
+    state = views.run_progress(run, {runs.CREATED: 3, runs.ITEM_FAILED: 1, runs.PLANNED: 6, runs.ITEM_SKIPPED: 4})
+    assert state["fraction"] == 0.4 and state["active"] and state["waiting"] == 6
+    assert state["text"] == "writing to Xero — 4 of 10 done"
+    assert views.run_progress({"status": runs.RUNNING, "to_write": 0, "step": ""}, {})["fraction"] == 0.0
+    done = views.run_progress({"status": runs.PARTIAL, "to_write": 10, "message": "1 of 10 could not be written"},
+                              {runs.CREATED: 9, runs.ITEM_FAILED: 1})
+    assert done["fraction"] == 1.0 and not done["active"] and done["text"].startswith("Partial: 1 of 10")
+
+
+def test_retry_failed_only_after_a_finished_run_with_failures():
+    assert views.can_retry_failed({"status": runs.PARTIAL}, {runs.ITEM_FAILED: 2})
+    assert views.can_retry_failed({"status": runs.INTERRUPTED}, {runs.PLANNED: 2})
+    assert not views.can_retry_failed({"status": runs.SUCCEEDED}, {runs.CREATED: 5})
+    assert not views.can_retry_failed({"status": runs.RUNNING}, {runs.ITEM_FAILED: 2})
+    assert not views.can_retry_failed(None, {})
+
+
+def test_runs_over_time_sorted_by_start():
+    rows = [{"id": 2, "started_at": "2026-06-02T10:00:00+00:00", "status": "partial", "written": 3, "failed": 1},
+            {"id": 1, "started_at": "2026-06-01T10:00:00+00:00", "status": "succeeded", "written": 5, "failed": 0},
+            {"id": 3, "started_at": None, "queued_at": None, "status": "queued"}]
+    over = views.runs_over_time(rows)
+    assert over["run"].tolist() == [1, 2] and over["written"].tolist() == [5, 3]
+
+
+def test_explain_speaks_plainly_and_never_leaks_the_text_of_unknown_errors():
+    assert "Connect page" in views.explain(XeroSessionFailed())
+    assert "PEX refused the API token" in views.explain(PexAuthError(401, "Token expired"))
+    assert views.explain(NotConnected("PEX is not connected: add it")).startswith("PEX is not connected")
+    secret = views.explain(RuntimeError("refresh_token=abc123"))
+    assert "abc123" not in secret and "RuntimeError" in secret
