@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 import uuid
 from contextlib import contextmanager
@@ -175,14 +176,14 @@ def acquire_lock(db, connection_id: int, run_id: int, *, clock=time.time, stale_
     A lock whose heartbeat is older than `stale_after` belongs to a dead run: it is taken over and that run is
     marked Interrupted, so History says what happened to it.
     """
-    owner = f"{os.getpid()}:{uuid.uuid4().hex}"
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
     with immediate(db):
         row = db.execute(
-            "SELECT run_id, heartbeat_at FROM sync_locks WHERE connection_id = ?", [connection_id]
+            "SELECT run_id, heartbeat_at, owner FROM sync_locks WHERE connection_id = ?", [connection_id]
         ).fetchone()
         if row is not None:
-            held_by, heartbeat = row
-            if clock() - heartbeat < stale_after:
+            held_by, heartbeat, holder = row
+            if clock() - heartbeat < stale_after and not _holder_is_gone(holder):
                 raise AlreadyRunning(held_by)
             db.execute(
                 "UPDATE runs SET status = ?, ended_at = COALESCE(ended_at, ?), "
@@ -203,6 +204,21 @@ def acquire_lock(db, connection_id: int, run_id: int, *, clock=time.time, stale_
             [INTERRUPTED, now_iso(), connection_id, run_id, RUNNING],
         )
     return owner
+
+
+def _holder_is_gone(owner: str) -> bool:
+    """The lock's process ran on this machine and has exited (killed, crashed): no need to wait for its
+    heartbeat to go stale. A process elsewhere, or one we cannot check, counts as alive."""
+    parts = owner.split(":")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's process: it exists
+        return False
+    return False
 
 
 def heartbeat(db, connection_id: int, run_id: int, owner: str, *, clock=time.time) -> bool:
