@@ -93,6 +93,11 @@ def merge_options(options: Sequence[TagOption], entities: Sequence[tuple[str, st
             result[i] = replace(option, is_enabled=False)
             change.disabled.append(option.name)
     if result and not any(o.is_enabled for o in result):
+        # PEX needs one enabled option: the first stays enabled, so it is not reported as disabled either
+        if result[0].name in change.disabled:
+            change.disabled.remove(result[0].name)
+        elif not (options and options[0].is_enabled):
+            change.enabled.append(result[0].name)
         result[0] = replace(result[0], is_enabled=True)
     return result
 
