@@ -27,9 +27,13 @@ from .models import (
 from .setup import Setup
 
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("10000000000")  # ten billion: no card transaction comes near; beyond it, PEX sent nonsense
 CONTACT_NAME_LIMIT = 255  # Xero's maximum length of a contact name
 REBATE_DESCRIPTIONS = frozenset({"Rebate Credit", "Rebate Credit Reversal", "Rebate payout"})
 CARD_FUNDING_REASON = "card funding moves money inside PEX; nothing to book"
+# Card funding categories we have seen (PEX does not enumerate its categories); any other Transfer/Load
+# category is still skipped, but its reason names the category so it can be reported
+FUNDING_CATEGORIES = frozenset({"cardfunding", ""})
 
 # which setup step 2 switch governs a kind, and how the reason names it
 KIND_SWITCH = {
@@ -236,6 +240,9 @@ def _map_one(tx, setup: Setup, lookup: _Lookup, today: date, pex_link) -> Mappin
     def result(status, reason, planned=None):
         return MappingResult(tx, kind, planned, status, reason, when, link)
 
+    if tx.problem:  # before any skip rule: those would read the very fields that could not be read
+        return result(models.BLOCKED, f"PEX sent data that cannot be read ({tx.problem}): nothing is booked "
+                                      "until it is corrected in PEX")
     skip = _skip_reason(tx, kind, when, setup, lookup, today)
     if skip:
         return result(models.SKIPPED, skip)
@@ -249,7 +256,11 @@ def _skip_reason(tx, kind, when: date, setup: Setup, lookup: _Lookup, today: dat
     """Why the transaction is not eligible ("" when it is)."""
     if kind is None:
         if tx.transaction_type.strip().lower() in ("transfer", "load"):
-            return CARD_FUNDING_REASON
+            if tx.category.strip().lower() in FUNDING_CATEGORIES:
+                return CARD_FUNDING_REASON
+            # a category PEX added since: name it, so a bookkeeper can tell us it should be booked
+            return f"{tx.transaction_type} of unknown category {tx.category or '(none)'}: treated as card " \
+                   "funding, nothing to book"
         return f"not a purchase, fee, transfer or rebate ({tx.transaction_type} {tx.category}): nothing to book"
     if tx.is_decline:
         return f"declined in PEX: {tx.description.strip() or 'no reason given'}"
@@ -285,6 +296,8 @@ def _missing_required_tag(tx, setup: Setup, lookup: _Lookup) -> str:
 
 def _planned(tx, kind, when: date, setup: Setup, lookup: _Lookup, link: str) -> PlannedRecord:
     amount = tx.amount
+    if abs(amount) >= MAX_AMOUNT:  # also keeps quantize below within Decimal's precision
+        raise Blocked(f"amount {amount} is beyond any card transaction ({MAX_AMOUNT:,} or more): check it in PEX")
     if amount != amount.quantize(CENT):
         raise Blocked(f"amount {amount} has more than two decimal places; Xero books cents: check it in PEX")
     if amount == 0:

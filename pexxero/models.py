@@ -52,6 +52,7 @@ class PexTransaction:
     splits: tuple[Split, ...] = ()  # allocation splits; empty when the transaction is not split
     cardholder: str = ""  # filled from AccountDetails by AcctId
     notes: tuple[str, ...] = ()
+    problem: str = ""  # why PEX's row could not be read as sent (names the field); mapping blocks it
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,15 @@ class PexUnavailable(PexError):
     """PEX could not be reached or kept failing (5xx, dropped connections, timeouts, unreadable bodies)."""
 
 
+class BadPexRow(PexError):
+    """One row PEX sent that cannot be read as it stands; the message names the transaction and the field."""
+
+    def __init__(self, transaction_id: Any, field: str, problem: str) -> None:
+        self.transaction_id = transaction_id
+        self.field = field
+        super().__init__(None, f"transaction {transaction_id}: {field} {problem}")
+
+
 _TOKEN_PROBLEMS = ("token", "password", "user is not active", "authorization has been denied")
 
 
@@ -102,14 +111,17 @@ def parse_pex_time(value: Any) -> Optional[datetime]:
 
 def to_decimal(value: Any) -> Decimal:
     """Exact money from a JSON number (already Decimal when parsed here), an int or a string."""
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal) and value.is_finite():
         return value
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, (bool, dict, list)) or value is None:
         raise ValueError(f"not an amount: {value!r}")
     try:
-        return Decimal(str(value).strip())  # str() first: a float's shortest repr, never its binary expansion
+        amount = Decimal(str(value).strip())  # str() first: a float's shortest repr, never its binary expansion
     except InvalidOperation:
         raise ValueError(f"not an amount: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"not an amount: {value!r}")
+    return amount
 
 
 def _enum(value: Any, names: dict[int, str]) -> str:
@@ -146,7 +158,12 @@ def _tag_text(value: Any) -> str:
 
 
 def _allocation(value: Any) -> Optional[dict]:
-    """The split document of an Allocation tag value (a JSON string or an object), or None for an ordinary value."""
+    """The split document of an Allocation tag value (a JSON string or an object), or None for an ordinary value.
+
+    Text like "{not json" is an ordinary text tag; but text that starts like an object, names an Allocation and
+    does not parse is a split PEX sent broken: ValueError, so the transaction is held back instead of being
+    booked whole with the broken text as a tag value.
+    """
     doc = value
     if isinstance(value, str):
         if not value.lstrip().startswith("{"):
@@ -154,6 +171,8 @@ def _allocation(value: Any) -> Optional[dict]:
         try:
             doc = json.loads(value, parse_float=Decimal)
         except ValueError:
+            if "allocation" in value.casefold():
+                raise ValueError("holds a split whose JSON cannot be read") from None
             return None
     if isinstance(doc, dict) and _get(doc, "Allocation") is not None:
         return doc
@@ -161,53 +180,216 @@ def _allocation(value: Any) -> Optional[dict]:
 
 
 def parse_tags(raw: Any, transaction_id: Any = None) -> tuple[tuple[TagValue, ...], tuple[Split, ...]]:
-    """`TransactionTags` -> (ordinary tags, allocation splits). Split amounts are unsigned, as PEX keeps them."""
-    entries = (_get(raw, "Tags") or []) if isinstance(raw, dict) else []
+    """`TransactionTags` -> (ordinary tags, allocation splits). Split amounts are unsigned, as PEX keeps them.
+
+    Raises BadPexRow (field "TransactionTags") for a shape that cannot be tags or a split that cannot be read.
+    """
+    if raw is None or raw == "":
+        return (), ()
+    if not isinstance(raw, dict):
+        raise BadPexRow(transaction_id, "TransactionTags", f"is {_kind(raw)}, not an object with Tags")
+    entries = _get(raw, "Tags") or []
+    if not isinstance(entries, list):
+        raise BadPexRow(transaction_id, "TransactionTags", f"has Tags that are {_kind(entries)}, not a list")
     tags: list[TagValue] = []
     splits: list[Split] = []
-    for entry in entries:
+    for number, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            raise BadPexRow(transaction_id, "TransactionTags", f"tag {number} is {_kind(entry)}, not an object")
+        label = str(_get(entry, "Name") or _get(entry, "FieldId") or number)
         value = _get(entry, "Value")
-        doc = _allocation(value)
+        try:
+            doc = _allocation(value)
+        except ValueError as exc:
+            raise BadPexRow(transaction_id, f"tag {label}", str(exc)) from None
         if doc is None:
             tags.append(TagValue(str(_get(entry, "FieldId") or ""), str(_get(entry, "Name") or ""), _tag_text(value)))
             continue
         amount = _get(doc, "Amount")
         if amount in (None, ""):
-            raise PexError(None, f"transaction {transaction_id}: a split has no Amount")
+            raise BadPexRow(transaction_id, f"tag {label}", "holds a split without an Amount")
+        try:
+            split_amount = abs(to_decimal(amount))
+        except ValueError:
+            raise BadPexRow(transaction_id, f"tag {label}", f"holds a split whose Amount {amount!r} is not a number") \
+                from None
+        items = _get(doc, "Allocation")
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise BadPexRow(transaction_id, f"tag {label}", "holds a split whose Allocation is not a list of tags")
         split_tags = tuple(
             TagValue(str(_get(item, "TagId") or ""), "", _tag_text(_get(item, "Value")))  # names: from the definitions
-            for item in _get(doc, "Allocation") or []
+            for item in items
             if _get(item, "Value") is not None
         )
-        splits.append(Split(amount=abs(to_decimal(amount)), tags=split_tags))
+        splits.append(Split(amount=split_amount, tags=split_tags))
     return tuple(tags), tuple(splits)
 
 
+def _kind(value: Any) -> str:
+    """How an unexpected JSON value is named in a message."""
+    if value is None:
+        return "null"
+    return {bool: "a true/false", int: "a number", float: "a number", Decimal: "a number", str: "text",
+            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+# Each reader takes (value, transaction_id, field) and raises BadPexRow naming the field when PEX sent
+# something that is not what the field holds. Missing optional fields read as their empty value.
+
+def _read_id(value: Any, transaction_id: Any, name: str) -> int:
+    if isinstance(value, bool) or value in (None, ""):
+        raise BadPexRow(transaction_id, name, "is missing" if value in (None, "") else f"is {_kind(value)}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if isinstance(value, (str, Decimal)) and text.lstrip("-").isdigit():
+        return int(text)
+    raise BadPexRow(transaction_id, name, f"{value!r} is not a whole number")
+
+
+def _read_optional_id(value: Any, transaction_id: Any, name: str) -> Optional[int]:
+    if value in (None, "", 0):
+        return None
+    return _read_id(value, transaction_id, name)
+
+
+def _read_text(value: Any, transaction_id: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, Decimal)) and not isinstance(value, bool):
+        return str(value)
+    raise BadPexRow(transaction_id, name, f"is {_kind(value)}, not text")
+
+
+def _read_flag(value: Any, transaction_id: Any, name: str) -> bool:
+    """true/false as PEX sends it; "false" as text must not read as true, so only known spellings pass."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise BadPexRow(transaction_id, name, f"{value!r} is not true or false")
+
+
+def _read_amount(value: Any, transaction_id: Any, name: str) -> Decimal:
+    if value is None or value == "":
+        raise BadPexRow(transaction_id, name, "is missing")
+    try:
+        return to_decimal(value)
+    except ValueError:
+        raise BadPexRow(transaction_id, name, f"{value!r} is not an amount") from None
+
+
+def _read_time(value: Any, transaction_id: Any, name: str) -> Optional[datetime]:
+    if value is not None and not isinstance(value, str):
+        raise BadPexRow(transaction_id, name, f"is {_kind(value)}, not a date and time")
+    try:
+        return parse_pex_time(value)
+    except ValueError:
+        raise BadPexRow(transaction_id, name, f"{value!r} is not a date and time (yyyy-MM-ddTHH:mm:ss)") from None
+
+
 def parse_transaction(row: dict, ledger: str) -> PexTransaction:
-    """One row of AllCardholderTransactions ("cardholder") or TransactionDetails ("business")."""
-    transaction_id = _get(row, "TransactionId")
+    """One row of AllCardholderTransactions ("cardholder") or TransactionDetails ("business").
+
+    Strict: raises BadPexRow naming the transaction and the field when any field is not what PEX documents.
+    `read_rows` turns such rows into blocked placeholders instead, so one bad row does not stop the rest.
+    """
+    if not isinstance(row, dict):
+        raise BadPexRow("?", "row", f"is {_kind(row)}, not an object")
+    transaction_id = _read_id(_get(row, "TransactionId"), "without an id", "TransactionId")
+
+    def read(reader, key):
+        return reader(_get(row, key), transaction_id, key)
+
     tags, splits = parse_tags(_get(row, "TransactionTags"), transaction_id)
-    auth = _get(row, "AuthTransactionId")
-    approval = _enum(_get(row, "MetadataApprovalStatus"), APPROVAL_STATUSES).replace(" ", "")  # "Not Reviewed"
+    notes = _get(row, "TransactionNotes") or []
+    if not isinstance(notes, list) or not all(isinstance(n, dict) for n in notes):
+        raise BadPexRow(transaction_id, "TransactionNotes", "is not a list of notes")
+    transaction_time = read(_read_time, "TransactionTime")
+    if transaction_time is None:
+        raise BadPexRow(transaction_id, "TransactionTime", "is missing")
+    approval = _enum(read(_read_text, "MetadataApprovalStatus") or None, APPROVAL_STATUSES).replace(" ", "")
     return PexTransaction(
-        transaction_id=int(transaction_id),
-        acct_id=int(_get(row, "AcctId") or 0),
+        transaction_id=transaction_id,
+        acct_id=read(_read_optional_id, "AcctId") or 0,
         ledger=ledger,
-        transaction_type=_enum(_get(row, "TransactionType"), TRANSACTION_TYPES),
-        category=str(_get(row, "TransactionTypeCategory") or ""),
-        amount=to_decimal(_get(row, "TransactionAmount")),
-        transaction_time=parse_pex_time(_get(row, "TransactionTime")),
-        settlement_time=parse_pex_time(_get(row, "SettlementTime")),
-        description=str(_get(row, "Description") or ""),
-        merchant_name=str(_get(row, "MerchantName") or ""),
-        merchant_name_normalized=str(_get(row, "MerchantNameNormalized") or ""),
-        is_pending=bool(_get(row, "IsPending")),
-        is_decline=bool(_get(row, "IsDecline")),
+        transaction_type=_enum(read(_read_text, "TransactionType") or None, TRANSACTION_TYPES),
+        category=read(_read_text, "TransactionTypeCategory"),
+        amount=read(_read_amount, "TransactionAmount"),
+        transaction_time=transaction_time,
+        settlement_time=read(_read_time, "SettlementTime"),
+        description=read(_read_text, "Description"),
+        merchant_name=read(_read_text, "MerchantName"),
+        merchant_name_normalized=read(_read_text, "MerchantNameNormalized"),
+        is_pending=read(_read_flag, "IsPending"),
+        is_decline=read(_read_flag, "IsDecline"),
         approval_status=approval or "NotReviewed",
-        auth_transaction_id=int(auth) if auth not in (None, "", 0) else None,
+        auth_transaction_id=read(_read_optional_id, "AuthTransactionId"),
         tags=tags,
         splits=splits,
-        notes=tuple(str(_get(n, "NoteText") or "") for n in _get(row, "TransactionNotes") or []),
+        notes=tuple(_read_text(_get(n, "NoteText"), transaction_id, "NoteText") for n in notes),
+    )
+
+
+def read_rows(rows: Sequence[Any], ledger: str, fallback_time: datetime) -> tuple[list[PexTransaction], list[str]]:
+    """Parse a page of rows without letting one bad row stop the others.
+
+    A row with a usable TransactionId but a bad field becomes a placeholder whose `problem` names the field:
+    mapping blocks it, so it shows in the preview and nothing is booked from half-read data. A row without a
+    usable TransactionId cannot be shown, matched or synced: it is skipped and described in the second list.
+    `fallback_time` dates a placeholder whose own times are unreadable (PEX returned it for this window).
+    """
+    parsed: list[PexTransaction] = []
+    rejected: list[str] = []
+    for number, row in enumerate(rows, start=1):
+        try:
+            parsed.append(parse_transaction(row, ledger))
+        except BadPexRow as bad:
+            if not isinstance(row, dict) or bad.field == "TransactionId":
+                rejected.append(f"{ledger} ledger row {number} skipped: {_describe(row)}: {bad.message}")
+            else:
+                parsed.append(_placeholder(row, ledger, bad, fallback_time))
+    return parsed, rejected
+
+
+def _describe(row: Any) -> str:
+    """A short, secret-free picture of an unidentifiable row, so the user can find it in PEX."""
+    if not isinstance(row, dict):
+        return f"{_kind(row)}"
+    parts = [f"{k} {_get(row, k)!r}" for k in ("TransactionTime", "TransactionAmount", "Description")
+             if _get(row, k) not in (None, "")]
+    return ", ".join(parts) or "no time, amount or description"
+
+
+def _placeholder(row: dict, ledger: str, bad: BadPexRow, fallback_time: datetime) -> PexTransaction:
+    """What can be read of a bad row, every field read leniently, with the problem that blocks it."""
+    def lenient(reader, key, default):
+        try:
+            value = reader(_get(row, key), bad.transaction_id, key)
+        except BadPexRow:
+            return default
+        return default if value is None else value
+
+    settlement = lenient(_read_time, "SettlementTime", None)
+    return PexTransaction(
+        transaction_id=int(bad.transaction_id),
+        acct_id=lenient(_read_optional_id, "AcctId", 0),
+        ledger=ledger,
+        transaction_type=_enum(lenient(_read_text, "TransactionType", "") or None, TRANSACTION_TYPES),
+        category=lenient(_read_text, "TransactionTypeCategory", ""),
+        amount=lenient(_read_amount, "TransactionAmount", Decimal("0")),
+        transaction_time=lenient(_read_time, "TransactionTime", None) or settlement or fallback_time,
+        settlement_time=settlement,
+        description=lenient(_read_text, "Description", ""),
+        merchant_name=lenient(_read_text, "MerchantName", ""),
+        merchant_name_normalized=lenient(_read_text, "MerchantNameNormalized", ""),
+        is_pending=lenient(_read_flag, "IsPending", False),
+        is_decline=lenient(_read_flag, "IsDecline", False),
+        problem=str(bad.message),
     )
 
 
@@ -301,6 +483,7 @@ class PexClient:
         self.backoff = backoff
         self._sleep = sleep
         self._today = today
+        self.rejected: list[str] = []  # rows PEX sent that could not be identified (read_rows), for the caller
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -327,13 +510,21 @@ class PexClient:
         query = {"IncludePendings": _bool(include_pendings), "IncludeDeclines": _bool(include_declines),
                  "IncludeVendorBillPay": "True"}
         rows = self._ledger("/Details/AllCardholderTransactions", query, start, end)
-        return [parse_transaction(row, "cardholder") for row in rows]
+        return self._read(rows, "cardholder", end)
 
     def business_transactions(self, start: date, end: date) -> list[PexTransaction]:
         """The business account's ledger (funding, business fees, rebates). Needs an admin token."""
         query = {"IncludePendings": "False", "IncludeDeclines": "False"}  # as PEX documents for this ledger
         rows = self._ledger("/Details/TransactionDetails", query, start, end)
-        return [parse_transaction(row, "business") for row in rows]
+        return self._read(rows, "business", end)
+
+    def _read(self, rows: list, ledger: str, end: date) -> list[PexTransaction]:
+        """Parse a ledger; rows that cannot be identified are kept in `rejected` (and logged) for the caller."""
+        parsed, rejected = read_rows(rows, ledger, datetime.combine(end, datetime.min.time()))
+        for message in rejected:
+            log.warning("PEX: %s", message)
+        self.rejected += rejected
+        return parsed
 
     def _ledger(self, path: str, query: dict, start: date, end: date) -> list[dict]:
         """All rows of a window, following PEX's paging: restart at LastTimeRetrieved, drop the repeated row.
@@ -344,13 +535,20 @@ class PexClient:
         self._check_window(start, end)
         cursor = pex_time(datetime.combine(start, datetime.min.time()))
         until = pex_time(datetime.combine(end, datetime.max.time()))  # 23:59:59 Eastern
-        rows: dict[int, dict] = {}
+        rows: dict[Any, Any] = {}
         for _ in range(MAX_PAGES):
             data = self._request("GET", path, params={**query, "StartDate": cursor, "EndDate": until})
             if not isinstance(data, dict):
                 raise PexUnavailable(None, f"{path} answered without a TransactionList")
-            for row in _get(data, "TransactionList") or []:
-                rows.setdefault(int(_get(row, "TransactionId")), row)  # the boundary row comes twice
+            page = _get(data, "TransactionList") or []
+            if not isinstance(page, list):
+                raise PexUnavailable(None, f"{path} answered a TransactionList that is not a list")
+            for row in page:
+                try:
+                    key: Any = _read_id(_get(row, "TransactionId"), "?", "TransactionId")
+                except (BadPexRow, AttributeError, TypeError):
+                    key = ("unidentified", len(rows))  # kept for read_rows to report, never merged
+                rows.setdefault(key, row)  # the boundary row comes twice
             pages = _get(data, "Pages") or {}
             if int(_get(pages, "NumberOfPages") or 0) <= 1:
                 return list(rows.values())

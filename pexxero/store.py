@@ -491,6 +491,7 @@ def _row_from(connection_id: int, t: PexTransaction, fetched_at: datetime) -> di
         "cardholder": t.cardholder,
         "notes": json.dumps(list(t.notes)),
         "fetched_at": fetched_at.isoformat(),
+        "problem": t.problem,
     }
 
 
@@ -515,6 +516,7 @@ def _transaction_from(r: dict) -> PexTransaction:
         splits=tuple(Split(Decimal(s["amount"]), _tags_from(s["tags"])) for s in json.loads(r["splits"])),
         cardholder=r["cardholder"],
         notes=tuple(json.loads(r["notes"])),
+        problem=r.get("problem") or "",
     )
 
 
@@ -599,3 +601,9 @@ def _0002_sync(db: Database) -> None:
     from pexxero import runs
 
     runs.migrate(db)
+
+
+@migration
+def _0003_pex_problem(db: Database) -> None:
+    """Why a PEX row could not be read as sent ("" for a sound row): kept so the preview blocks it by name."""
+    db.execute("ALTER TABLE pex_transactions ADD COLUMN problem TEXT NOT NULL DEFAULT ''")

@@ -125,6 +125,23 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.strip()).replace(tzinfo=None)
 
 
+def _row_time(row) -> datetime | None:
+    """A stored row's TransactionTime, or None when a test planted one that does not parse."""
+    try:
+        return _parse_time(row["TransactionTime"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _field(row, name: str):
+    """A row's field; None for a planted row that is not even an object."""
+    return row.get(name) if isinstance(row, dict) else None
+
+
+def _id_key(value) -> tuple:
+    return (0, value, "") if isinstance(value, int) else (1, 0, str(value))
+
+
 _TRUE = {"true", "1"}
 _FALSE = {"false", "0"}
 
@@ -358,14 +375,18 @@ class PexDouble:
     def _select(self, rows: list[dict], request: Request, acct_id: int | None = None) -> list[dict]:
         start, end = self._window(request)
         pendings, declines = _flag(request, "IncludePendings"), _flag(request, "IncludeDeclines")
+        def when(row) -> datetime:
+            # a row a test planted with an unreadable time is served in every window, as PEX would send it
+            return _row_time(row) or start
+
         chosen = [
             row for row in rows
-            if start <= _parse_time(row["TransactionTime"]) <= end  # the window filters on TransactionTime
-            and (pendings or not row.get("IsPending"))
-            and (declines or not row.get("IsDecline"))
-            and (acct_id is None or row["AcctId"] == acct_id)
+            if start <= when(row) <= end  # the window filters on TransactionTime
+            and (pendings or _field(row, "IsPending") is not True)
+            and (declines or _field(row, "IsDecline") is not True)
+            and (acct_id is None or _field(row, "AcctId") == acct_id)
         ]
-        chosen.sort(key=lambda r: (_parse_time(r["TransactionTime"]), r["TransactionId"]))
+        chosen.sort(key=lambda r: (when(r), *_id_key(_field(r, "TransactionId"))))
         return chosen
 
     def _page(self, rows: list[dict], request: Request) -> Response:
@@ -379,6 +400,8 @@ class PexDouble:
         })
 
     def _with_notes(self, row: dict) -> dict:
+        if not isinstance(row, dict) or not isinstance(row.get("TransactionNotes") or [], list):
+            return row  # a malformed row a test planted goes out as it is
         return dict(row, TransactionNotes=list(row.get("TransactionNotes") or []))
 
     async def _all_cardholder_transactions(self, request: Request) -> Response:
@@ -488,7 +511,7 @@ class PexDouble:
     def _row(self, tx_id: int) -> Optional[dict]:
         for ledger in self.transactions.values():
             for row in ledger:
-                if row["TransactionId"] == tx_id:
+                if _field(row, "TransactionId") == tx_id:
                     return row
         return None
 
