@@ -1,0 +1,94 @@
+"""`python -m pexxero history [--run N]` and `sync`'s exit codes, as a user (or cron) sees them."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from pexxero import runs
+from pexxero.models import NEW
+from sandbox_env import sandbox  # noqa: F401 - the fixture
+
+ITEM_COLUMNS = ["PEX id", "Date", "Kind", "Amount", "Outcome", "Xero id", "Why"]
+
+
+def test_history_before_any_sync(sandbox):
+    result = sandbox.cli("history")
+    assert result.returncode == 0 and "No sync has run yet." in result.stdout
+
+
+def test_sync_exit_codes_and_history_show_runs_and_each_items_outcome(sandbox):
+    env = sandbox
+    env.setup(purchases=replace(env.conn.setup().purchases, attachments=False))
+    frame = env.conn.preview(refresh=True, save_plan=False).frame
+    new = frame[frame["status"] == NEW]
+    code = next(line.account_code for p in new["planned"] if p.record_type == "BankTransaction" for line in p.lines)
+    to_write = len(new)
+
+    # a partial run from the command line: an account is archived while the first batch is in flight
+    env.hold_next("PUT", "/BankTransactions")
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(result=env.cli("sync")))
+    worker.start()
+    env.wait_held()
+    env.xero.archive_account(env.tenant_id, code)
+    env.release()
+    worker.join(120)
+    partial = box["result"]
+    assert partial.returncode == 2, partial.stdout + partial.stderr
+    assert partial.stdout.startswith("Run 1: Partial")
+
+    result = env.cli("history")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions"]
+    row = lines[2]
+    run = runs.get_run(env.conn.db, 1)
+    assert row.startswith("1 ") and "Partial" in row
+    assert "2 / 2" in row  # tag fields synced / selected
+    assert f"{run['written']} / {to_write}" in row
+    assert "second" in row  # the duration, in words
+
+    result = env.cli("history", "--run", "1")
+    assert result.returncode == 0
+    out = result.stdout.splitlines()
+    for column in ITEM_COLUMNS:
+        assert column in out[0]
+    by_id = {line.split()[0]: line for line in out[2:]}
+    items = runs.items(env.conn.db, 1)
+    assert len(by_id) == len(items)
+    failed = [it for it in items if it["outcome"] == runs.ITEM_FAILED]
+    created = [it for it in items if it["outcome"] == runs.CREATED]
+    skipped = [it for it in items if it["outcome"] == runs.ITEM_SKIPPED]
+    assert failed and created and skipped
+    for it in failed:
+        assert " failed " in by_id[str(it["pex_id"])]
+        assert f"Account code '{code}' has been archived" in by_id[str(it["pex_id"])]
+    for it in created:
+        assert " created " in by_id[str(it["pex_id"])] and it["xero_id"] in by_id[str(it["pex_id"])]
+    for it in skipped:
+        assert " skipped " in by_id[str(it["pex_id"])] and it["reason"][:30] in by_id[str(it["pex_id"])]
+
+    # the account is back: retry-failed pushes just those, exit 0
+    with env.xero._lock:
+        next(a for a in env.xero.books[env.tenant_id].accounts if a["Code"] == code)["Status"] = "ACTIVE"
+    retry = env.cli("sync", "--retry-failed")
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert retry.stdout.startswith(f"Run 2: Succeeded — {len(failed)} of {len(failed)} written")
+    result = env.cli("history")
+    assert "Succeeded" in result.stdout.splitlines()[2] and result.stdout.splitlines()[2].startswith("2 ")
+
+    nothing = env.cli("sync")
+    assert nothing.returncode == 0 and "0 of 0 written" in nothing.stdout
+
+
+def test_history_of_an_unknown_run(sandbox):
+    result = sandbox.cli("history", "--run", "99")
+    assert result.returncode == 1 and "There is no run 99." in result.stderr
+
+
+def test_a_cancelled_or_interrupted_run_exits_1():
+    from pexxero.sync import EXIT_CODES
+
+    assert EXIT_CODES == {runs.SUCCEEDED: 0, runs.PARTIAL: 2, runs.PAUSED: 3, runs.FAILED: 1, runs.CANCELLED: 1,
+                          runs.INTERRUPTED: 1}
