@@ -51,10 +51,9 @@ COMPARED = ("amount", "date", "type", "bank account", "account", "tracking", "co
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _column(values) -> pd.Series:
+def _column(values: np.ndarray) -> pd.Series:
     """An object column (no string-dtype inference: these hold text, Decimals, dates and records as given)."""
-    return pd.Series(np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values,
-                     dtype=object, copy=False)
+    return pd.Series(values, dtype=object, copy=False)
 
 
 def _objects(values: list) -> np.ndarray:

@@ -302,7 +302,7 @@ def _planned(tx, kind, when: date, setup: Setup, lookup: _Lookup, link: str) -> 
         raise Blocked(f"amount {amount} has more than two decimal places; Xero books cents: check it in PEX")
     if amount == 0:
         raise Blocked("amount is 0.00: Xero refuses a zero bank transaction; nothing to book unless PEX corrects it")
-    total = abs(amount)
+    total = abs(amount).quantize(CENT)  # "15" and "15.00" both become 15.00
     common = dict(pex_id=tx.transaction_id, kind=kind, date=when, total=total,
                   reference=models.marker(tx.transaction_id), url=link)
     accounts = setup.accounts

@@ -497,6 +497,11 @@ def test_funding_is_a_bank_transfer_between_source_cash_and_pex_cash(amount, sou
     assert (record.kind, record.reference, record.wants_attachments) == (models.TRANSFER, "PEX-500001", False)
 
 
+def test_amounts_without_cents_are_planned_to_the_cent():
+    record = planned(purchase(amount=Decimal("-15"), tags=()))
+    assert str(record.total) == str(record.lines[0].amount) == "15.00"
+
+
 def test_plan_returns_one_result_per_transaction_in_order():
     txs = [purchase(transaction_id=i, amount=Decimal(f"-{i}.00")) for i in range(1, 6)]
     txs.append(purchase(transaction_id=99, is_pending=True))
