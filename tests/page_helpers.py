@@ -1,7 +1,7 @@
 """Shared pieces of the page tests (AppTest): the sandbox doubles, a fresh database, and states built through the
 engine. Import the fixtures into a test module with `from page_helpers import *  # noqa: F401,F403`.
 
-- `sandbox`: both doubles of the demo business on 127.0.0.1, one pair per test module.
+- `sandbox`: both doubles of the demo business on 127.0.0.1, one pair per test module (Xero's minute limit off).
 - `page_env`: a fresh temp database in PEXXERO_DB and the doubles' env applied (monkeypatched), so the app runs
   in sandbox mode against these doubles; yields the database path.
 - `connected(db, sandbox)`: PEX token saved, Xero token granted, organisation chosen -> Connection.
@@ -26,6 +26,8 @@ TIMEOUT = 60
 @pytest.fixture(scope="module")
 def sandbox():
     sb = start_sandbox()
+    # page tests are not about Xero's 60-a-minute limit: without this, a preview after a test's sync waits a minute
+    sb.xero.limits.minute_limit = 10_000
     yield sb
     sb.stop()
 
@@ -76,3 +78,48 @@ def button(at: AppTest, label: str):
     matches = [b for b in at.button if b.label == label]
     assert matches, f"no button {label!r}: {[b.label for b in at.button]}"
     return matches[0]
+
+
+def wait_for_run(db: str, run_id: int, timeout: float = 60.0) -> dict:
+    """Block until the background run `run_id` has finished (its row says so), then return the row."""
+    import threading
+    import time
+
+    from pexxero import runs
+
+    conn = open_connection(db)
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while time.monotonic() < deadline:
+        run = runs.get_run(conn.db, run_id)
+        if run is not None and run["status"] in runs.FINISHED:
+            return run
+        tick.wait(0.05)  # the run is another process: its row is the only state there is to watch
+    raise AssertionError(f"run {run_id} did not finish within {timeout} s: {runs.get_run(conn.db, run_id)}")
+
+
+def fake_run(conn, status: str, items: list[tuple[int, str]], *, to_write: int = 0, step: str = "",
+             message: str = "") -> int:
+    """A run row with items in a given state, written through `pexxero.runs` (what a sync process leaves)."""
+    import time
+
+    from pexxero import runs
+
+    run_id = runs.queue_run(conn.db, conn.connection_id)
+    fields = dict(status=status, started_at=runs.now_iso(), to_write=to_write, step=step, message=message,
+                  heartbeat_at=time.time())
+    if status in runs.FINISHED:
+        fields["ended_at"] = runs.now_iso()
+        fields["written"] = sum(1 for _, o in items if o == runs.CREATED)
+        fields["failed"] = sum(1 for _, o in items if o == runs.ITEM_FAILED)
+    runs.update_run(conn.db, run_id, **fields)
+    runs.add_items(conn.db, run_id, [
+        {"pex_id": pex_id, "kind": "purchase", "record_type": "BankTransaction", "reference": f"PEX-{pex_id}",
+         "date": "2026-06-01", "amount": "-10.00", "label": "Home Depot", "outcome": outcome,
+         "reason": "" if outcome != runs.ITEM_SKIPPED else "already in Xero"}
+        for pex_id, outcome in items
+    ])
+    if status in runs.FINISHED:
+        runs.set_items(conn.db, run_id, [p for p, o in items if o == runs.ITEM_FAILED],
+                       message="Xero said: Account code '999' is not a valid code")
+    return run_id

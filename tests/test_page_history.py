@@ -1,0 +1,40 @@
+"""The History page (AppTest): empty, the Sync History table, REFRESH, the drill-down into one run's items."""
+
+from page_helpers import *  # noqa: F401,F403
+from page_helpers import app, button, connected, fake_run, no_exception, texts
+
+from pexxero import runs
+
+
+def test_no_runs_yet(page_env, sandbox):
+    at = app("history").run()
+    no_exception(at)
+    assert "connect PEX" in texts(at)
+    connected(page_env, sandbox)
+    at = app("history").run()
+    no_exception(at)
+    assert "No sync has run yet" in texts(at)
+
+
+def test_table_refresh_and_drill_down(page_env, sandbox):
+    conn = connected(page_env, sandbox)
+    first = fake_run(conn, runs.SUCCEEDED, [(11, runs.CREATED), (12, runs.CREATED)], to_write=2,
+                     message="2 written to Xero")
+    at = app("history").run()
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert list(table.columns[:7]) == ["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions"]
+    assert table.iloc[0]["Transactions"] == "2 / 2" and table.iloc[0]["Status"] == "Succeeded"
+
+    second = fake_run(conn, runs.PARTIAL, [(21, runs.CREATED), (22, runs.ITEM_FAILED)], to_write=2)
+    button(at, "REFRESH").click().run()
+    no_exception(at)
+    assert at.dataframe[0].value["Run"].tolist() == [second, first]
+    assert "Runs over time" in texts(at)
+
+    at.selectbox(key="history_run").select(first).run()
+    items = at.dataframe[1].value
+    assert items["PEX id"].tolist() == [11, 12] and set(items["Outcome"]) == {"created"}
+    at.selectbox(key="history_run").select(second).run()
+    items = at.dataframe[1].value.set_index("PEX id")
+    assert items.loc[22, "Outcome"] == "failed" and "not a valid code" in items.loc[22, "Why"]

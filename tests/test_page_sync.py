@@ -1,0 +1,69 @@
+"""The Sync page (AppTest): no preview, SYNC starts a background run, a run mid-way with CANCEL, RETRY FAILED."""
+
+from page_helpers import *  # noqa: F401,F403
+from page_helpers import app, button, fake_run, no_exception, set_up, texts, wait_for_run
+
+from pexxero import runs
+
+
+def test_needs_connections_then_a_preview(page_env, sandbox):
+    at = app("sync").run()
+    no_exception(at)
+    assert "connect PEX" in texts(at)
+    set_up(page_env, sandbox)
+    at = app("sync").run()
+    no_exception(at)
+    assert "No preview yet" in texts(at)
+    assert button(at, "SYNC").disabled and button(at, "CANCEL").disabled
+
+
+def test_sync_starts_a_background_run_that_the_page_follows(page_env, sandbox):
+    conn = set_up(page_env, sandbox)
+    conn.preview()
+    at = app("sync").run()
+    assert "No sync has run yet." in texts(at)
+    button(at, "SYNC").click().run()
+    no_exception(at)
+    run = conn.history()[0]
+    assert run["mode"] == "sync"
+    finished = wait_for_run(page_env, run["id"])
+    assert finished["status"] == runs.SUCCEEDED and finished["written"] > 0
+    at = app("sync").run()  # a fresh session (a reload) finds the run
+    no_exception(at)
+    assert f"Run {run['id']}" in texts(at) and "Item outcomes" in texts(at)
+    assert {m.label: m.value for m in at.metric}["Created"] == str(finished["written"])
+    assert not button(at, "SYNC").disabled
+
+
+def test_mid_sync_shows_progress_and_cancel_sets_the_flag(page_env, sandbox):
+    conn = set_up(page_env, sandbox)
+    conn.preview()
+    run_id = fake_run(conn, runs.RUNNING, [(1, runs.CREATED), (2, runs.CREATED), (3, runs.ITEM_FAILED),
+                                           (4, runs.PLANNED), (5, runs.SENDING)],
+                      to_write=5, step="writing to Xero: 3 of 5")
+    at = app("sync").run()
+    no_exception(at)
+    assert at.get("progress")[0].proto.text == "writing to Xero: 3 of 5 — 3 of 5 done"
+    assert {m.label: m.value for m in at.metric}["Waiting"] == "2"
+    assert button(at, "SYNC").disabled and not button(at, "CANCEL").disabled
+    button(at, "CANCEL").click().run()
+    no_exception(at)
+    assert runs.cancel_requested(conn.db, run_id)
+    assert "cancel requested" in texts(at)
+
+
+def test_after_a_partial_run_retry_failed_starts_a_retry(page_env, sandbox):
+    conn = set_up(page_env, sandbox)
+    conn.preview()
+    fake_run(conn, runs.PARTIAL, [(1, runs.CREATED), (2, runs.ITEM_FAILED), (3, runs.ITEM_SKIPPED)], to_write=2,
+             message="1 of 2 could not be written: see each item's message from Xero")
+    at = app("sync").run()
+    no_exception(at)
+    assert "1 of 2 could not be written" in texts(at)
+    outcomes = at.dataframe[0].value
+    assert outcomes.set_index("PEX id").loc[2, "Why"] == "Xero said: Account code '999' is not a valid code"
+    button(at, "RETRY FAILED").click().run()
+    no_exception(at)
+    retry = conn.history()[0]
+    assert retry["mode"] == "retry_failed"
+    assert wait_for_run(page_env, retry["id"])["status"] in runs.FINISHED
