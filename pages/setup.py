@@ -23,20 +23,6 @@ if not widgets.need_connections(conn, setup=False):
 NOT_SYNCED = ""
 
 
-@st.cache_data(ttl=300, show_spinner="Reading the lists from Xero and PEX…")
-def _reference(db: str, tenant: str, _conn):
-    """Live lists, read at most every five minutes per organisation (each read costs Xero API calls)."""
-    return _conn.reference()
-
-
-reference = None
-with widgets.guard():
-    if st.session_state.pop("setup_reload_lists", False):
-        _reference.clear()
-    reference = _reference(context.db_path(), conn.tenant_id(), conn)
-if reference is None:
-    st.stop()
-
 # ------------------------------------------------------------------------------------------- the draft
 
 saved = conn.store.load_setup(conn.connection_id)
@@ -47,6 +33,23 @@ if "setup_draft" not in st.session_state or st.session_state.get("setup_db") != 
 draft: Setup = st.session_state.setup_draft
 if draft.xero.tenant_id != conn.tenant_id():  # step 1 is the organisation picked on the Connect page
     draft = replace(draft, xero=replace(draft.xero, tenant_id=conn.tenant_id()))
+
+
+@st.cache_data(ttl=300, show_spinner="Reading the lists from Xero and PEX…")
+def _reference(db: str, tenant: str, contacts: tuple[str, ...], _conn, _setup):
+    """Live lists, read at most every five minutes per organisation (each read costs Xero API calls); the
+    contacts looked up are the ones the setup names, so they are part of the key."""
+    return _conn.reference(_setup)
+
+
+reference = None
+with widgets.guard():
+    if st.session_state.pop("setup_reload_lists", False):
+        _reference.clear()
+    reference = _reference(context.db_path(), conn.tenant_id(), (draft.fees.contact, draft.contacts.single_contact),
+                           conn, draft)
+if reference is None:
+    st.stop()
 
 today = today_eastern()
 errors = validate(draft, reference, today=today)

@@ -105,6 +105,7 @@ class Connection:
         value.setdefault("expires_at", 0)  # unknown expiry: the gateway refreshes first
         if tenant_id:
             value["tenant_id"] = tenant_id
+            self.store.set_meta(self._tenant_key(), tenant_id)
         self.store.save_credentials(self.connection_id, "xero", value)
         self._xero = None
 
@@ -112,6 +113,7 @@ class Connection:
         value = self.store.load_credentials(self.connection_id, "xero") or {}
         value["tenant_id"] = tenant_id
         self.store.save_credentials(self.connection_id, "xero", value)
+        self.store.set_meta(self._tenant_key(), tenant_id)
         setup = self.store.load_setup(self.connection_id)
         if setup is not None and setup.xero.tenant_id != tenant_id:
             from dataclasses import replace
@@ -136,7 +138,12 @@ class Connection:
         setup = self.store.load_setup(self.connection_id)
         if setup is not None and setup.xero.tenant_id:
             return setup.xero.tenant_id
-        return (self.store.load_credentials(self.connection_id, "xero") or {}).get("tenant_id", "")
+        # the pick is also kept in meta: a token refresh saves Xero's new token set over the one that held it
+        creds = self.store.load_credentials(self.connection_id, "xero") or {}
+        return creds.get("tenant_id") or ((self.store.meta(self._tenant_key()) or "") if creds else "")
+
+    def _tenant_key(self) -> str:
+        return f"xero_tenant:{self.connection_id}"
 
     # ------------------------------------------------------------------------------------ clients
 

@@ -123,3 +123,10 @@ def fake_run(conn, status: str, items: list[tuple[int, str]], *, to_write: int =
         runs.set_items(conn.db, run_id, [p for p, o in items if o == runs.ITEM_FAILED],
                        message="Xero said: Account code '999' is not a valid code")
     return run_id
+
+
+def progress_text(at: AppTest) -> str:
+    """The text of the page's (first) progress bar."""
+    bars = [e for e in at if type(e).__name__ == "Progress"]
+    assert bars, "no progress bar on the page"
+    return bars[0].proto.text

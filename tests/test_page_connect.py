@@ -57,3 +57,15 @@ def test_session_failure_box_and_disconnect_revokes(page_env, sandbox):
     no_exception(at)
     assert not open_connection(page_env).xero_connected()
     assert {m.label: m.value for m in at.metric}["Xero"] == "Not connected"
+
+
+def test_the_picked_organisation_survives_a_token_refresh(page_env, sandbox):
+    """A refresh saves Xero's new token set over the stored one; the organisation picked must not go with it."""
+    conn = connected(page_env, sandbox)
+    conn.xero().refresh()
+    assert "tenant_id" not in conn.store.load_credentials(conn.connection_id, "xero")
+    assert open_connection(page_env).tenant_id() == demo.TENANT_ID
+    at = app("connect").run()
+    assert {m.label: m.value for m in at.metric}["Xero"] == "Connected"
+    conn.disconnect_xero()
+    assert open_connection(page_env).tenant_id() == ""

@@ -1,7 +1,7 @@
 """The Sync page (AppTest): no preview, SYNC starts a background run, a run mid-way with CANCEL, RETRY FAILED."""
 
 from page_helpers import *  # noqa: F401,F403
-from page_helpers import app, button, fake_run, no_exception, set_up, texts, wait_for_run
+from page_helpers import app, button, fake_run, no_exception, progress_text, set_up, texts, wait_for_run
 
 from pexxero import runs
 
@@ -43,7 +43,7 @@ def test_mid_sync_shows_progress_and_cancel_sets_the_flag(page_env, sandbox):
                       to_write=5, step="writing to Xero: 3 of 5")
     at = app("sync").run()
     no_exception(at)
-    assert at.get("progress")[0].proto.text == "writing to Xero: 3 of 5 — 3 of 5 done"
+    assert progress_text(at) == "writing to Xero: 3 of 5 — 3 of 5 done"
     assert {m.label: m.value for m in at.metric}["Waiting"] == "2"
     assert button(at, "SYNC").disabled and not button(at, "CANCEL").disabled
     button(at, "CANCEL").click().run()
