@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -38,6 +39,7 @@ from pexxero.models import (
 )
 
 BATCH_SIZE = 50  # Xero's recommended maximum elements per request
+PIPELINE = 2  # write requests in flight at once (Xero allows 5): one is answered while the next is prepared and sent
 HEARTBEAT_SECONDS = 2.0
 
 EXIT_CODES = {
@@ -59,6 +61,17 @@ class Stop(Exception):
         self.status = status
         self.message = message
         self.resume_at = resume_at
+
+
+@dataclass
+class _Request:
+    """One write request whose intent is committed: what it sends and under which key."""
+
+    endpoint: str
+    records: list[PlannedRecord]
+    key: str
+    run_id: int
+    xero_id: str = ""
 
 
 class WholeRequestRefused(Exception):
@@ -331,7 +344,12 @@ class Runner:
     def _send(self, endpoint: str, records: list[PlannedRecord], *, key: Optional[str] = None,
               body: Optional[str] = None, run_id: Optional[int] = None, xero_id: str = "") -> None:
         """Commit the intent, send the request, record the answer. A resend passes the original key and body."""
-        xero = self.conn.xero()
+        request = self._prepare(endpoint, records, key=key, body=body, run_id=run_id, xero_id=xero_id)
+        self._finish(request, self._call(request))
+
+    def _prepare(self, endpoint: str, records: list[PlannedRecord], *, key: Optional[str] = None,
+                 body: Optional[str] = None, run_id: Optional[int] = None, xero_id: str = "") -> "_Request":
+        """Commit the intent (and mark its items in flight) before anything leaves."""
         run_id = run_id or self.run_id
         if body is None:
             body = _body(records) if endpoint != "update" else json.dumps(
@@ -344,19 +362,60 @@ class Runner:
                 "WHERE run_id = ? AND pex_id = ?",
                 [(runs.SENDING, key, run_id, r.pex_id) for r in records],
             )
-        if endpoint == "bank_transactions":
+        return _Request(endpoint, records, key, run_id, xero_id)
+
+    def _call(self, request: "_Request"):
+        """The request itself: no database work here, so it may run on a worker thread.
+        Returns Xero's per-record results, or the message of a refusal of the whole request."""
+        xero, records, key = self.conn.xero(), request.records, request.key
+        if request.endpoint == "bank_transactions":
             call = lambda: xero.create_bank_transactions(records, key)  # noqa: E731
-        elif endpoint == "bank_transfers":
+        elif request.endpoint == "bank_transfers":
             call = lambda: xero.create_bank_transfers(records, key)  # noqa: E731
         else:
-            call = lambda: [xero.update_bank_transaction(xero_id, records[0], key)]  # noqa: E731
+            call = lambda: [xero.update_bank_transaction(request.xero_id, records[0], key)]  # noqa: E731
         try:
-            results = self._xero_call(call, refusable=True)
+            return self._xero_call(call, refusable=True)
         except WholeRequestRefused as refused:
+            return refused
+
+    def _finish(self, request: "_Request", answer) -> None:
+        """Record Xero's answer to a request."""
+        records = request.records
+        if isinstance(answer, WholeRequestRefused):
             # nothing of the request was written: each of its items fails with Xero's own words
-            self._settle(key, run_id, records, {r.reference: (False, "", (refused.message,)) for r in records})
-            return
-        self._settle(key, run_id, records, {r.reference: (r.ok, r.xero_id, tuple(r.messages)) for r in results})
+            outcome = {r.reference: (False, "", (answer.message,)) for r in records}
+        else:
+            outcome = {r.reference: (r.ok, r.xero_id, tuple(r.messages)) for r in answer}
+        self._settle(request.key, request.run_id, records, outcome)
+
+    def _send_batches(self, endpoint: str, chunks: list[list[PlannedRecord]], bodies: list[str], step) -> None:
+        """Send batches with up to PIPELINE requests in flight: the next batch's intent is committed and it is
+        sent while Xero answers the one before, so the wait for Xero is not spent idle. Only the calls run on
+        worker threads; intents and answers are recorded here, in order. A Stop (Cancel, daily limit, session)
+        lets the requests already in flight finish and records their answers first."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        inflight: deque = deque()
+        with ThreadPoolExecutor(max_workers=PIPELINE, thread_name_prefix=f"sync-{self.run_id}-send") as pool:
+            try:
+                for chunk, body in zip(chunks, bodies):
+                    while len(inflight) >= PIPELINE:
+                        request, future = inflight.popleft()
+                        self._finish(request, future.result())
+                    self.checkpoint(step())
+                    request = self._prepare(endpoint, chunk, body=body)
+                    inflight.append((request, pool.submit(self._call, request)))
+                while inflight:
+                    request, future = inflight.popleft()
+                    self._finish(request, future.result())
+            except BaseException:
+                for request, future in inflight:  # record what Xero answered; a failed one stays for recovery
+                    try:
+                        self._finish(request, future.result())
+                    except Exception:  # noqa: BLE001 - the first stop is the one reported
+                        pass
+                raise
 
     def ensure_contacts(self, records: list[PlannedRecord]) -> set[str]:
         """Create the contacts the records name that Xero does not have; returns names that could not be made."""
@@ -382,7 +441,8 @@ class Runner:
 
     def write(self, items: list[dict]) -> None:
         todo = [it for it in items if it["outcome"] == runs.PLANNED]
-        records = {it["pex_id"]: runs.planned_from_json(it["planned"]) for it in todo}
+        planned = {it["pex_id"]: it["planned"] for it in todo}
+        records = {pex_id: runs.planned_from_json(text) for pex_id, text in planned.items()}
         creates = [records[it["pex_id"]] for it in todo if it["action"] == "create"]
         updates = [(records[it["pex_id"]], it["xero_id"]) for it in todo if it["action"] == "update"]
         bank = sorted([r for r in creates if r.record_type == "BankTransaction"], key=lambda r: (r.date, r.pex_id))
@@ -398,9 +458,11 @@ class Runner:
             self.failed += len(blocked)
             bank = [r for r in bank if r.contact_name not in refused]
 
-        for chunk in _chunks(bank, self.batch_size):
-            self.checkpoint(f"writing to Xero: {self.written + self.failed} of {total}")
-            self._send("bank_transactions", list(chunk))
+        chunks = [list(c) for c in _chunks(bank, self.batch_size)]
+        # the bodies from the plan's own JSON: the same text the intents keep, without serialising it again
+        bodies = ["[" + ",".join(planned[r.pex_id] for r in chunk) + "]" for chunk in chunks]
+        self._send_batches("bank_transactions", chunks, bodies,
+                           lambda: f"writing to Xero: {self.written + self.failed} of {total}")
         for chunk in _chunks(transfers, self.batch_size):
             self.checkpoint(f"writing transfers to Xero: {self.written + self.failed} of {total}")
             self._send("bank_transfers", list(chunk))

@@ -12,7 +12,7 @@ import pytest
 from pexxero import runs
 from pexxero.models import NEW
 from pexxero.sandbox import demo
-from pexxero.sync import SESSION_FAILED, run_sync
+from pexxero.sync import PIPELINE, SESSION_FAILED, run_sync
 from sandbox_env import open_sandbox
 
 
@@ -138,14 +138,16 @@ def test_cancel_stops_after_the_request_in_flight_and_a_rerun_completes(env):
     assert run["status"] == runs.CANCELLED
     items = runs.items(db, run_id)
     created = {it["reference"] for it in items if it["outcome"] == runs.CREATED}
-    assert len(created) == 5  # the batch in flight finished and was recorded; nothing after it was sent
+    # the batches in flight (the held one and the one sent behind it) finished and were recorded; no more were sent
+    assert len(created) == 5 * PIPELINE
+    assert len([r for r in env.xero.requests if r.method == "PUT" and "/BankTransactions" in r.path]) == PIPELINE
     assert {it["outcome"] for it in items} <= {runs.CREATED, runs.PLANNED, runs.ITEM_SKIPPED}
     assert set(env.references()) & expected == created
     assert runs.open_intents(db, cid) == []
 
     again = run_sync(env.conn)
     assert again["status"] == runs.SUCCEEDED, again["message"]
-    assert again["written"] == len(expected) - 5
+    assert again["written"] == len(expected) - 5 * PIPELINE
     _exactly_once(env, expected)
 
 

@@ -1,0 +1,149 @@
+"""Bench: sync 1,000 PEX purchases (no receipts) into an empty Xero organisation through the Xero double with 100 ms
+latency per call, with Xero's real limits (60 calls a minute on both sides). The doubles run in a child process,
+so Xero's own work (parsing, validating, storing 50 records a call) is not counted as ours.
+
+Reports Xero calls used against the minimum — the write batches of 50 plus the reads the plan needs — (target
+<= 1.1x), and wall time against calls x latency (target <= 1.3x), with the raw numbers.
+
+    python bench/bench_sync.py [--purchases 1000] [--latency 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import date, datetime, time as dtime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from pexxero import runs  # noqa: E402
+from pexxero.sandbox import demo  # noqa: E402
+from pexxero.sandbox.pex_double import PexDouble  # noqa: E402
+from pexxero.sandbox.xero_double import XeroDouble  # noqa: E402
+from pexxero.sync import BATCH_SIZE, run_sync  # noqa: E402
+from pexxero.sandbox.seed import sandbox_setup  # noqa: E402
+from sandbox_env import make_connection  # noqa: E402
+
+WHERE_CHUNK = 25  # the gateway ORs at most this many names into one Contacts GET
+
+
+def purchases(n: int, today, seed: int = 1) -> list[dict]:
+    """`n` settled, tagged card purchases over the last 50 days, in PEX's row shape."""
+    rng = random.Random(seed)
+    account_id = {a["Code"]: a["AccountID"] for a in demo.accounts()}
+    holders = [acct for acct, *_ in demo.PEX_CARDHOLDERS]
+    rows = []
+    for i in range(n):
+        merchant = rng.choice(demo.PEX_MERCHANTS)
+        name, normalized, mcc, city, state = merchant[:5]
+        when = datetime.combine(today - timedelta(days=rng.randint(2, 50)),
+                                dtime(rng.randint(7, 20), rng.randint(0, 59), rng.randint(0, 59)))
+        tx_id = demo.CARDHOLDER_TX_BASE + i + 1
+        rows.append(demo._pex_row(
+            rng.choice(holders), "Network", "Spend", -Decimal(rng.randint(merchant[6], merchant[7])) / 100, when,
+            f"{name} {city} {state}", TransactionId=tx_id, AuthTransactionId=demo.AUTH_TX_BASE + i + 1,
+            MerchantName=name, MerchantNameNormalized=normalized, MCCCode=mcc, MerchantCity=city,
+            MerchantState=state, MerchantCountry="USA", MerchantLocalTime=demo.pex_time(when),
+            SettlementTime=demo.pex_time(when + timedelta(days=1)), MetadataApprovalStatus="Approved",
+            TransactionTags=demo._tags([(demo.EXPENSE_TYPE_TAG_ID, "EXPENSE TYPE", account_id[merchant[5]])]),
+        ))
+    rows.sort(key=lambda r: r["TransactionTime"])
+    return rows
+
+
+def serve(count: int, latency: float) -> int:
+    """Child mode: both doubles with the bench's data, in their own process (Xero's work is not ours), until
+    standard input closes. Prints one JSON line: the environment and a token set for the parent."""
+    pex = PexDouble()
+    pex.transactions = {"cardholder": purchases(count, pex.today), "business": []}
+    pex.attachments = {}
+    xero = XeroDouble(seed_records=False)  # Xero's real limits: 60 a minute, 5 at once
+    pex.start()
+    xero.start()
+    xero.latency = latency
+    print(json.dumps({"env": {**pex.env, **xero.env}, "token": xero.grant([demo.TENANT_ID]),
+                      "today": pex.today.isoformat()}), flush=True)
+    sys.stdin.read()
+    xero.stop()
+    pex.stop()
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--purchases", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.purchases, args.latency)
+
+    child = subprocess.Popen([sys.executable, __file__, "--serve", "--purchases", str(args.purchases),
+                              "--latency", str(args.latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        ready = json.loads(child.stdout.readline())
+        return measure(args, ready)
+    finally:
+        child.stdin.close()
+        child.wait(30)
+
+
+def measure(args, ready: dict) -> int:
+    os.environ.update(ready["env"])
+    today = date.fromisoformat(ready["today"])
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = make_connection(Path(tmp) / "bench.db", ready["env"])
+        conn.connect_pex(demo.PEX_TOKEN)
+        conn.connect_xero(ready["token"], demo.TENANT_ID)
+        conn.save_setup(replace(sandbox_setup(today), purchases=replace(sandbox_setup(today).purchases,
+                                                                        attachments=False)))
+        conn.refresh_pex(today=today)  # the local PEX copy, as the preview before a sync leaves it
+        started = time.perf_counter()
+        run = run_sync(conn, today=today)
+        wall = time.perf_counter() - started
+        if run["status"] != runs.SUCCEEDED or run["written"] != args.purchases:
+            print(f"the sync did not write everything: {run['status']} {run['written']} {run['message']}")
+            return 1
+        calls = run["calls"]
+        xero = conn.xero()
+        written = xero.bank_transactions("091", today - timedelta(days=60), today)
+        refs = Counter(t.reference for t in written)
+        assert len(refs) == args.purchases and max(refs.values()) == 1, "not exactly once"
+        contacts = {t.contact_name for t in written}
+        created = len(contacts - set(demo.CONTACT_NAMES))
+        plan_reads = {  # what the plan cannot do without, once each
+            "GET Accounts": 1, "GET TrackingCategories": 1, "GET Organisation": 1,
+            "GET Contacts": 1 + math.ceil(len(contacts) / WHERE_CHUNK),  # setup's contacts, then the merchants
+            "GET BankTransactions": 1, "GET BankTransfers": 1,  # an empty organisation: one page each
+        }
+        writes = {"PUT Contacts": math.ceil(created / BATCH_SIZE),
+                  "PUT BankTransactions": math.ceil(args.purchases / BATCH_SIZE)}
+        minimum = sum(plan_reads.values()) + sum(writes.values())
+        ideal = calls * args.latency
+
+        print(f"purchases: {args.purchases}   latency: {args.latency * 1000:.0f} ms   status: {run['status']}   "
+              f"contacts created: {created}")
+        print(f"minimum: {minimum} = {sum(writes.values())} writes {writes} + {sum(plan_reads.values())} reads "
+              f"{plan_reads}")
+        print(f"calls used: {calls} (the tag sync's own Accounts and TrackingCategories reads are the extra)   "
+              f"calls ratio: {calls / minimum:.3f}  (target <= 1.1)")
+        print(f"wall time: {wall:.2f} s   calls x latency: {ideal:.2f} s   "
+              f"time ratio: {wall / ideal:.3f}  (target <= 1.3)")
+        return 0 if calls / minimum <= 1.1 and wall / ideal <= 1.3 else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
