@@ -192,3 +192,29 @@ def test_a_live_lock_is_not_taken_over(env):
         run_sync(env.conn)
     assert runs.get_run(db, alive)["status"] == runs.RUNNING
     assert env.writes() == writes
+
+
+def test_the_same_key_sent_twice_at_once_creates_once_and_both_get_the_same_answer(env):
+    """A resend that reaches Xero while the first request is still being processed waits for it and replays
+    its answer (what recovery relies on when it resends a batch a dead run left in flight)."""
+    frame = env.conn.preview(refresh=True, save_plan=False).frame
+    records = [p for p in frame[frame["status"] == NEW]["planned"] if p.record_type == "BankTransaction"][:3]
+    env.xero.latency = 0.2
+    results = {}
+    start = threading.Barrier(2)
+
+    def send(n):
+        gateway = env.connection().xero()
+        start.wait()
+        results[n] = gateway.create_bank_transactions(records, "same-key-for-both")
+
+    workers = [threading.Thread(target=send, args=(n,)) for n in (1, 2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    assert [r.xero_id for r in results[1]] == [r.xero_id for r in results[2]]
+    assert all(r.ok for r in results[1])
+    refs = env.references()
+    assert all(refs[r.reference] == 1 for r in records)
+    assert sum(1 for r in env.xero.requests if r.idempotency_key == "same-key-for-both") == 2
