@@ -13,7 +13,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Optional, Sequence
 
 import numpy as np
@@ -56,10 +56,9 @@ def _column(values: np.ndarray) -> pd.Series:
     return pd.Series(values, dtype=object, copy=False)
 
 
-def _objects(values: list) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
+def _objects(values) -> np.ndarray:
+    """A 1-D object array holding `values` as they are (tuples stay elements, never become a second axis)."""
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def _days(ordinals: np.ndarray) -> np.ndarray:
@@ -82,11 +81,29 @@ def _money_text(cents: np.ndarray) -> np.ndarray:
 
 def _line_keys(lines) -> tuple[str, str]:
     """Account codes and tracking of a record's lines as comparable text (order of lines ignored)."""
-    if len(lines) == 1 and len(lines[0].tracking) <= 1:  # the common case, kept cheap: this runs once per record
-        tracking = lines[0].tracking
-        return lines[0].account_code, (f"{tracking[0].category}: {tracking[0].option}" if tracking else "")
     accounts = ", ".join(sorted(line.account_code for line in lines))
     tracking = "; ".join(sorted(f"{t.category}: {t.option}" for line in lines for t in line.tracking))
+    return accounts, tracking
+
+
+def _lines_text(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_line_keys for an array of line tuples. The common shape (one line, at most one tracking) is read with
+    C-level getters; only the rest goes through Python one record at a time."""
+    count = len(lines)
+    accounts, tracking = np.full(count, "", dtype=object), np.full(count, "", dtype=object)
+    single = np.flatnonzero(np.fromiter(map(len, lines), np.int64, count) == 1)
+    firsts = list(map(itemgetter(0), lines[single]))
+    tracked = _get(firsts, "tracking")
+    tracked_count = np.fromiter(map(len, tracked), np.int64, len(tracked))
+    simple = tracked_count <= 1
+    accounts[single[simple]] = _get(firsts, "account_code")[simple]
+    one = tracked_count == 1
+    options = list(map(itemgetter(0), tracked[one]))
+    tracking[single[one]] = _get(options, "category") + ": " + _get(options, "option")
+    rest = np.ones(count, dtype=bool)
+    rest[single[simple]] = False
+    for row in np.flatnonzero(rest):
+        accounts[row], tracking[row] = _line_keys(lines[row])
     return accounts, tracking
 
 
@@ -96,14 +113,15 @@ def _transfer_accounts(record) -> str:
 
 def _xero_details(xero: dict, rows: np.ndarray) -> dict[str, np.ndarray]:
     """Accounts, tracking and contact of the Xero records at `rows`: only the rows a decision or display needs."""
-    accounts, tracking, contact = [], [], []
-    for record in xero["record"][rows]:
-        if isinstance(record, XeroBankTransfer):
-            accounts.append(_transfer_accounts(record)), tracking.append(""), contact.append("")
-        else:
-            line_accounts, line_tracking = _line_keys(record.lines)
-            accounts.append(line_accounts), tracking.append(line_tracking), contact.append(record.contact_name)
-    return {"accounts": _objects(accounts), "tracking": _objects(tracking), "contact": _objects(contact)}
+    records = xero["record"][rows]
+    is_transfer = xero["xtype"][rows] == TRANSFER_TYPE
+    banked, transfers = list(records[~is_transfer]), list(records[is_transfer])
+    accounts, tracking = np.full(len(rows), "", dtype=object), np.full(len(rows), "", dtype=object)
+    contact = np.full(len(rows), "", dtype=object)
+    accounts[~is_transfer], tracking[~is_transfer] = _lines_text(_get(banked, "lines"))
+    contact[~is_transfer] = _get(banked, "contact_name")
+    accounts[is_transfer] = _get(transfers, "from_account_code") + " → " + _get(transfers, "to_account_code")
+    return {"accounts": accounts, "tracking": tracking, "contact": contact}
 
 
 # ------------------------------------------------------------------------------------------- the tables
@@ -111,7 +129,7 @@ def _xero_details(xero: dict, rows: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _get(records: list, field: str) -> np.ndarray:
-    return _objects(list(map(attrgetter(field), records)))
+    return np.fromiter(map(attrgetter(field), records), dtype=object, count=len(records))
 
 
 def _text(records: list, field: str, fallback="") -> np.ndarray:
@@ -165,10 +183,10 @@ def _pex_table(results: Sequence[MappingResult]) -> dict[str, np.ndarray]:
         table["xtype"][at] = np.where(transfer, TRANSFER_TYPE, _get(planned, "xero_type"))
         table["bank"][at] = _get(planned, "bank_account_code")
         table["contact"][at] = _get(planned, "contact_name")
-        accounts, tracking = zip(*map(_line_keys, map(attrgetter("lines"), planned)))
-        table["accounts"][at] = np.where(
-            transfer, _get(planned, "from_account_code") + " → " + _get(planned, "to_account_code"), accounts)
-        table["tracking"][at] = tracking
+        accounts, tracking = _lines_text(_get(planned, "lines"))
+        moves = [p for p, is_transfer in zip(planned, transfer) if is_transfer]
+        accounts[transfer] = _get(moves, "from_account_code") + " → " + _get(moves, "to_account_code")
+        table["accounts"][at], table["tracking"][at] = accounts, tracking
     table["group"] = _group(table)
     return table
 
