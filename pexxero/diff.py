@@ -338,6 +338,9 @@ def reconcile(
     status[agrees], reason[agrees] = models.SYNCED, SYNCED_REASON
     status[differs] = models.CHANGED
     reason[differs] = np.where(xero["reconciled"][x_row[differs]], CHANGED_REASON + RECONCILED_NOTE, CHANGED_REASON)
+    if lock_date is not None:  # an update would be refused as well
+        frozen = differs[pex["day"][differs] <= np.datetime64(lock_date, "s")]
+        reason[frozen] = reason[frozen] + f"; it is dated on or before Xero's lock date {lock_date.isoformat()}"
     reason[several] = reason[several] + "; PEX-" + pex["pex_id"][several].astype(str).astype(object) + SEVERAL_NOTE
 
     # 2. no marker: an unmarked look-alike on the same bank account with the same total, a few days apart
@@ -366,6 +369,7 @@ def reconcile(
     status[still_open], reason[still_open] = models.NEW, NEW_REASON
 
     shown = x_row >= 0
+
     def beside(column: str) -> np.ndarray:
         values = np.full(count, None if column != "xtype" else "", dtype=object)
         values[shown] = xero[column][x_row[shown]]

@@ -119,6 +119,9 @@ CASES = [
      "dated 2026-03-02, on or before Xero's lock date 2026-03-02: ask your adviser to move the lock date or change "
      "the start date", ""),
     ("after the lock date", spend(), [], [], {"lock_date": date(2026, 3, 1)}, models.NEW, diff.NEW_REASON, ""),
+    ("changed before the lock date", spend(), [xero_spend(contact="Shell")], [], {"lock_date": DAY}, models.CHANGED,
+     diff.CHANGED_REASON + "; it is dated on or before Xero's lock date 2026-03-02",
+     "contact: Xero Shell, PEX Home Depot"),
     ("synced before the lock date", spend(), [xero_spend()], [], {"lock_date": date(2026, 5, 31)}, models.SYNCED,
      diff.SYNCED_REASON, ""),
     ("look-alike before the lock date", spend(), [xero_spend(reference="")], [], {"lock_date": date(2026, 5, 31)},
