@@ -270,7 +270,25 @@ class XeroGateway:
         data = self._send(self._accounting.create_bank_transactions, body, summarize_errors=False,
                           idempotency_key=_key(idempotency_key), validation_body=True)
         refs = [r.reference for r in records]
-        return self._results(data, "BankTransactions", "bank_transactions", refs, lambda t: t.bank_transaction_id)
+        results = self._results(data, "BankTransactions", "bank_transactions", refs, lambda t: t.bank_transaction_id)
+        return self._with_ids(results, lambda refs: {t.reference: t.bank_transaction_id
+                                                     for t in self.bank_transactions_by_reference(refs)})
+
+    def _with_ids(self, results: list[WriteResult], lookup) -> list[WriteResult]:
+        """Xero said OK but left an element's id out: find it by its reference, so nothing points at ""."""
+        missing = [r.reference for r in results if r.ok and not r.xero_id]
+        if not missing:
+            return results
+        found = lookup(missing)
+        out = []
+        for r in results:
+            if r.ok and not r.xero_id:
+                xero_id = found.get(r.reference, "")
+                r = WriteResult(r.reference, True, xero_id=xero_id) if xero_id else WriteResult(
+                    r.reference, False, messages=("Xero answered OK without an id, and holds no record with this "
+                                                  "reference: it was not written",))
+            out.append(r)
+        return out
 
     def update_bank_transaction(self, bank_transaction_id: str, record: PlannedRecord,
                                 idempotency_key: str) -> WriteResult:
@@ -305,8 +323,10 @@ class XeroGateway:
             body = xm.BankTransfers(bank_transfers=[self._sdk_bank_transfer(r) for r in sendable])
             data = self._send(self._accounting.create_bank_transfer, body, idempotency_key=_key(idempotency_key),
                               validation_body=True)
-            sent = iter(self._results(data, "BankTransfers", "bank_transfers", [r.reference for r in sendable],
-                                      lambda t: t.bank_transfer_id, all_or_none=True))
+            sent = iter(self._with_ids(
+                self._results(data, "BankTransfers", "bank_transfers", [r.reference for r in sendable],
+                              lambda t: t.bank_transfer_id, all_or_none=True),
+                lambda refs: {t.reference: t.bank_transfer_id for t in self.bank_transfers_by_reference(refs)}))
             results = [r if r is not None else next(sent) for r in results]
         return results  # type: ignore[return-value]
 
@@ -382,6 +402,13 @@ class XeroGateway:
     def _model(self, type_name: str, data: Any, api=None):
         """Our parsed JSON into SDK models via the SDK's own deserializer (it knows Xero's /Date()/ format)."""
         api = api or self._accounting
+        expected = type_name[5:-1] if type_name.startswith("list[") else type_name
+        # an answer without the list asked for must not read as "Xero holds none": the preview would call
+        # every record new and a sync would write it again
+        if type_name.startswith("list[") and not isinstance(data, list):
+            raise XeroError(f"Unexpected answer from Xero: not a list of {expected}")
+        if not type_name.startswith("list[") and not (isinstance(data, dict) and isinstance(data.get(type_name), list)):
+            raise XeroError(f"Unexpected answer from Xero: no {type_name} list in it")
         try:
             return deserialize(type_name, data, api.get_model_finder())
         except (ValueError, TypeError, AttributeError, KeyError) as error:

@@ -22,7 +22,7 @@ from pexxero.models import BLOCKED, NEW, SKIPPED, marker
 from pexxero.pex import BadPexRow, parse_transaction, read_rows
 from pexxero.sandbox import demo
 from pexxero.sync import run_sync
-from sandbox_env import SandboxEnv, open_sandbox
+from sandbox_env import SandboxEnv, open_sandbox, sandbox  # noqa: F401
 
 CORPUS = Path(__file__).parent / "corpus"
 FIRST_ID = 900_000_001
@@ -265,3 +265,63 @@ def test_corpus_files_parse_to_a_status_or_a_report():
         assert all(t.problem or t.amount for t in parsed)  # a placeholder always says why
         total += len(rows)
     assert total >= 10
+
+
+# ------------------------------------------------------------------------------------------ bad Xero answers
+
+def _quick_retries(env: SandboxEnv) -> None:
+    env.conn.xero()._runner.sleep = lambda seconds: None  # retries without waiting: the fault is what is tested
+
+
+XERO_READ_FAULTS = [
+    # fault, times, what the preview does
+    ("odd_shape", 1, "Unexpected answer from Xero: no BankTransactions list in it"),
+    ("html_503", 6, "Xero is unavailable"),
+    ("truncated_json", 6, "Xero is unavailable: an unreadable answer"),
+    ("empty_200", 6, "Xero is unavailable: an unreadable answer"),
+    ("truncated_json", 1, None),  # once: the retry reads it
+    ("empty_200", 1, None),
+    ("html_503", 1, None),
+]
+
+
+@pytest.mark.parametrize("fault,times,message", XERO_READ_FAULTS,
+                         ids=[f"{f}x{n}" for f, n, _ in XERO_READ_FAULTS])
+def test_a_bad_xero_answer_to_a_read_is_a_clear_error_not_an_empty_book(sandbox, fault, times, message):
+    from pexxero.xero import XeroError
+
+    _quick_retries(sandbox)
+    sandbox.xero.faults.queue(fault, method="GET", path_contains="BankTransactions", count=times)
+    writes = sandbox.writes()
+    if message is None:
+        frame = sandbox.conn.preview().frame
+        assert not sandbox.xero.faults.pending
+        assert (frame["status"] == "synced").any()  # the seeded records were read, not missed
+        return
+    with pytest.raises(XeroError) as raised:
+        sandbox.conn.preview()
+    assert message in str(raised.value)
+    assert not sandbox.xero.faults.pending
+    assert sandbox.writes() == writes
+
+
+XERO_WRITE_FAULTS = [(f, "BankTransactions") for f in ("empty_200", "odd_shape", "truncated_json", "html_503",
+                                                        "missing_id")] + [("missing_id", "BankTransfers"),
+                                                                          ("odd_shape", "BankTransfers")]
+
+
+@pytest.mark.parametrize("fault,path", XERO_WRITE_FAULTS, ids=[f"{f}-{p}" for f, p in XERO_WRITE_FAULTS])
+def test_a_bad_xero_answer_to_a_write_loses_nothing_and_duplicates_nothing(sandbox, fault, path):
+    _quick_retries(sandbox)
+    frame = sandbox.conn.preview().frame
+    eligible = {marker(int(i)) for i in frame[frame["status"] == NEW]["pex_id"]}
+    assert eligible
+    sandbox.xero.faults.queue(fault, method="PUT", path_contains=path, count=1)
+    first = run_sync(sandbox.conn)
+    assert not sandbox.xero.faults.pending, "the fault never fired"
+    assert first["status"] in ("succeeded", "partial", "failed"), first
+    rerun = run_sync(sandbox.conn, retry_failed=first["status"] != "succeeded")
+    assert rerun["status"] in ("succeeded", "partial"), rerun
+    counts = sandbox.references()
+    assert {ref: counts[ref] for ref in eligible if counts[ref] != 1} == {}
+    assert not sandbox.duplicates()

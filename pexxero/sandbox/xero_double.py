@@ -12,10 +12,12 @@ import asyncio
 import base64
 import copy
 import hashlib
+import json
 import threading
 import time
 import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Callable, Optional
 from urllib.parse import parse_qsl, urlencode
 
@@ -363,7 +365,13 @@ class XeroDouble:
 
         if fault == "truncated_json":
             return finish(self._truncated(request, body, handler, tenant))
+        if fault == "empty_200":  # a 200 with no body; a write is not performed
+            return finish(Response(b"", status_code=200, media_type="application/json"))
+        if fault == "odd_shape":  # a 200 in a shape no endpoint has; a write is not performed
+            return finish(_json({"Id": str(uuid.uuid4()), "Status": "OK", "Result": {"Items": []}}, 200))
         response = self._idempotent(request, body, handler, tenant, record.idempotency_key)
+        if fault == "missing_id":  # performed, but the answer's elements lost their ids
+            response = _without_ids(response)
         finish(response)
         if fault == "commit_then_drop":
             record.dropped = True
@@ -433,6 +441,16 @@ class XeroDouble:
         # wait until the server has noticed, so it does not answer on a closed socket (it ignores sends after)
         while (await receive())["type"] != "http.disconnect":
             pass
+
+
+def _without_ids(response: Response) -> Response:
+    """The same answer with every element's own *ID field removed (the ids of what it points at stay)."""
+    data = json.loads(response.body, parse_float=Decimal)
+    for value in data.values() if isinstance(data, dict) else ():
+        for element in value if isinstance(value, list) else ():
+            for key in [k for k in element if k.endswith("ID") and isinstance(element[k], str)]:
+                del element[key]
+    return Response(dumps(data).encode(), status_code=response.status_code, media_type=response.media_type)
 
 
 __all__ = ["XeroDouble", "FaultSwitches", "RecordedRequest"]

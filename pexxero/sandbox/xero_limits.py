@@ -93,7 +93,7 @@ class RateLimits:
 
 
 FAULT_KINDS = ("429", "429_day", "500", "503", "html_503", "truncated_json", "commit_then_drop", "expire_tokens",
-               "revoke", "timeout")
+               "revoke", "timeout", "empty_200", "odd_shape", "missing_id")
 
 
 @dataclass
