@@ -36,7 +36,7 @@ top.caption(f"{preview.start} to {preview.end} · {len(frame):,} rows · {views.
 totals = views.status_totals(frame)
 for column, total in zip(st.columns(len(totals)), totals):
     column.metric(total["status"].capitalize(), f"{total['count']:,}", f"{total['amount']:,.2f}",
-                  delta_color="off")
+                  delta_color="off", delta_arrow="off", border=True)
 
 left, right = st.columns(2)
 colours = alt.Scale(domain=list(views.STATUS_COLOURS), range=list(views.STATUS_COLOURS.values()))

@@ -79,6 +79,7 @@ def test_whole_journey(dashboard, tmp_path):
     from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(exist_ok=True)
+    expect.set_options(timeout=30_000)  # a busy 2-core machine: the first run also starts the sandbox
     with playwright.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
@@ -132,6 +133,9 @@ def test_whole_journey(dashboard, tmp_path):
         # ----- Preview and its CSV
         go("Preview")
         expect(page.get_by_text("built just now")).to_be_visible(timeout=60_000)
+        expect(page.locator('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg')
+               .first).to_be_visible()
+        expect(page.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
         shot("preview")
         with page.expect_download() as download_info:
             page.get_by_role("button", name="Download the reconciliation (CSV)").click()
@@ -152,11 +156,13 @@ def test_whole_journey(dashboard, tmp_path):
         expect(page.locator('[data-testid="stProgress"]')).to_be_visible()
         expect(page.get_by_text("Succeeded", exact=True)).to_be_visible(timeout=90_000)
         expect(page.get_by_text("Item outcomes")).to_be_visible()
+        expect(page.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
         shot("sync")
 
         # ----- History
         go("History")
         expect(page.get_by_text("Runs over time")).to_be_visible()
+        expect(page.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
         shot("history")
         browser.close()
 
