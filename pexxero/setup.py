@@ -204,6 +204,7 @@ _SECTION_COMMENTS = {
 
 def from_toml(text: str) -> Setup:
     """Parse the setup TOML of PRODUCT.md. Checks syntax, shape and enum values; `validate` checks the rest."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as Windows editors save UTF-8: not part of the TOML
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -325,3 +325,51 @@ def test_a_bad_xero_answer_to_a_write_loses_nothing_and_duplicates_nothing(sandb
     counts = sandbox.references()
     assert {ref: counts[ref] for ref in eligible if counts[ref] != 1} == {}
     assert not sandbox.duplicates()
+
+
+# ------------------------------------------------------------------------------------------ bad setup TOML
+# (tests/test_setup.py covers wrong types, unknown names and enum values; these are the rest)
+
+from pexxero.setup import SetupError, from_toml, to_toml  # noqa: E402
+
+BAD_TOML = [
+    ("duplicate key", "[pex]\npurchases = true\npurchases = false\n", "", "line 3"),
+    ("duplicate table", "[pex]\n[pex]\n", "", "twice"),
+    ("array for a section", "pex = [1, 2]\n", "pex", "[table]"),
+    ("nested unknown table", "[pex.extra]\na = 1\n", "pex.extra", "unknown setting"),
+    ("NUL byte", "[pex]\npurchases = true\x00\n", "", "not valid TOML"),
+    ("boolean for a date", "[pex]\nstart_date = true\n", "pex.start_date", "date"),
+    ("year zero", '[pex]\nend_date = "0000-01-01"\n', "pex.end_date", "date"),
+    ("float for an account code", "[accounts]\npex_cash = 91.0\n", "accounts.pex_cash", "text"),
+    ("table for an account code", "[accounts]\npex_cash = {a = 1}\n", "accounts.pex_cash", "text"),
+    ("list for tracking", '[purchases]\ntracking = ["a"]\n', "purchases.tracking", "table of names"),
+    ("non-Latin unknown key", '[pex]\n"ståart" = 1\n', 'pex."ståart"', "unknown setting"),
+]
+
+
+@pytest.mark.parametrize("text,field_name,fragment", [c[1:] for c in BAD_TOML], ids=[c[0] for c in BAD_TOML])
+def test_bad_setup_toml_is_refused_naming_the_field(text, field_name, fragment):
+    with pytest.raises(SetupError) as caught:
+        from_toml(text)
+    assert [e.field for e in caught.value.errors] == [field_name]
+    assert fragment in caught.value.errors[0].message
+
+
+def test_a_byte_order_mark_is_not_an_error():
+    assert from_toml("\ufeff[pex]\npurchases = false\n").pex.purchases is False
+
+
+@pytest.mark.slow
+def test_a_refused_config_import_leaves_the_stored_setup_as_it_was(sandbox, tmp_path):
+    before = to_toml(sandbox.conn.setup())
+    for number, (_, text, _, _) in enumerate(BAD_TOML + [("huge", '[accounts]\npex_cash = "' + "9" * 100_000 + '"\n',
+                                                          "", "")]):
+        bad = tmp_path / f"bad{number}.toml"
+        bad.write_text(text, encoding="utf-8")
+        done = sandbox.cli("config", "import", str(bad))
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    bad = tmp_path / "not-utf8.toml"
+    bad.write_bytes(b"[pex]\npurchases = \xff\xfe\n")
+    done = sandbox.cli("config", "import", str(bad))
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert to_toml(sandbox.conn.setup()) == before
