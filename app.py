@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import context
 
 st.set_page_config(page_title="pexxero: PEX to Xero", page_icon="🔁", layout="wide")
+context.require_sign_in()
 context.prepare()
 
 pages = [

@@ -113,3 +113,24 @@ def keep_preview(preview: Optional[Preview]) -> None:
             store["by_db"].pop(db_path(), None)
         else:
             store["by_db"][db_path()] = preview
+
+
+def require_sign_in() -> None:
+    """Optional sign-in with Streamlit's `st.login` (any OIDC provider) when secrets.toml has an [auth] section.
+
+    `[pexxero] allowed_emails = [...]` narrows it to named people. Without [auth] the dashboard is open, as a local
+    tool run by its own user is; see docs/security.md.
+    """
+    secrets = _secrets()
+    if "auth" not in secrets:
+        return
+    if not st.user.is_logged_in:
+        st.title("pexxero")
+        st.write("Sign in to reach the connector and its history.")
+        st.button("Sign in", on_click=st.login, type="primary")
+        st.stop()
+    allowed = secrets.get("pexxero", {}).get("allowed_emails")
+    if allowed and st.user.get("email") not in allowed:
+        st.error("This account may not use the dashboard. Sign in with another one.")
+        st.button("Log out", on_click=st.logout)
+        st.stop()

@@ -46,14 +46,16 @@ with st.form("pex_token"):
 
 def xero_button(label: str, key: str) -> None:
     """The streamlit-oauth popup: authorization code with PKCE; the token set goes straight to the store."""
-    from streamlit_oauth import OAuth2Component, StreamlitOauthError
+    from streamlit_oauth import StreamlitOauthError
+
+    from dashboard.oauth import StrictOAuth2Component
 
     client_id, client_secret = xero_app_credentials(context.SECRETS_PATH)
     if not client_id:
         st.error("No Xero app is configured: add [xero] client_id and client_secret to .streamlit/secrets.toml.")
         return
     endpoints = conn.endpoints
-    oauth = OAuth2Component(
+    oauth = StrictOAuth2Component(
         client_id, client_secret, authorize_endpoint=endpoints.xero_authorize_url,
         token_endpoint=endpoints.xero_token_url, refresh_token_endpoint=endpoints.xero_token_url,
         revoke_token_endpoint=endpoints.xero_revocation_url,

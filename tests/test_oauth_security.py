@@ -123,7 +123,9 @@ def oauth_component(xero_double, monkeypatch):
     streamlit_oauth = pytest.importorskip("streamlit_oauth")
     delivered: dict = {}
     monkeypatch.setattr(streamlit_oauth, "_authorize_button", lambda **kwargs: dict(delivered))
-    component = streamlit_oauth.OAuth2Component(
+    from dashboard.oauth import StrictOAuth2Component  # streamlit-oauth 0.1.14 lets a callback without state through
+
+    component = StrictOAuth2Component(
         demo.XERO_CLIENT_ID, demo.XERO_CLIENT_SECRET,
         authorize_endpoint=xero_double.url + "/identity/connect/authorize",
         token_endpoint=xero_double.url + "/connect/token")
@@ -137,8 +139,6 @@ def test_a_callback_whose_state_does_not_match_is_refused(oauth_component):
         component.authorize_button("Connect Xero", REDIRECT, DEFAULT_SCOPE, key="xero-test", pkce="S256")
 
 
-@pytest.mark.xfail(strict=True, reason="streamlit-oauth 0.1.14 checks state only when the callback carries one; "
-                                       "PKCE still makes an injected code useless (the exchange is refused)")
 def test_a_callback_without_state_is_refused(oauth_component):
     streamlit_oauth, component, delivered = oauth_component
     delivered.update({"code": "an-injected-code"})
@@ -146,11 +146,11 @@ def test_a_callback_without_state_is_refused(oauth_component):
         component.authorize_button("Connect Xero", REDIRECT, DEFAULT_SCOPE, key="xero-test", pkce="S256")
 
 
-def test_an_injected_code_without_state_still_gets_no_token(oauth_component, xero_double):
-    """The library's gap above is closed by PKCE: a code issued to someone else's challenge is refused."""
+def test_an_injected_code_with_the_right_state_still_gets_no_token(oauth_component, xero_double):
+    """PKCE too: a code issued to someone else's challenge is refused even when the state matches."""
     streamlit_oauth, component, delivered = oauth_component
     attackers_code = _authorize(xero_double, verifier=secrets.token_urlsafe(48))["code"]
-    delivered.update({"code": attackers_code})
+    delivered.update({"code": attackers_code, "state": streamlit_oauth._generate_state("xero-test")})
     with pytest.raises(Exception) as raised:
         component.authorize_button("Connect Xero", REDIRECT, DEFAULT_SCOPE, key="xero-test", pkce="S256")
     assert not isinstance(raised.value, AssertionError)
