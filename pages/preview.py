@@ -30,6 +30,10 @@ if preview is None:
     st.stop()
 frame = preview.frame
 top.caption(f"{preview.start} to {preview.end} · {len(frame):,} rows · {views.built_ago(preview.built_at)}")
+if getattr(preview, "rejected", None):
+    with st.expander(f"{len(preview.rejected)} PEX rows could not be read and are not listed — fix them in PEX",
+                     icon=":material/warning:"):
+        st.write("\n".join(f"- {line}" for line in preview.rejected))
 
 # ------------------------------------------------------------------------------------------ metrics
 

@@ -60,6 +60,11 @@ def preview(args: argparse.Namespace) -> int:
     print(f"Preview of {result.start} to {result.end} (nothing was written to Xero)")
     print(table([[r["status"], r["count"], money(r["amount"])] for r in summary.to_dict("records")],
                 ["status", "count", "amount"]))
+    if result.rejected:
+        print(f"{len(result.rejected)} PEX rows could not be read and are not listed (fix them in PEX):",
+              file=sys.stderr)
+        for line in result.rejected:
+            print(f"  {line}", file=sys.stderr)
     if args.csv:
         result.to_csv(args.csv)
         print(f"Reconciliation CSV written to {args.csv}")

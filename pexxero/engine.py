@@ -64,6 +64,7 @@ class Preview:
     built_at: datetime
     start: date
     end: date
+    rejected: list[str] = field(default_factory=list)  # PEX rows that could not be read at all, in words
 
     def summary(self) -> pd.DataFrame:
         return diff.summary(self.frame)
@@ -242,8 +243,11 @@ class Connection:
             if cached_start <= start:
                 start = max(start, min(cached_end, end) - timedelta(days=LOOKBACK_DAYS))
         pex = self.pex()
+        rejected_before = len(getattr(pex, "rejected", []))
         cardholder = list(pex.cardholder_transactions(start, end, include_pendings=True, include_declines=True))
         business = list(pex.business_transactions(start, end))
+        # rows PEX sent without a usable id cannot be listed or synced: keep them to say so on every preview
+        self.store.set_meta(self._rejected_key(), list(getattr(pex, "rejected", []))[rejected_before:])
         # each ledger replaces its window: an authorisation PEX dropped (or settled under a new id) goes away
         self.store.save_pex_transactions(self.connection_id, self._with_cardholder_names(cardholder),
                                          fetched_at=now, window=(start, end), ledger="cardholder")
@@ -256,6 +260,13 @@ class Connection:
         }
         self.store.set_meta(self._cache_key(), new_state)
         return True
+
+    def _rejected_key(self) -> str:
+        return f"pex_rejected:{self.connection_id}"
+
+    def rejected_pex_rows(self) -> list[str]:
+        """PEX rows the last refresh could not identify (no usable TransactionId): not listed, not synced."""
+        return list(self.store.meta(self._rejected_key()) or [])
 
     def _with_cardholder_names(self, transactions: list[PexTransaction]) -> list[PexTransaction]:
         from dataclasses import replace
@@ -293,7 +304,8 @@ class Connection:
             locks = [d for d in (ref.organisation.period_lock_date, ref.organisation.end_of_year_lock_date) if d]
             lock = max(locks) if locks else None
         frame = diff.reconcile(results, bank, transfers, lock_date=lock, start=start, end=end)
-        built = Preview(frame=frame, built_at=datetime.now(timezone.utc), start=start, end=end)
+        built = Preview(frame=frame, built_at=datetime.now(timezone.utc), start=start, end=end,
+                        rejected=self.rejected_pex_rows())
         if save_plan:
             self._save_plan(built)
         return built
