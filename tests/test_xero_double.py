@@ -66,8 +66,12 @@ def http(double: XeroDouble, **kw) -> httpx.Client:
 
 def sdk(double: XeroDouble, token: dict | None = None) -> AccountingApi:
     store = {"token": token or double.grant()}
+    # the SDK's Configuration() copies a process-wide default and ignores constructor arguments once that
+    # default exists (after the first ApiClient in the process), so the token goes on after construction
+    config = Configuration()
+    config.oauth2_token = OAuth2Token(client_id=demo.XERO_CLIENT_ID, client_secret=demo.XERO_CLIENT_SECRET)
     client = ApiClient(
-        Configuration(oauth2_token=OAuth2Token(client_id=demo.XERO_CLIENT_ID, client_secret=demo.XERO_CLIENT_SECRET)),
+        config,
         pool_threads=1,
         oauth2_token_getter=lambda: store["token"],
         oauth2_token_saver=lambda t: store.update(token=t),
