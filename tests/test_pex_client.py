@@ -16,6 +16,7 @@ from pexxero.models import TagOption
 from pexxero.pex import PexAuthError, PexClient, PexError, PexRateLimited, PexUnavailable, parse_transaction
 from pexxero.sandbox import demo
 from pexxero.sandbox.pex_double import PexDouble
+from fakes import FakeClock
 
 # PEX-API.md section 5.3, verbatim: -1.01 split two ways on a dropdown tag, one Tags entry per split
 EXAMPLE_ROW = r"""
@@ -30,16 +31,6 @@ EXAMPLE_ROW = r"""
    "Value":"{\"TagId\":\"5e95c111aa538301d0062869\",\"Allocation\":[{\"TagId\":\"5de64845aa53810dc4b3541b\",\"Value\":\"7\"}],\"Amount\":\"0.51\"}"}]}}
 """
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RecordingTransport(httpx.HTTPTransport):

@@ -15,20 +15,11 @@ import pytest
 
 from pexxero.sandbox import demo, receipts
 from pexxero.sandbox.pex_double import PexDouble
+from fakes import FakeClock
 
 TODAY = date(2026, 6, 15)  # a fixed day, so the demo data is the same whatever the calendar says
 AUTH = {"Authorization": f"token {demo.PEX_TOKEN}"}
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def window(double: PexDouble, days: int = 180, **extra) -> dict:

@@ -24,26 +24,17 @@ from xero_python.identity import IdentityApi
 
 from pexxero.sandbox import demo
 from pexxero.sandbox.xero_double import XeroDouble
+from fakes import FakeClock
 
 T1, T2 = demo.TENANT_ID, demo.SECOND_TENANT_ID
 START = datetime(2026, 2, 10, 12, 0, tzinfo=timezone.utc).timestamp()
 REDIRECT = "http://127.0.0.1:8501/callback"
 
 
-class FakeClock:
-    def __init__(self, now: float = START):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

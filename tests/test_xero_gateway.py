@@ -28,26 +28,10 @@ from pexxero.xero import (
     XeroUnavailable,
 )
 from pexxero.xero_tokens import stamp_expiry
+from fakes import FakeClock
 
 START = float(int(time.time()))  # the fake clock starts now: record dates stay clear of the demo's lock date
 
-
-class FakeClock:
-    def __init__(self, now: float = START):
-        self.now = now
-        self.slept: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.slept.append(seconds)
-            self.now += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RecordingKeeper(MemoryTokenKeeper):
@@ -64,7 +48,7 @@ class RecordingKeeper(MemoryTokenKeeper):
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture
