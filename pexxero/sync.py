@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -51,6 +52,19 @@ EXIT_CODES = {
     runs.INTERRUPTED: 1,
 }
 SESSION_FAILED = "Xero session failed: re-connect Xero"
+DATABASE_FAILED = ("the sync stopped because it cannot write its own database ({error}); nothing more was sent to "
+                   "Xero. Free disk space or make the database writable, then run sync again: it checks what "
+                   "arrived and continues")
+
+
+def pex_stopped(exc) -> str:
+    """A PEX failure that ended a run, in words (the token never appears in a PexError's text)."""
+    from pexxero.pex import PexAuthError
+
+    if isinstance(exc, PexAuthError):
+        return f"PEX refused the token ({exc.message}): connect PEX again (python -m pexxero connect pex)"
+    return (f"PEX did not answer ({exc.message}); nothing more was written to Xero. Run sync again when PEX is "
+            "back: it continues where it stopped")
 
 
 class Stop(Exception):
@@ -146,6 +160,8 @@ class Runner:
     written: int = 0
     failed: int = 0
     attachment_failures: int = 0
+    attached: int = 0  # receipts this run sent to Xero
+    recovered: int = 0  # records an earlier run left in flight that this run saw into Xero
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -340,6 +356,8 @@ class Runner:
         if run_id == self.run_id:
             self.written += len(created)
             self.failed += len(failed)
+        else:  # recovery finished a request of an earlier run: this run says so, that run's items keep the outcome
+            self.recovered += len(created)
 
     def _send(self, endpoint: str, records: list[PlannedRecord], *, key: Optional[str] = None,
               body: Optional[str] = None, run_id: Optional[int] = None, xero_id: str = "") -> None:
@@ -501,45 +519,62 @@ class Runner:
         todo = [(p, x) for p, x in todo if p in purchases]
         if not todo:
             return
-        pex, xero = self.conn.pex(), self.conn.xero()
+        from pexxero.pex import PexError
+
         for n, (pex_id, xero_id) in enumerate(sorted(todo)):
             self.checkpoint(f"attaching receipts: {n} of {len(todo)} transactions")
-            existing = None
-            for att in pex.attachments(pex_id):
-                if att.upload_status.lower() != "loaded":
-                    self._attachment_done(pex_id, att.attachment_id, "skipped",
-                                          f"PEX reports the receipt as {att.upload_status}")
-                    continue
-                state = self.db.execute(
-                    "SELECT status FROM attachment_items WHERE connection_id = ? AND pex_id = ? AND attachment_id = ?",
-                    [self.cid, pex_id, att.attachment_id]).fetchone()
-                if state and state[0] == "attached":
-                    continue
-                file = pex.download_attachment(pex_id, att.attachment_id)
-                body = json.dumps({"pex_id": pex_id, "attachment_id": att.attachment_id, "xero_parent_id": xero_id,
-                                   "file_name": file.file_name,
-                                   "sha256": hashlib.sha256(file.content).hexdigest()}, sort_keys=True)
-                key = idempotency_key(self.conn.tenant_id(), "attachment", body)
-                if existing is None:
-                    existing = set(self._xero_call(xero.attachments, xero_id))
-                if file.file_name in existing:
-                    self._attachment_done(pex_id, att.attachment_id, "attached", "", xero_parent_id=xero_id,
-                                          file_name=file.file_name, key=key)
-                    continue
-                runs.record_intent(self.db, key, self.cid, self.run_id, "attachment", body, [f"PEX-{pex_id}"])
-                try:
-                    self._xero_call(xero.add_attachment, xero_id, file, key)
-                except Stop as stop:
-                    if stop.status != runs.FAILED or stop.message == SESSION_FAILED:
-                        raise
-                    self._attachment_done(pex_id, att.attachment_id, "failed", stop.message,
-                                          xero_parent_id=xero_id, file_name=file.file_name, key=key)
-                    runs.finish_intent(self.db, key)
-                    self.attachment_failures += 1
-                    continue
-                runs.finish_intent(self.db, key)
+            try:
+                self._attach_one(pex_id, xero_id)
+            except PexError as exc:
+                # the transactions are in Xero; what is left is receipts, which the next sync attaches
+                self.attachment_failures += len(todo) - n
+                self.notes.append(f"PEX did not answer ({exc.message}) while receipts were fetched: the records "
+                                  f"are in Xero, the receipts of {len(todo) - n} transactions are not yet; the next "
+                                  "sync attaches them")
+                return
+
+    def _attach_one(self, pex_id: int, xero_id: str) -> None:
+        """The receipts of one transaction; it counts as scanned only when none of them failed."""
+        pex, xero = self.conn.pex(), self.conn.xero()
+        failures = self.attachment_failures
+        existing = None
+        for att in pex.attachments(pex_id):
+            if att.upload_status.lower() != "loaded":
+                self._attachment_done(pex_id, att.attachment_id, "skipped",
+                                      f"PEX reports the receipt as {att.upload_status}")
+                continue
+            state = self.db.execute(
+                "SELECT status FROM attachment_items WHERE connection_id = ? AND pex_id = ? AND attachment_id = ?",
+                [self.cid, pex_id, att.attachment_id]).fetchone()
+            if state and state[0] == "attached":
+                continue
+            file = pex.download_attachment(pex_id, att.attachment_id)
+            body = json.dumps({"pex_id": pex_id, "attachment_id": att.attachment_id, "xero_parent_id": xero_id,
+                               "file_name": file.file_name,
+                               "sha256": hashlib.sha256(file.content).hexdigest()}, sort_keys=True)
+            key = idempotency_key(self.conn.tenant_id(), "attachment", body)
+            if existing is None:
+                existing = set(self._xero_call(xero.attachments, xero_id))
+            if file.file_name in existing:
                 self._attachment_done(pex_id, att.attachment_id, "attached", "", xero_parent_id=xero_id,
                                       file_name=file.file_name, key=key)
+                continue
+            runs.record_intent(self.db, key, self.cid, self.run_id, "attachment", body, [f"PEX-{pex_id}"])
+            try:
+                self._xero_call(xero.add_attachment, xero_id, file, key)
+            except Stop as stop:
+                if stop.status != runs.FAILED or stop.message == SESSION_FAILED:
+                    raise
+                self._attachment_done(pex_id, att.attachment_id, "failed", stop.message,
+                                      xero_parent_id=xero_id, file_name=file.file_name, key=key)
+                runs.finish_intent(self.db, key)
+                self.attachment_failures += 1
+                continue
+            runs.finish_intent(self.db, key)
+            self._attachment_done(pex_id, att.attachment_id, "attached", "", xero_parent_id=xero_id,
+                                  file_name=file.file_name, key=key)
+            self.attached += 1
+        if self.attachment_failures == failures:  # a failed receipt is tried again by the next sync
             self._attachment_done(pex_id, "", "scanned", "")
 
     def _purchase_ids(self, pex_ids: set[int]) -> set[int]:
@@ -552,6 +587,7 @@ class Runner:
 def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, from_preview: bool = False,
              today: Optional[date] = None, batch_size: int = BATCH_SIZE) -> dict:
     """Run one sync of `conn` to the end and return its run row (status, counts, message)."""
+    from pexxero.pex import PexError
     from pexxero.xero import XeroError
 
     db = conn.store.db
@@ -587,14 +623,23 @@ def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, 
             message = f"{runner.failed} of {to_write} could not be written: see each item's message from Xero"
         elif runner.attachment_failures:
             status = runs.PARTIAL
-            message = f"{runner.attachment_failures} receipts could not be attached: see the items"
+            message = "; ".join(runner.notes) or \
+                f"{runner.attachment_failures} receipts could not be attached: see the items"
         else:
             message = f"{runner.written} written to Xero" if to_write else "nothing new to write"
+        if runner.recovered:
+            message += f"; {runner.recovered} written to Xero finishing what an interrupted run left in flight"
+        if runner.attached and status == runs.SUCCEEDED and not to_write:
+            message += f"; {runner.attached} receipts attached"
     except Stop as stop:
         status, message, resume_at = stop.status, stop.message, stop.resume_at
     except XeroError as exc:  # a read outside the runner's own calls (the plan's reads) ends the run the same way
         stop = Runner._stop_for(exc)
         status, message, resume_at = stop.status, stop.message, stop.resume_at
+    except sqlite3.DatabaseError as exc:  # disk full, read-only, I/O error: no intent can be committed now
+        status, message = runs.FAILED, DATABASE_FAILED.format(error=exc)
+    except PexError as exc:
+        status, message = runs.FAILED, pex_stopped(exc)
     except Exception as exc:  # noqa: BLE001 - the run must end with a status and words, never a hang
         from pexxero.engine import NotConnected
 
@@ -602,12 +647,40 @@ def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, 
         message = str(exc) if isinstance(exc, NotConnected) else f"the sync stopped on an unexpected error: {type(exc).__name__}: {exc}"
     finally:
         beat.stop()
-        calls = _calls(conn) - calls_before
-        runs.update_run(db, run_id, status=status, message=message, ended_at=runs.now_iso(),
-                        written=runner.written, failed=runner.failed, resume_at=resume_at, calls=calls,
-                        step="")
-        runs.release_lock(db, conn.connection_id, owner)
+        end = dict(status=status, message=message, ended_at=runs.now_iso(), written=runner.written,
+                   failed=runner.failed, resume_at=resume_at, calls=_calls(conn) - calls_before, step="")
+        recorded = _record_end(conn, run_id, owner, end)
+    if not recorded:
+        # the database would not take the run's end: say it anyway; the next sync finds the lock of a finished
+        # process and marks this run Interrupted
+        return {**(_read_run(db, run_id) or {"id": run_id, "to_write": 0}), **end}
     return runs.get_run(db, run_id)
+
+
+def _record_end(conn, run_id: int, owner: str, end: dict) -> bool:
+    """Write the run's end and free its lock; through a fresh connection when the run's own one is broken.
+    False when neither could write (the disk is full or the file read-only)."""
+    for attempt in range(2):
+        db = conn.store.db if attempt == 0 else Database(conn.store.path)
+        try:
+            if attempt:
+                db.execute("PRAGMA busy_timeout = 10000")
+            runs.update_run(db, run_id, **end)
+            runs.release_lock(db, conn.connection_id, owner)
+            return True
+        except sqlite3.DatabaseError:
+            continue
+        finally:
+            if attempt:
+                db.close()
+    return False
+
+
+def _read_run(db, run_id: int) -> Optional[dict]:
+    try:
+        return runs.get_run(db, run_id)
+    except sqlite3.DatabaseError:
+        return None
 
 
 def _calls(conn) -> int:
