@@ -84,8 +84,13 @@ def explain(exc: BaseException) -> str:
     """The engine's errors in words, with the command that fixes them where there is one."""
     from pexxero.engine import NotConnected
 
+    import sqlite3
+
     name = type(exc).__name__
     message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, sqlite3.DatabaseError):  # disk full, read-only file, I/O error: before anything was sent
+        return (f"pexxero cannot write its database ({message}); nothing was sent to Xero. Free disk space or make "
+                "the database file writable, then run the command again.")
     if isinstance(exc, NotConnected):
         hint = ""
         if "PEX" in message:

@@ -373,3 +373,17 @@ def test_a_disk_that_refuses_a_child_process_every_write_ends_in_words_and_histo
     history = runs.list_runs(env.conn.db, env.conn.connection_id)
     assert history[1]["status"] == runs.INTERRUPTED
     assert_nothing_lost(env, expected)
+
+
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux prlimit")
+def test_a_sync_that_cannot_write_its_database_from_the_start_sends_nothing_and_says_so(env):
+    new_references(env)
+    writes = len(xero_writes(env))
+    result = subprocess.run([sys.executable, "-m", "pexxero", "--db", str(env.db_path), "sync"],
+                            env=env.child_env(), cwd=str(PROJECT_ROOT), capture_output=True, text=True, timeout=60,
+                            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1)))
+    TALLY["disk-refuses-writes-from-the-start"] += 1
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "pexxero cannot write its database" in result.stderr and "nothing was sent to Xero" in result.stderr
+    assert len(xero_writes(env)) == writes
