@@ -26,7 +26,6 @@ fast; the full-disk case that needs a whole process of its own runs `python -m p
 
 from __future__ import annotations
 
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +42,11 @@ from pexxero.engine import open_connection
 from pexxero.models import NEW, SYNCED
 from pexxero.sandbox import demo
 from sandbox_env import PROJECT_ROOT, SandboxEnv, open_sandbox
+
+try:
+    import resource  # the disk-refuses-writes cases limit a child's file size (Linux)
+except ImportError:  # pragma: no cover - Windows
+    resource = None
 
 pytestmark = pytest.mark.slow  # ~50 s: nineteen sandbox syncs with a rerun each
 
