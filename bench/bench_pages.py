@@ -1,9 +1,15 @@
 """Page bench: a full render of the Preview page with 10,000 rows, and of the Sync page during a 1,000-item run.
 
-Renders through Streamlit's AppTest (the page script end to end: reading state, shaping, every element built and
-serialised), against the sandbox doubles. Prints the seconds; the target is within 3 s each.
+Measured twice, against the sandbox doubles; the target is within 3 s each:
+- server side, through Streamlit's AppTest (the page script end to end: reading state, shaping, every element
+  built and serialised);
+- in a real headless Chromium against `streamlit run app.py` (Debian's chromium, driven by Playwright): from
+  opening the page's address until its table is drawn and the app is idle — what a bookkeeper waits for. The
+  Preview figure includes building the 10,000-row preview itself (reading Xero, mapping, the diff); the reload
+  after it is the page alone.
 
-    python bench/bench_pages.py
+    python bench/bench_pages.py            # both
+    python bench/bench_pages.py --no-browser
 """
 
 from __future__ import annotations
@@ -51,6 +57,107 @@ def big_preview(preview, rows: int):
     return replace(preview, frame=big)
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
+def many_pex_transactions(conn, rows: int) -> int:
+    """The demo business's PEX rows in range, copied under new ids until there are `rows` of them, saved in the
+    local PEX copy as if just fetched (so the page reads them without calling PEX)."""
+    import json
+    from datetime import datetime, timezone
+
+    from pexxero.engine import today_eastern
+    from pexxero.sandbox import seed as demo_seed
+
+    today = today_eastern()
+    start, end = conn.date_range(conn.setup(), today)
+    base = [t for t in demo_seed.demo_transactions(1, today) if start <= t.transaction_time.date() <= end]
+    copies = [replace(base[i % len(base)], transaction_id=700_000_000 + i) for i in range(rows)]
+    now = datetime.now(timezone.utc)
+    conn.store.save_pex_transactions(conn.connection_id, copies, fetched_at=now, window=(start, end))
+    conn.store.set_meta(f"pex_cache:{conn.connection_id}",
+                        {"start": start.isoformat(), "end": end.isoformat(), "fetched_at": now.isoformat()})
+    return len(copies)
+
+
+def browser_figures(sandbox, db: str) -> dict[str, float]:
+    import re
+    import socket
+    import subprocess
+
+    from playwright.sync_api import expect, sync_playwright
+
+    conn = set_up(db, sandbox)
+    many_pex_transactions(conn, PREVIEW_ROWS)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, **sandbox.env, "PEXXERO_DB": db}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in server.stdout:
+        if "URL:" in line:
+            break
+    import threading
+
+    threading.Thread(target=server.stdout.read, daemon=True).start()  # keep draining the server's output
+    url = f"http://127.0.0.1:{port}"
+    figures: dict[str, float] = {}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            expect.set_options(timeout=120_000)
+
+            def idle_with_table(caption: str) -> None:
+                expect(page.get_by_text(re.compile(caption)).first).to_be_visible()
+                expect(page.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
+                expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0)
+                expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+            def nav(title: str) -> None:
+                page.locator('[data-testid="stSidebarNavLink"]', has_text=title).click()
+
+            page.goto(url + "/connect")  # warm-up: the server imports, the browser loads the app's assets
+            expect(page.get_by_text("Sandbox mode").first).to_be_visible()
+            rows = f"{PREVIEW_ROWS:,}"
+            caption = r"of [\d,]+ rows"
+            started = time.perf_counter()
+            nav("Preview")
+            idle_with_table(caption)
+            figures[f"Preview, {rows} PEX rows: building the preview and drawing it"] = time.perf_counter() - started
+            nav("Connect")
+            expect(page.get_by_role("heading", name="Connect", exact=True)).to_be_visible()
+            started = time.perf_counter()
+            nav("Preview")
+            idle_with_table(caption)
+            figures[f"Preview, {rows} PEX rows: opening the page (preview built)"] = time.perf_counter() - started
+            started = time.perf_counter()
+            page.reload()
+            idle_with_table(caption)
+            figures[f"Preview, {rows} PEX rows: browser reload (the app's scripts load again)"] = \
+                time.perf_counter() - started
+
+            done = SYNC_ITEMS * 2 // 5
+            fake_run(conn, runs.RUNNING,
+                     [(600_000_000 + i, runs.CREATED if i < done else runs.PLANNED) for i in range(SYNC_ITEMS)],
+                     to_write=SYNC_ITEMS, step=f"writing to Xero: {done} of {SYNC_ITEMS}")
+            started = time.perf_counter()
+            nav("Sync")
+            expect(page.get_by_text(f"{done} of {SYNC_ITEMS}").first).to_be_visible()
+            expect(page.get_by_role("progressbar").first).to_be_visible()
+            expect(page.get_by_text("Waiting", exact=True)).to_be_visible()
+            figures[f"Sync, {SYNC_ITEMS:,}-item run in progress: opening the page"] = time.perf_counter() - started
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return figures
+
+
 def main() -> int:
     sandbox = start_sandbox()
     sandbox.xero.limits.minute_limit = 10_000
@@ -63,7 +170,7 @@ def main() -> int:
     context._previews()["by_db"][db] = big_preview(conn.preview(), PREVIEW_ROWS)
     results = {}
     render("preview")  # warm-up: imports and caches, as a server that has shown a page once
-    results[f"Preview page, {PREVIEW_ROWS:,} rows"], at = render("preview")
+    results[f"Preview page script, {PREVIEW_ROWS:,} rows (AppTest)"], at = render("preview")
     assert f"{PREVIEW_ROWS:,} of {PREVIEW_ROWS:,} rows" in "\n".join(c.value for c in at.caption)
 
     done = SYNC_ITEMS * 2 // 5
@@ -71,13 +178,16 @@ def main() -> int:
              [(600_000_000 + i, runs.CREATED if i < done else runs.PLANNED) for i in range(SYNC_ITEMS)],
              to_write=SYNC_ITEMS, step=f"writing to Xero: {done} of {SYNC_ITEMS}")
     render("sync")
-    results[f"Sync page, {SYNC_ITEMS:,}-item run in progress"], _ = render("sync")
+    results[f"Sync page script, {SYNC_ITEMS:,}-item run in progress (AppTest)"], _ = render("sync")
+    if "--no-browser" not in sys.argv and Path(CHROMIUM).exists():
+        browser_db = str(Path(tempfile.mkdtemp(prefix="pexxero-bench-")) / "browser.db")
+        results.update(browser_figures(sandbox, browser_db))
     sandbox.stop()
 
     worst = 0.0
     for name, seconds in results.items():
         worst = max(worst, seconds)
-        print(f"{name}: {seconds:.2f} s (target {TARGET:.0f} s)")
+        print(f"{name}: {seconds:.2f} s (target {TARGET:.0f} s)", flush=True)
     return 0 if worst <= TARGET else 1
 
 

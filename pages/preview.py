@@ -107,8 +107,13 @@ with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view, {l
 
 # ---------------------------------------------------------------------------------------------- CSV
 
-buffer = io.StringIO()
-preview.to_csv(buffer)
-st.download_button("Download the reconciliation (CSV)", buffer.getvalue(), mime="text/csv", key="pv_csv",
+def reconciliation_csv(preview=preview) -> str:
+    """Made when the button is pressed, not on every rerun: 10,000 rows take a third of a second."""
+    buffer = io.StringIO()
+    preview.to_csv(buffer)
+    return buffer.getvalue()
+
+
+st.download_button("Download the reconciliation (CSV)", reconciliation_csv, mime="text/csv", key="pv_csv",
                    file_name=f"pexxero-preview-{preview.start}-{preview.end}.csv")
 st.page_link("pages/sync.py", label="Next: Sync what this preview plans", icon=":material/arrow_forward:")

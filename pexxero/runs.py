@@ -15,7 +15,7 @@ import socket
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Optional
@@ -112,15 +112,28 @@ _SCHEMA = """
 # ------------------------------------------------------------------------------------------- codec
 
 
-def planned_to_json(record: PlannedRecord) -> str:
-    def default(value):
-        if isinstance(value, Decimal):
-            return str(value)
-        if isinstance(value, date):
-            return value.isoformat()
-        raise TypeError(type(value))
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
-    return json.dumps(asdict(record), default=default, sort_keys=True, separators=(",", ":"))
+
+def _plain(value):
+    """A plan as JSON-ready values: like `dataclasses.asdict`, without its deep copies (ten times faster, and a
+    preview of 10,000 rows saves a plan of as many records)."""
+    if isinstance(value, (Line, PlannedRecord, Tracking)):
+        names = _FIELD_NAMES.get(type(value))
+        if names is None:
+            names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def planned_to_json(record: PlannedRecord) -> str:
+    return json.dumps(_plain(record), sort_keys=True, separators=(",", ":"))
 
 
 def planned_from_json(text: str) -> PlannedRecord:

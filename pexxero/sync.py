@@ -320,9 +320,14 @@ class Runner:
             if write == "create" and item["reference"] in ledger:
                 write = None
                 item["reason"] = f"already written to Xero ({ledger[item['reference']]})"
-            if write and planned is not None:
-                item.update(outcome=runs.PLANNED, reason="", action=write,
-                            planned=runs.planned_to_json(planned))
+            body = runs.planned_to_json(planned) if write and planned is not None else None
+            if body is not None and shown is not None and shown[pex_id].get("planned") not in (None, body):
+                # what would be written is no longer what the user saw: setup or Xero's lists changed since
+                write, body = None, None
+                item["reason"] = ("its Xero record would differ from what the preview showed (the setup or Xero's "
+                                  "accounts, contacts or tracking changed since): preview again")
+            if body is not None:
+                item.update(outcome=runs.PLANNED, reason="", action=write, planned=body)
             if self.from_preview and shown is not None and pex_id in shown and not write and \
                     shown[pex_id]["status"] == NEW and row.status == SYNCED:
                 item["reason"] = f"appeared in Xero since the preview ({row.xero_id}); not written again"

@@ -88,3 +88,22 @@ def test_a_changed_record_released_for_update_is_updated_in_place(sandbox):
     assert env.references()[f"PEX-{pex_id}"] == 1
     after = env.conn.preview(refresh=False, save_plan=False).frame
     assert after.loc[after["pex_id"] == pex_id, "status"].item() == "synced"
+
+
+def test_a_setup_change_after_the_preview_holds_back_what_it_would_change(sandbox):
+    env = sandbox
+    _no_receipts(env)
+    shown = env.conn.preview()
+    fees = shown.frame[(shown.frame["status"] == NEW) & (shown.frame["kind"] == "fee")]
+    purchases = shown.frame[(shown.frame["status"] == NEW) & (shown.frame["kind"] == "purchase")]
+    assert len(fees) and len(purchases)
+    # the bookkeeper changes the fee account after looking at the preview, and syncs without looking again
+    env.setup(accounts=replace(env.conn.setup().accounts, fee_account="429"))
+
+    run = run_sync(env.conn, from_preview=True)
+    assert run["status"] == runs.SUCCEEDED, run["message"]
+    refs = env.references()
+    assert all(refs[f"PEX-{int(p)}"] == 0 for p in fees["pex_id"])  # not written with an account never shown
+    assert all(refs[f"PEX-{int(p)}"] == 1 for p in purchases["pex_id"])
+    items = {it["pex_id"]: it for it in runs.items(env.conn.db, run["id"])}
+    assert all("preview again" in items[int(p)]["reason"] for p in fees["pex_id"])
