@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     tags = commands.add_parser("tags", help="copy Xero accounts and tracking options into PEX dropdown tags")
     tags.add_subparsers(dest="action", metavar="ACTION").add_parser("sync", help="run the tag sync now")
 
-    commands.add_parser("sandbox", help="run the PEX and Xero doubles on loopback and print their URLs")
+    sandbox = commands.add_parser("sandbox", help="run the PEX and Xero doubles on loopback and print their URLs")
+    sandbox.add_argument("--pex-port", type=int, default=8765, help="port of the PEX double (0: any free port)")
+    sandbox.add_argument("--xero-port", type=int, default=8766, help="port of the Xero double (0: any free port)")
     return parser
 
 
@@ -114,7 +116,7 @@ def explain(exc: BaseException) -> str:
 def _sandbox(args: argparse.Namespace) -> int:
     from pexxero.sandbox import serve_forever
 
-    return serve_forever()
+    return serve_forever(pex_port=args.pex_port, xero_port=args.xero_port)
 
 
 # ------------------------------------------------------------------------------------ config, connect pex
