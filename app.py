@@ -1,11 +1,11 @@
 """pexxero dashboard: a short router; each page reads state, calls pexxero, renders.
 
-Run with `streamlit run app.py`. With no Xero app configured it runs in sandbox mode (see dashboard/context.py).
+Run with `streamlit run app.py`. With no Xero app configured it runs in sandbox mode (see pages/common/context.py).
 """
 
 import streamlit as st
 
-from dashboard import context
+from pages.common import context
 
 st.set_page_config(page_title="pexxero: PEX to Xero", page_icon="🔁", layout="wide")
 context.require_sign_in()

@@ -165,7 +165,7 @@ def main() -> int:
     db = str(Path(tempfile.mkdtemp(prefix="pexxero-bench-")) / "bench.db")
     os.environ["PEXXERO_DB"] = db
     conn = set_up(db, sandbox)
-    from dashboard import context
+    from pages.common import context
 
     context._previews()["by_db"][db] = big_preview(conn.preview(), PREVIEW_ROWS)
     results = {}

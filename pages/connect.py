@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import context, widgets
+from pages.common import context, widgets
 from pexxero import views
 from pexxero.engine import xero_app_credentials
 from pexxero.pex import PexAuthError
@@ -48,7 +48,7 @@ def xero_button(label: str, key: str) -> None:
     """The streamlit-oauth popup: authorization code with PKCE; the token set goes straight to the store."""
     from streamlit_oauth import StreamlitOauthError
 
-    from dashboard.oauth import StrictOAuth2Component
+    from pages.common.oauth import StrictOAuth2Component
 
     client_id, client_secret = xero_app_credentials(context.SECRETS_PATH)
     if not client_id:

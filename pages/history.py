@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import context, widgets
+from pages.common import context, widgets
 from pexxero import history, views
 
 widgets.header("Sync History")

@@ -9,7 +9,7 @@ import io
 import altair as alt
 import streamlit as st
 
-from dashboard import context, widgets
+from pages.common import context, widgets
 from pexxero import views
 from pexxero.models import KINDS, STATUSES
 

@@ -10,7 +10,7 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from dashboard import context, widgets
+from pages.common import context, widgets
 from pexxero import setup as setup_mod
 from pexxero.engine import today_eastern
 from pexxero.setup import STEPS, Setup, SetupError, from_toml, to_toml, validate

@@ -7,7 +7,7 @@ finds the same run and its progress. While one is active, a fragment re-reads th
 import pandas as pd
 import streamlit as st
 
-from dashboard import context, widgets
+from pages.common import context, widgets
 from pexxero import history, runs, views
 from pexxero.sync import start_background
 

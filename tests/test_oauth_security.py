@@ -123,7 +123,7 @@ def oauth_component(xero_double, monkeypatch):
     streamlit_oauth = pytest.importorskip("streamlit_oauth")
     delivered: dict = {}
     monkeypatch.setattr(streamlit_oauth, "_authorize_button", lambda **kwargs: dict(delivered))
-    from dashboard.oauth import StrictOAuth2Component  # streamlit-oauth 0.1.14 lets a callback without state through
+    from pages.common.oauth import StrictOAuth2Component  # streamlit-oauth 0.1.14 lets a callback without state through
 
     component = StrictOAuth2Component(
         demo.XERO_CLIENT_ID, demo.XERO_CLIENT_SECRET,

@@ -3,7 +3,7 @@
 from page_helpers import *  # noqa: F401,F403
 from page_helpers import app, button, connected, no_exception, set_up, texts
 
-from dashboard import context
+from pages.common import context
 
 
 def test_not_connected_and_not_set_up(page_env, sandbox):

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from dashboard import context
+from pages.common import context
 from pexxero import views
 
 SANDBOX_LINE = ("**Sandbox mode** — a bundled demo PEX business and Xero organisation run on this computer; "
