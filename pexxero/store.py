@@ -348,14 +348,28 @@ class StoreTokenKeeper:
         self.store = store
         self.connection_id = connection_id
 
+    @contextlib.contextmanager
+    def _own(self) -> Iterator[Store]:
+        """A short-lived connection of the keeper's own. The gateway refreshes on whichever thread makes the call
+        (a sync sends from worker threads) while another thread may hold a transaction open on the store's
+        connection; sharing that connection would fold the token's save into someone else's transaction."""
+        own = Store.open(self.store.path, key=self.store.key_source())
+        try:
+            yield own
+        finally:
+            own.close()
+
     def load(self) -> dict | None:
-        return self.store.load_credentials(self.connection_id, self.service)
+        with self._own() as own:
+            return own.load_credentials(self.connection_id, self.service)
 
     def save(self, token: dict) -> None:
-        self.store.save_credentials(self.connection_id, self.service, token)
+        with self._own() as own:
+            own.save_credentials(self.connection_id, self.service, token)
 
     def clear(self) -> None:
-        self.store.delete_credentials(self.connection_id, self.service)
+        with self._own() as own:
+            own.delete_credentials(self.connection_id, self.service)
 
     def lock(self, *, blocking: bool = True) -> contextlib.AbstractContextManager[None]:
         """Exclusive across processes and threads, re-entrant in one thread. `blocking=False` raises

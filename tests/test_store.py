@@ -476,3 +476,18 @@ def test_the_lock_excludes_other_threads(store):
         t.join()
     assert errors == []
     assert store.token_keeper(cid).load() == {"n": 75}
+
+
+def test_a_token_saved_on_another_thread_is_not_folded_into_an_open_transaction(store):
+    """A sync sends from worker threads, so the gateway may save a rotated token while the run's own thread is inside
+    a transaction on the store's connection. The token must be committed on its own, whatever that transaction does."""
+    keeper = store.token_keeper(store.connection_id())
+    keeper.save({"refresh_token": "first"})
+    store.db.execute("BEGIN")
+    store.db.execute("SELECT COUNT(*) FROM credentials").fetchall()  # the run's thread is mid-transaction
+    saver = threading.Thread(target=keeper.save, args=({"refresh_token": "rotated"},))
+    saver.start()
+    saver.join()
+    store.db.execute("ROLLBACK")  # that transaction fails; the rotated token must not go with it
+    assert keeper.load() == {"refresh_token": "rotated"}
+    assert store.load_credentials(store.connection_id(), "xero") == {"refresh_token": "rotated"}
