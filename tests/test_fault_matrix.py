@@ -316,6 +316,11 @@ def test_a_full_disk_after_the_plan_stops_before_the_next_request_and_a_rerun_fi
     assert runs.list_runs(env.conn.db, env.conn.connection_id)[0]["status"] == runs.FAILED
 
     env.conn.db.execute("DROP TABLE disk_filler")  # space is freed
+    rerun_after_the_disk_is_back(env, capfd, monkeypatch, expected)
+
+
+def rerun_after_the_disk_is_back(env, capfd, monkeypatch, expected: set[str]) -> None:
+    """Retry-failed takes what the stopped run left, a plain sync then finds nothing more, and nothing is lost."""
     again = Cli(env, capfd, monkeypatch)
     code, output = again("sync", "--retry-failed")
     assert_clear_words(code, output, "Succeeded", 0, "written to Xero")
@@ -345,12 +350,7 @@ def test_a_database_turned_read_only_mid_run_stops_at_once_and_says_so(env, capf
     assert last["status"] == runs.FAILED and "readonly database" in last["message"]
     assert env.conn.db.execute("SELECT COUNT(*) FROM sync_locks").fetchone()[0] == 0
 
-    again = Cli(env, capfd, monkeypatch)
-    code, output = again("sync", "--retry-failed")
-    assert_clear_words(code, output, "Succeeded", 0, "written to Xero")
-    code, output = again("sync")
-    assert_clear_words(code, output, "Succeeded", 0, "")
-    assert_nothing_lost(env, expected)
+    rerun_after_the_disk_is_back(env, capfd, monkeypatch, expected)
 
 
 @pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux prlimit")
