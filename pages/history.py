@@ -28,7 +28,8 @@ st.dataframe(table[["Run", "Started", "Ended", "Duration", "Status", "Fields", "
 over_time = views.runs_over_time(conn.history())
 if len(over_time):
     st.markdown("**Runs over time** (transactions written per run)")
-    chart = alt.Chart(over_time).mark_bar().encode(
+    # points, not bars: a bar on a time axis has no width, and a single run would not show at all
+    chart = alt.Chart(over_time).mark_circle(size=140, opacity=0.9).encode(
         x=alt.X("started:T", title="Started"), y=alt.Y("written:Q", title="Written"),
         color=alt.Color("status:N", scale=alt.Scale(domain=list(views.RUN_COLOURS),
                                                     range=list(views.RUN_COLOURS.values()))),
