@@ -63,7 +63,6 @@ CHROMIUM = "/usr/bin/chromium"
 def many_pex_transactions(conn, rows: int) -> int:
     """The demo business's PEX rows in range, copied under new ids until there are `rows` of them, saved in the
     local PEX copy as if just fetched (so the page reads them without calling PEX)."""
-    import json
     from datetime import datetime, timezone
 
     from pexxero.engine import today_eastern

@@ -5,7 +5,6 @@ lists) stores it. Choices come from `conn.reference()`; every rule lives in `pex
 """
 
 from dataclasses import replace
-from datetime import date
 
 import pandas as pd
 import streamlit as st

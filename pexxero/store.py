@@ -32,7 +32,6 @@ import json
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
