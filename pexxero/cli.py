@@ -108,7 +108,7 @@ def explain(exc: BaseException) -> str:
         return f"Xero: {message}"
     if name.startswith("Pex"):
         return f"PEX: {message}"
-    if name in ("SetupError", "SecretsError", "InvalidKey", "CredentialsUnreadable", "StoreError", "AlreadyRunning"):
+    if name in ("SetupError", "SecretsError", "InvalidKey", "CredentialsUnreadable", "SecretsFileUnreadable", "StoreError", "AlreadyRunning"):
         return message
     return f"pexxero stopped: {name}: {message}"
 
@@ -129,14 +129,6 @@ def reference_loader(store, connection_id: int, setup=None):
     return load_reference(store, connection_id, setup)
 
 
-def eastern_today():
-    """Today on PEX's clock (US Eastern), the day the 365-day start-date limit counts from."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo("America/New_York")).date()
-
-
 def _fail(message: str) -> int:
     print(message, file=sys.stderr)
     return 1
@@ -151,6 +143,7 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _config_import(args: argparse.Namespace) -> int:
+    from pexxero.pex import eastern_today  # the 365-day start-date limit counts from today on PEX's clock
     from pexxero.setup import SetupError, from_toml, validate
     from pexxero.store import Store
 

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Optional
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from pexxero import diff, mapping, runs
 from pexxero.endpoints import Endpoints
+from pexxero.pex import eastern_today as today_eastern  # today on PEX's clock (US Eastern)
 from pexxero.models import (
     CHANGED,
     NEW,
@@ -26,10 +25,10 @@ from pexxero.models import (
     PexTransaction,
     ReferenceData,
 )
+from pexxero.secrets import read_secrets_file
 from pexxero.setup import Setup
 from pexxero.store import Store
 
-EASTERN = ZoneInfo("America/New_York")
 LOOKBACK_DAYS = 60  # PEX transactions settle and get tagged days after they happen: refetch this much
 REFRESH_INTERVAL = timedelta(minutes=10)  # PEX allows ~10 full-ledger reads an hour: never more than this
 XERO_MARGIN_DAYS = 7  # read Xero a little beyond the range: a record may have been dated a few days off
@@ -39,23 +38,14 @@ class NotConnected(Exception):
     """A step needs a connection or setup that is not there yet; the message says which."""
 
 
-def today_eastern() -> date:
-    return datetime.now(EASTERN).date()
-
-
 def xero_app_credentials(secrets_path: Optional[Path] = None) -> tuple[str, str]:
     """The Xero app's client id and secret: environment first, else `.streamlit/secrets.toml` [xero]."""
     client_id = os.environ.get("XERO_CLIENT_ID", "")
     client_secret = os.environ.get("XERO_CLIENT_SECRET", "")
     if client_id and client_secret:
         return client_id, client_secret
-    path = secrets_path or Path(".streamlit/secrets.toml")
-    if path.exists():
-        with path.open("rb") as fh:
-            section = tomllib.load(fh).get("xero", {})
-        client_id = client_id or section.get("client_id", "")
-        client_secret = client_secret or section.get("client_secret", "")
-    return client_id, client_secret
+    section = read_secrets_file(secrets_path).get("xero", {})
+    return client_id or section.get("client_id", ""), client_secret or section.get("client_secret", "")
 
 
 @dataclass

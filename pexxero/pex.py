@@ -88,6 +88,7 @@ _TOKEN_PROBLEMS = ("token", "password", "user is not active", "authorization has
 # ------------------------------------------------------------------------------------------- parsing
 
 def eastern_today() -> date:
+    """Today on PEX's clock: PEX keeps its books in US Eastern time (the 365-day limit counts from this day)."""
     return datetime.now(EASTERN).date()
 
 

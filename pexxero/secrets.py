@@ -78,14 +78,28 @@ def _checked(key: str, where: str) -> bytes:
     return key.encode("ascii")
 
 
+class SecretsFileUnreadable(SecretsError):
+    """`.streamlit/secrets.toml` exists but is not readable TOML."""
+
+
+def read_secrets_file(path: Optional[Path] = None) -> dict:
+    """`.streamlit/secrets.toml` as a dict ({} when there is none), read without streamlit: the engine, the command
+    line and the dashboard all take the Xero app, the PEX token and the key from the same file."""
+    path = SECRETS_FILE if path is None else path
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SecretsFileUnreadable(f"{path} cannot be read: {type(exc).__name__}") from None
+
+
 def _key_from_secrets_toml(path: Path) -> str:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return ""
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = read_secrets_file(path)
+    except SecretsFileUnreadable as exc:
         # a broken secrets file must not silently fall through to a different key
-        raise InvalidKey(f"{path} cannot be read: {type(exc).__name__}") from None
+        raise InvalidKey(str(exc)) from None
     section = data.get("pexxero")
     value = section.get("encryption_key", "") if isinstance(section, dict) else ""
     return value.strip() if isinstance(value, str) else ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-import tomllib
 from pathlib import Path
 from typing import Optional
 
@@ -18,15 +17,13 @@ import streamlit as st
 
 from pexxero.engine import Connection, Preview, open_connection, xero_app_credentials
 from pexxero.sandbox import demo
+from pexxero.secrets import read_secrets_file
 
 SECRETS_PATH = Path(".streamlit/secrets.toml")
 
 
 def _secrets() -> dict:
-    if not SECRETS_PATH.exists():
-        return {}
-    with SECRETS_PATH.open("rb") as fh:
-        return tomllib.load(fh)
+    return read_secrets_file(SECRETS_PATH)
 
 
 @st.cache_resource(show_spinner="Starting the sandbox PEX and Xero…")

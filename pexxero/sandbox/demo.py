@@ -13,8 +13,8 @@ import random
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
+from pexxero.pex import EASTERN, eastern_today  # noqa: F401 - the doubles and tests take "today" from here
 from pexxero.sandbox import receipts
 
 NAMESPACE = uuid.UUID("5b0d6c3e-7a55-4c1e-9f53-0d1c7e2b9a10")
@@ -245,7 +245,6 @@ tracking = {{ PROJECTS = "Overhead" }}
 # The demo business's PEX ledgers, generated from a seed relative to `today` (US Eastern). Rows are in PEX's JSON
 # shape (naive Eastern time strings, enums as strings) except that money is held as exact `Decimal`s; the PEX
 # double writes them out as JSON numbers.
-EASTERN = ZoneInfo("America/New_York")
 PEX_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 DEMO_DAYS = 180  # how far back the demo activity reaches
 CARDHOLDER_TX_BASE = 400_000_000
@@ -298,11 +297,6 @@ DECLINE_REASONS = [
     "Declined: Invalid CVV2",
 ]
 USER_NOTES = ["Receipt to follow", "Client lunch with Acme", "Replacement for broken part"]
-
-
-def eastern_today() -> date:
-    """Today's date in US Eastern, the zone PEX keeps its books in."""
-    return datetime.now(EASTERN).date()
 
 
 def pex_time(moment: datetime | None) -> str | None:
