@@ -1,9 +1,10 @@
-"""Command handlers for preview, sync, history, tags and `connect xero`: each opens the connection, calls the
-engine and prints. No rule lives here; the dashboard calls the same engine functions."""
+"""The command handlers: each opens the store or the connection, calls the engine and prints. No rule lives
+here; the dashboard calls the same engine functions."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from decimal import Decimal
 
@@ -117,3 +118,104 @@ def tags_sync(args: argparse.Namespace) -> int:
         return 0
     print("\n".join(report.lines()))
     return 0 if report.synced == report.selected else 1
+
+
+def sandbox(args: argparse.Namespace) -> int:
+    from pexxero.sandbox import serve_forever
+
+    return serve_forever(pex_port=args.pex_port, xero_port=args.xero_port)
+
+
+def reference_loader(store, connection_id: int, setup=None):
+    """SEAM: the live Xero and PEX lists that `config import` validates against (tests replace this)."""
+    from pexxero.engine import load_reference
+
+    return load_reference(store, connection_id, setup)
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 1
+
+
+def config(args: argparse.Namespace) -> int:
+    if args.action == "import":
+        return _config_import(args)
+    if args.action == "export":
+        return _config_export(args)
+    return _fail("choose an action: `config import FILE.toml` or `config export [FILE.toml]`")
+
+
+def _config_import(args: argparse.Namespace) -> int:
+    from pexxero.pex import eastern_today  # the 365-day start-date limit counts from today on PEX's clock
+    from pexxero.setup import SetupError, from_toml, validate
+    from pexxero.store import Store
+
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        return _fail(f"{args.file} cannot be read: {getattr(exc, 'strerror', None) or exc}")
+    refused = f"{args.file} was not imported; the stored setup is unchanged."
+    try:
+        setup = from_toml(text)
+    except SetupError as exc:
+        return _fail("\n  ".join([refused, *map(str, exc.errors)]))
+    with Store.open(args.db) as store:
+        connection_id = store.connection_id()
+        try:
+            reference = reference_loader(store, connection_id, setup)
+        except Exception as exc:  # no credentials, Xero or PEX unreachable: refuse rather than save unchecked
+            return _fail(f"{refused}\n  It could not be checked against Xero and PEX: {exc}")
+        errors = validate(setup, reference, today=eastern_today())
+        if errors:
+            return _fail("\n  ".join([refused, *map(str, errors)]))
+        store.save_setup(connection_id, setup)
+    print(f"Setup imported from {args.file}")
+    return 0
+
+
+def _config_export(args: argparse.Namespace) -> int:
+    from pexxero.setup import to_toml
+    from pexxero.store import Store
+
+    if not os.path.exists(args.db):  # do not leave an empty database behind a mistyped --db
+        return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
+    with Store.open(args.db) as store:
+        setup = store.load_setup(store.connection_id())
+    if setup is None:
+        return _fail("No setup is stored yet: import one with `config import FILE.toml` or fill in the dashboard's setup.")
+    text = to_toml(setup)
+    if not args.file:
+        sys.stdout.write(text)
+        return 0
+    with open(args.file, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    print(f"Setup exported to {args.file}")
+    return 0
+
+
+def connect(args: argparse.Namespace) -> int:
+    handler = CONNECT_HANDLERS.get(args.service)
+    if handler is None:
+        return _fail(f"`connect {args.service}` is not available yet." if args.service else "choose pex or xero")
+    return handler(args)
+
+
+def connect_pex(args: argparse.Namespace) -> int:
+    from pexxero.secrets import SecretsError
+    from pexxero.store import Store
+
+    token = args.token.strip()
+    if not token:
+        return _fail("The PEX token is empty: pass the API token from PEX with --token.")
+    try:
+        with Store.open(args.db) as store:
+            store.save_credentials(store.connection_id(), "pex", {"token": token})
+    except SecretsError as exc:  # its message never holds the key or the token
+        return _fail(str(exc))
+    print("PEX token saved")
+    return 0
+
+
+CONNECT_HANDLERS = {"pex": connect_pex, "xero": connect_xero}

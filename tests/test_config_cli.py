@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from pexxero import cli
+from pexxero import cli, commands
 from pexxero.setup import from_toml
 from pexxero.store import Store
 from test_setup import _by, demo_reference, sandbox_toml  # the demo business's lists, as ReferenceData
@@ -41,7 +41,7 @@ def env(tmp_path, monkeypatch):
         db = tmp_path / "pexxero.db"
 
     env = Env()
-    monkeypatch.setattr(cli, "reference_loader", loader)
+    monkeypatch.setattr(commands, "reference_loader", loader)
     return env
 
 
@@ -111,7 +111,7 @@ def test_a_file_that_cannot_be_checked_is_refused(env, capsys, monkeypatch):
     def unreachable(store, connection_id, setup=None):
         raise RuntimeError("Xero is not connected: run `connect xero`")
 
-    monkeypatch.setattr(cli, "reference_loader", unreachable)
+    monkeypatch.setattr(commands, "reference_loader", unreachable)
     assert cli.main(["--db", str(env.db), "config", "import", write(env.path / "s.toml", sandbox_toml(START))]) == 1
     assert "could not be checked against Xero and PEX: Xero is not connected" in capsys.readouterr().err
     assert stored(env.db) == (None, [])
