@@ -1,6 +1,5 @@
 """`python -m pexxero sandbox` runs both doubles and prints URLs and env lines that really work."""
 
-import os
 import re
 import subprocess
 import sys

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from dataclasses import replace
 
-import pytest
 
 from pexxero import runs
 from pexxero.models import NEW
