@@ -33,7 +33,7 @@ top.caption(f"{preview.start} to {preview.end} · {len(frame):,} rows · {views.
 if getattr(preview, "rejected", None):
     with st.expander(f"{len(preview.rejected)} PEX rows could not be read and are not listed — fix them in PEX",
                      icon=":material/warning:"):
-        st.write("\n".join(f"- {line}" for line in preview.rejected))
+        st.text("\n".join(preview.rejected))
 
 # ------------------------------------------------------------------------------------------ metrics
 
@@ -92,8 +92,11 @@ with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view, {l
         actions = dict(zip(candidates["pex_id"].astype(int), candidates["action"]))
         pex_id = st.selectbox("Row", list(labels), format_func=labels.get, key="pv_release_row")
         row = candidates[candidates["pex_id"] == pex_id].iloc[0]
-        st.markdown(f"**Why:** {row['reason']}" + (f"  \n**Differences:** {row['differences']}"
-                                                    if row["differences"] else ""))
+        st.markdown("**Why**")
+        st.text(row["reason"])
+        if row["differences"]:
+            st.markdown("**Differences from Xero**")
+            st.text(row["differences"])
         action = actions[pex_id]
         verb = "push it to Xero as a new record" if action == "push" else "update the Xero record to match PEX"
         if pex_id in released:
