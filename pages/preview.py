@@ -39,16 +39,21 @@ if getattr(preview, "rejected", None):
 
 totals = views.status_totals(frame)
 for column, total in zip(st.columns(len(totals)), totals):
-    column.metric(total["status"].capitalize(), f"{total['count']:,}", f"{total['amount']:,.2f}",
-                  delta_color="off", delta_arrow="off", border=True)
+    column.metric(total["status"].capitalize(), f"{total['count']:,}", f"net {views.money(total['net'])}",
+                  delta_color="off", delta_arrow="off", border=True,
+                  help=f"Money out {views.money(total['money_out'])} · money in {views.money(total['money_in'])}")
+with st.expander("Money out, money in and net per status"):
+    st.dataframe(views.totals_table(frame), hide_index=True, width="stretch")
+st.caption(views.TOTALS_DEFINITION)
 
 left, right = st.columns(2)
 colours = alt.Scale(domain=list(views.STATUS_COLOURS), range=list(views.STATUS_COLOURS.values()))
 with left:
-    st.markdown("**Amount by status**")
+    st.markdown("**Net change to PEX Cash by status**")
     chart = alt.Chart(views.amount_by_status(frame)).mark_bar().encode(
-        x=alt.X("status:N", sort=list(STATUSES), title=None), y=alt.Y("amount:Q", title="Amount"),
-        color=alt.Color("status:N", scale=colours, legend=None), tooltip=["status", "amount"],
+        x=alt.X("status:N", sort=list(STATUSES), title=None), y=alt.Y("net:Q", title="Net (money in - money out)"),
+        color=alt.Color("status:N", scale=colours, legend=None),
+        tooltip=["status", "money out", "money in", "net change"],
     )
     st.altair_chart(chart, width="stretch")
 with right:
