@@ -54,6 +54,9 @@ def plant(sandbox) -> None:
             row["Description"] = f"{row.get('Description') or ''} {BOLD}"
     for holder in sandbox.pex.account_details["CHAccountList"]:
         holder["FirstName"] = CARDHOLDER
+    ledger = sandbox.pex.transactions["cardholder"]
+    broken = dict(ledger[-1], TransactionId=None, Description=f"Refund {LINK}")  # no id: listed as unreadable
+    ledger.append(broken)
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +115,7 @@ def test_preview_shows_names_reasons_and_differences_as_text(page_env, sandbox):
     assert table["merchant"].str.endswith(MERCHANT_TAIL).any()
     assert table["cardholder"].str.startswith(CARDHOLDER).any()
     assert table["differences"].str.contains(CONTACT, regex=False).any()  # the Xero contact beside PEX's
+    assert f"Refund {LINK}" in plain_texts(at)  # the PEX row that could not be read, described as text
 
     for status in ("possible duplicate", "changed"):
         at.multiselect(key="pv_status").set_value([status]).run()
