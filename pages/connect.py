@@ -34,9 +34,9 @@ with st.form("pex_token"):
                 conn.pex().cardholders()  # check it at once: a refused token is said here, not on Preview
             except PexAuthError as exc:
                 conn.store.delete_credentials(conn.connection_id, "pex")  # a refused token is not a connection
-                st.error(views.explain(exc))
+                st.error(widgets.plain(views.explain(exc)))
             except Exception as exc:  # noqa: BLE001 - PEX unreachable: keep the token, say why it is unchecked
-                st.warning(views.explain(exc))
+                st.warning(widgets.plain(views.explain(exc)))
             else:
                 st.toast("PEX connected")
                 st.rerun()
@@ -84,7 +84,7 @@ if conn.xero_connected():
     except XeroSessionFailed:
         session_failed = True
     except Exception as exc:  # noqa: BLE001
-        st.error(views.explain(exc))
+        st.error(widgets.plain(views.explain(exc)))
 
 if not conn.xero_connected():
     st.write("Connect Xero: a Xero window opens, you sign in and allow access to your organisation.")
@@ -106,7 +106,7 @@ else:
     chosen = conn.tenant_id()
     names = {t.tenant_id: t.tenant_name for t in tenants}
     if chosen and chosen in names:
-        st.success(f"Xero is connected to **{names[chosen]}**.", icon="✅")
+        st.success(f"Xero is connected to **{widgets.plain(names[chosen])}**.", icon="✅")
     with st.container(border=True):
         st.markdown("#### Tenant Selection")
         if not tenants:
@@ -118,7 +118,7 @@ else:
             if st.button("CONFIRM", type="primary", key="tenant_confirm"):
                 with widgets.guard():
                     conn.choose_tenant(pick)
-                    st.toast(f"Organisation set: {names[pick]}")
+                    st.toast(f"Organisation set: {widgets.plain(names[pick])}")
                     st.rerun()
     with st.expander("Disconnect or re-connect Xero"):
         st.write("Disconnecting revokes pexxero's access at Xero. Syncs stop until you connect again.")

@@ -33,22 +33,27 @@ top.caption(f"{preview.start} to {preview.end} · {len(frame):,} rows · {views.
 if getattr(preview, "rejected", None):
     with st.expander(f"{len(preview.rejected)} PEX rows could not be read and are not listed — fix them in PEX",
                      icon=":material/warning:"):
-        st.write("\n".join(f"- {line}" for line in preview.rejected))
+        st.text("\n".join(preview.rejected))
 
 # ------------------------------------------------------------------------------------------ metrics
 
 totals = views.status_totals(frame)
 for column, total in zip(st.columns(len(totals)), totals):
-    column.metric(total["status"].capitalize(), f"{total['count']:,}", f"{total['amount']:,.2f}",
-                  delta_color="off", delta_arrow="off", border=True)
+    column.metric(total["status"].capitalize(), f"{total['count']:,}", f"net {views.money(total['net'])}",
+                  delta_color="off", delta_arrow="off", border=True,
+                  help=f"Money out {views.money(total['money_out'])} · money in {views.money(total['money_in'])}")
+with st.expander("Money out, money in and net per status"):
+    st.dataframe(views.totals_table(frame), hide_index=True, width="stretch")
+st.caption(views.TOTALS_DEFINITION)
 
 left, right = st.columns(2)
 colours = alt.Scale(domain=list(views.STATUS_COLOURS), range=list(views.STATUS_COLOURS.values()))
 with left:
-    st.markdown("**Amount by status**")
+    st.markdown("**Net change to PEX Cash by status**")
     chart = alt.Chart(views.amount_by_status(frame)).mark_bar().encode(
-        x=alt.X("status:N", sort=list(STATUSES), title=None), y=alt.Y("amount:Q", title="Amount"),
-        color=alt.Color("status:N", scale=colours, legend=None), tooltip=["status", "amount"],
+        x=alt.X("status:N", sort=list(STATUSES), title=None), y=alt.Y("net:Q", title="Net (money in - money out)"),
+        color=alt.Color("status:N", scale=colours, legend=None),
+        tooltip=["status", "money out", "money in", "net change"],
     )
     st.altair_chart(chart, width="stretch")
 with right:
@@ -92,8 +97,11 @@ with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view, {l
         actions = dict(zip(candidates["pex_id"].astype(int), candidates["action"]))
         pex_id = st.selectbox("Row", list(labels), format_func=labels.get, key="pv_release_row")
         row = candidates[candidates["pex_id"] == pex_id].iloc[0]
-        st.markdown(f"**Why:** {row['reason']}" + (f"  \n**Differences:** {row['differences']}"
-                                                    if row["differences"] else ""))
+        st.markdown("**Why**")
+        st.text(row["reason"])
+        if row["differences"]:
+            st.markdown("**Differences from Xero**")
+            st.text(row["differences"])
         action = actions[pex_id]
         verb = "push it to Xero as a new record" if action == "push" else "update the Xero record to match PEX"
         if pex_id in released:

@@ -74,7 +74,8 @@ with st.sidebar.expander("Import / export the setup", expanded=False):
     st.download_button("Export the setup (TOML)", to_toml(draft), file_name="pexxero-setup.toml",
                        mime="application/toml", key="setup_export")
 if st.session_state.get("setup_import_errors"):
-    st.error("The file was not imported:\n\n" + "\n".join(f"- {e}" for e in st.session_state.setup_import_errors))
+    st.error("The file was not imported:\n\n"
+             + "\n".join(f"- {widgets.plain(e)}" for e in st.session_state.setup_import_errors))
 
 if context.is_sandbox():
     if st.button("Use the demo setup", help="The sandbox business's complete setup, saved at once"):
@@ -142,7 +143,7 @@ def mapping_editor(title: str, mapping: dict[str, str], choices: list[str], key:
 k = f"s{number}_"  # widget keys per step: a step's widgets start from the draft each time it is shown
 if number == 1:
     tenant = reference.organisation.name if reference.organisation else conn.tenant_id()
-    st.write(f"Xero organisation: **{tenant}**")
+    st.markdown(f"Xero organisation: **{widgets.plain(tenant)}**")
     st.caption("Pick or change the organisation under Tenant Selection on the Connect page.")
 elif number == 2:
     p = draft.pex
@@ -222,7 +223,7 @@ st.session_state.setup_draft = draft
 # the checks of this step, each naming the field the way the TOML spells it
 step_errors = [e for e in validate(draft, reference, today=today) if setup_mod.step_of(e.field) == number]
 for error in step_errors:
-    st.warning(f"`{error.field}`: {error.message}")
+    st.warning(f"{widgets.code(error.field)}: {widgets.plain(error.message)}")
 
 # -------------------------------------------------------------------------------------- BACK/NEXT/SAVE
 
@@ -237,7 +238,8 @@ if save.button("SAVE", type="primary", width="stretch"):
     problems = validate(draft, reference, today=today)
     if problems:
         st.error("Not saved. Fix these first:\n\n" + "\n".join(
-            f"- Step {setup_mod.step_of(e.field) or '?'} · `{e.field or 'file'}`: {e.message}" for e in problems))
+            f"- Step {setup_mod.step_of(e.field) or '?'} · {widgets.code(e.field or 'file')}: "
+            f"{widgets.plain(e.message)}" for e in problems))
     else:
         conn.save_setup(draft)
         st.session_state.setup_notice = "Setup saved."

@@ -57,7 +57,7 @@ def progress(run_id: int) -> None:
     colour = views.RUN_COLOURS.get(run["status"], "gray")
     st.markdown(f"**Run {run_id}** · :{colour}-badge[{run['status'].title()}]"
                 + (" · cancel requested" if run["cancel_requested"] and state["active"] else ""))
-    st.progress(state["fraction"], text=state["text"])
+    st.progress(state["fraction"], text=widgets.plain(state["text"]))
     c = st.columns(5)
     c[0].metric("Created", state["created"])
     c[1].metric("Updated", state["updated"])
@@ -65,11 +65,11 @@ def progress(run_id: int) -> None:
     c[3].metric("Waiting", state["waiting"])
     c[4].metric("Skipped", state["skipped"])
     if run["status"] == runs.FAILED and run["message"]:
-        st.error(run["message"])
+        st.error(widgets.plain(run["message"]))
         if "session failed" in run["message"].lower():
             st.page_link("pages/connect.py", label="Re-connect Xero", icon=":material/link:")
     elif run["status"] in (runs.PARTIAL, runs.PAUSED, runs.INTERRUPTED, runs.CANCELLED):
-        st.warning(run["message"])
+        st.warning(widgets.plain(run["message"]))
     if running is not None and not state["active"]:
         st.rerun()  # the run just ended: redraw the whole page (buttons, outcomes)
 

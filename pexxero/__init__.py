@@ -7,7 +7,7 @@ The Python API a notebook uses (the command line and the dashboard use the same)
     conn.refresh_pex()                              # bring the local copy of PEX up to date (PEX limits respected)
     preview = conn.preview()                        # reads PEX and Xero, writes nothing
     preview.frame                                   # one row per PEX transaction: status, reason, differences...
-    preview.summary()                               # count and amount per status
+    preview.summary()                               # count, money out, money in and net per status
     preview.to_csv("reconciliation.csv")            # the reconciliation CSV, formula cells neutralised
 """
 

@@ -55,12 +55,15 @@ def connect_xero(args: argparse.Namespace) -> int:
 
 
 def preview(args: argparse.Namespace) -> int:
+    from pexxero.diff import TOTALS_DEFINITION
+
     conn = _conn(args)
     result = conn.preview()
     summary = result.summary()
     print(f"Preview of {result.start} to {result.end} (nothing was written to Xero)")
-    print(table([[r["status"], r["count"], money(r["amount"])] for r in summary.to_dict("records")],
-                ["status", "count", "amount"]))
+    print(table([[r["status"], r["count"], money(r["money_out"]), money(r["money_in"]), money(r["net"])]
+                 for r in summary.to_dict("records")], ["status", "count", "money out", "money in", "net"]))
+    print(TOTALS_DEFINITION)
     if result.rejected:
         print(f"{len(result.rejected)} PEX rows could not be read and are not listed (fix them in PEX):",
               file=sys.stderr)

@@ -307,8 +307,12 @@ def reconcile(
     start: Optional[date] = None,
     end: Optional[date] = None,
     duplicate_days: int = 3,
+    pex_cash: str = "",
 ) -> pd.DataFrame:
     """One row per PEX transaction (in the order given), then one `xero only` row per orphaned marked record.
+
+    `amount` is signed money on PEX Cash, in positive and out negative: PEX's amount, or for a `xero only` row
+    (which has no PEX transaction) Xero's, signed by its type and, for a transfer, by whether it leaves `pex_cash`.
 
     Order of decision for a planned record: its marker in Xero (`synced` / `changed`), else an unmarked look-alike
     (`possible duplicate`: probably in Xero already, so the lock date is not its problem), else the lock date
@@ -384,10 +388,18 @@ def reconcile(
         "account": _column(pex["accounts"]), "contact": _column(pex["contact"]), "tracking": _column(pex["tracking"]),
         "link": _column(pex["link"]), "planned": _column(pex["planned"]), "xero_record": _column(beside("record")),
     })
-    return pd.concat([pex_rows, _xero_only(xero, pex["pex_id"], start, end)], ignore_index=True)
+    return pd.concat([pex_rows, _xero_only(xero, pex["pex_id"], start, end, pex_cash)], ignore_index=True)
 
 
-def _xero_only(xero: dict, pex_ids: np.ndarray, start: Optional[date], end: Optional[date]) -> pd.DataFrame:
+def _signed_on_pex_cash(record, pex_cash: str) -> Decimal:
+    """A Xero record's total as money on PEX Cash: a SPEND (or a transfer out of PEX Cash) is money out."""
+    if isinstance(record, XeroBankTransfer):
+        return -record.amount if pex_cash and record.from_account_code == pex_cash else record.amount
+    return -record.total if record.type.upper().startswith("SPEND") else record.total
+
+
+def _xero_only(xero: dict, pex_ids: np.ndarray, start: Optional[date], end: Optional[date],
+               pex_cash: str = "") -> pd.DataFrame:
     """One row per Xero record whose PEX marker names no transaction in the results (within start..end)."""
     orphan = (xero["marked_id"] >= 0) & ~np.isin(xero["marked_id"], pex_ids)
     if start is not None:
@@ -404,7 +416,9 @@ def _xero_only(xero: dict, pex_ids: np.ndarray, start: Optional[date], end: Opti
 
     return pd.DataFrame({
         "pex_id": pd.Series(xero["marked_id"][rows], dtype="int64"),
-        "date": _column(xero["date"][rows]), "kind": fill(""), "amount": fill(None), "merchant": fill(""),
+        "date": _column(xero["date"][rows]), "kind": fill(""),
+        "amount": _column(_objects([_signed_on_pex_cash(r, pex_cash) for r in xero["record"][rows]])),
+        "merchant": fill(""),
         "cardholder": fill(""), "status": fill(models.XERO_ONLY), "reason": fill(XERO_ONLY_REASON),
         "differences": fill(""), "xero_id": _column(xero["xero_id"][rows]), "xero_type": _column(xero["xtype"][rows]),
         "xero_amount": _column(xero["xero_amount"][rows]), "account": _column(details["accounts"]),
@@ -416,22 +430,41 @@ def _xero_only(xero: dict, pex_ids: np.ndarray, start: Optional[date], end: Opti
 # --------------------------------------------------------------------------------------- summary and CSV
 
 
+TOTALS = ["status", "count", "money_out", "money_in", "net", "xero_amount"]
+# the totals in words, said wherever they are shown (the Preview page, under the CLI's preview table)
+TOTALS_DEFINITION = ("Money out: purchases, fees and transfers leaving PEX Cash. Money in: funding, rebates and "
+                     "credits. Net = money in - money out, the net change to PEX Cash (negative when more went "
+                     "out). A xero only row counts Xero's amount. The CSV's amount column sums to the net.")
+
+
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per status (every status, in STATUSES order): count, `amount` = Decimal sum of |PEX amount| (what moves,
-    regardless of direction; `xero only` rows have no PEX amount and add 0), `xero_amount` = sum of Xero totals."""
+    """Per status (every status, in STATUSES order), the one definition of the totals the CLI, the dashboard and
+    the CSV share, from the signed `amount` (money on PEX Cash; a `xero only` row's is Xero's):
+
+    - `money_out`: the sum of the negative amounts, as a positive number (purchases, fees, transfers out);
+    - `money_in`: the sum of the positive amounts (funding, rebates, dispute credits);
+    - `net` = money_in - money_out: the net change to PEX Cash, the plain sum of the CSV's amount column;
+    - `xero_amount`: the sum of the Xero totals beside the rows.
+
+    Decimals throughout, so every figure is exact to the cent."""
     statuses = frame["status"].to_numpy(dtype=object)
-    amounts = [abs(a) if isinstance(a, Decimal) else Decimal("0") for a in frame["amount"]]
+    amounts = [a if isinstance(a, Decimal) else Decimal("0") for a in frame["amount"]]
     xero_amounts = [a if isinstance(a, Decimal) else Decimal("0") for a in frame["xero_amount"]]
+    zero = Decimal("0.00")
     rows = []
     for status in models.STATUSES:
-        chosen = statuses == status
+        chosen = [a for a, s in zip(amounts, statuses) if s == status]
+        out = sum((-a for a in chosen if a < 0), zero)
+        money_in = sum((a for a in chosen if a > 0), zero)
         rows.append({
             "status": status,
-            "count": int(chosen.sum()),
-            "amount": sum((a for a, c in zip(amounts, chosen) if c), Decimal("0.00")),
-            "xero_amount": sum((a for a, c in zip(xero_amounts, chosen) if c), Decimal("0.00")),
+            "count": len(chosen),
+            "money_out": out,
+            "money_in": money_in,
+            "net": money_in - out,
+            "xero_amount": sum((a for a, s in zip(xero_amounts, statuses) if s == status), zero),
         })
-    return pd.DataFrame(rows, columns=["status", "count", "amount", "xero_amount"])
+    return pd.DataFrame(rows, columns=TOTALS)
 
 
 def _cell(value: object) -> object:

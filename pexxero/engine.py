@@ -293,7 +293,8 @@ class Connection:
         if ref.organisation is not None:
             locks = [d for d in (ref.organisation.period_lock_date, ref.organisation.end_of_year_lock_date) if d]
             lock = max(locks) if locks else None
-        frame = diff.reconcile(results, bank, transfers, lock_date=lock, start=start, end=end)
+        frame = diff.reconcile(results, bank, transfers, lock_date=lock, start=start, end=end,
+                               pex_cash=setup.accounts.pex_cash)
         built = Preview(frame=frame, built_at=datetime.now(timezone.utc), start=start, end=end,
                         rejected=self.rejected_pex_rows())
         if save_plan:

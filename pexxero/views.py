@@ -13,8 +13,8 @@ from typing import Iterable, Optional
 
 import pandas as pd
 
-from pexxero import runs
-from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE, STATUSES, XERO_ONLY
+from pexxero import diff, runs
+from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE
 
 # one colour per preview status, the same on the metrics, the chart and the table
 STATUS_COLOURS = {
@@ -47,25 +47,37 @@ def _decimal(value) -> Decimal:
 # ------------------------------------------------------------------------------------------ preview
 
 
-def status_totals(frame: pd.DataFrame) -> list[dict]:
-    """Count and amount per status, every status present (zero when none), in the product's status order.
+TOTALS_DEFINITION = diff.TOTALS_DEFINITION  # said on the Preview page as under the CLI's preview table
 
-    The amount is the PEX amount, except for `xero only` rows, which have none: there it is Xero's.
-    """
-    out = []
-    for status in STATUSES:
-        rows = frame[frame["status"] == status]
-        column = "xero_amount" if status == XERO_ONLY else "amount"
-        amount = sum((_decimal(v) for v in rows[column]), Decimal("0"))
-        out.append({"status": status, "count": int(len(rows)), "amount": amount})
-    return out
+
+def status_totals(frame: pd.DataFrame) -> list[dict]:
+    """Count, money out, money in and net per status, every status present (zero when none), in the product's
+    status order: `diff.summary`, the one definition the CLI and the CSV share."""
+    return [{"status": r["status"], "count": int(r["count"]), "money_out": r["money_out"],
+             "money_in": r["money_in"], "net": r["net"]}
+            for r in diff.summary(frame).to_dict("records")]
+
+
+def money(value) -> str:
+    """12345.5 -> '12,345.50', -3 -> '-3.00': exact, to the cent."""
+    return f"{_decimal(value):,.2f}"
+
+
+def totals_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The totals as shown (text, exact): Status, Count, Money out, Money in, Net."""
+    return pd.DataFrame(
+        [[t["status"], t["count"], money(t["money_out"]), money(t["money_in"]), money(t["net"])]
+         for t in status_totals(frame)],
+        columns=["Status", "Count", "Money out", "Money in", "Net"],
+    )
 
 
 def amount_by_status(frame: pd.DataFrame) -> pd.DataFrame:
-    """status, amount (absolute, for a bar per status), colour."""
-    rows = [{"status": t["status"], "amount": float(abs(t["amount"])), "colour": STATUS_COLOURS[t["status"]]}
+    """status, net (signed, a float for the bar), the three totals as text (the tooltip), colour."""
+    rows = [{"status": t["status"], "net": float(t["net"]), "money out": money(t["money_out"]),
+             "money in": money(t["money_in"]), "net change": money(t["net"]), "colour": STATUS_COLOURS[t["status"]]}
             for t in status_totals(frame)]
-    return pd.DataFrame(rows, columns=["status", "amount", "colour"])
+    return pd.DataFrame(rows, columns=["status", "net", "money out", "money in", "net change", "colour"])
 
 
 def spend_by_account(frame: pd.DataFrame, freq: str = "W") -> pd.DataFrame:

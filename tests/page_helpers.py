@@ -11,6 +11,7 @@ engine. Import the fixtures into a test module with `from page_helpers import * 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,11 +62,19 @@ def app(page: str) -> AppTest:
     return at
 
 
+ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # backslash-escaped punctuation in markdown reads as itself
+
+
+def read(markdown: str) -> str:
+    """What a reader sees of markdown whose PEX or Xero text was escaped (widgets.plain)."""
+    return ESCAPED.sub(r"\1", markdown)
+
+
 def texts(at: AppTest) -> str:
     """Everything a user reads on the page, as one string (markdown, captions, alerts, titles, metrics)."""
     parts = []
     for kind in ("title", "subheader", "markdown", "caption", "info", "success", "warning", "error"):
-        parts += [str(e.value) for e in getattr(at, kind)]
+        parts += [read(str(e.value)) for e in getattr(at, kind)]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     return "\n".join(parts)
 
@@ -129,4 +138,4 @@ def progress_text(at: AppTest) -> str:
     """The text of the page's (first) progress bar."""
     bars = [e for e in at if type(e).__name__ == "Progress"]
     assert bars, "no progress bar on the page"
-    return bars[0].proto.text
+    return read(bars[0].proto.text)

@@ -204,9 +204,10 @@ def test_marked_records_without_a_pex_transaction_are_xero_only():
     first = xero_only.iloc[1]
     assert (first["date"], first["xero_amount"], first["contact"], first["account"]) == (
         date(2026, 3, 10), Decimal("15.00"), "Shell", "449")
-    assert (first["amount"], first["kind"], first["merchant"], first["planned"]) == (None, "", "", None)
+    # no PEX amount: the row shows Xero's, as money on PEX Cash (a SPEND is money out)
+    assert (first["amount"], first["kind"], first["merchant"], first["planned"]) == (Decimal("-15.00"), "", "", None)
     assert first["reason"] == diff.XERO_ONLY_REASON
-    assert xero_only.iloc[0]["xero_type"] == "TRANSFER"
+    assert xero_only.iloc[0]["xero_type"] == "TRANSFER" and xero_only.iloc[0]["amount"] == Decimal("500.00")
     unbounded = diff.reconcile([spend()], bank_only, [orphans[1]])
     assert sorted(unbounded[unbounded["status"] == models.XERO_ONLY]["pex_id"]) == [900, 901, 902]
 
@@ -233,20 +234,36 @@ def test_empty_inputs_give_an_empty_frame_with_the_columns():
 # ------------------------------------------------------------------------------------ summary and CSV
 
 
-def test_summary_counts_and_sums_per_status():
+def test_summary_counts_money_out_money_in_and_net_per_status():
     results = [spend(pex_id=1, amount="10.00"), spend(pex_id=2, amount="2.50", xero_type="RECEIVE"),
                spend(pex_id=3, amount="7.25"), not_planned(pex_id=4)]
     bank = [xero_spend(reference="PEX-3", amount="7.00", xid="c"), xero_spend(reference="PEX-88", amount="4.40")]
-    table = diff.summary(diff.reconcile(results, bank, [])).set_index("status")
+    frame = diff.reconcile(results, bank, [])
+    table = diff.summary(frame).set_index("status")
     assert list(table.index) == list(models.STATUSES)
-    assert table.loc[models.NEW, "count"] == 2 and table.loc[models.NEW, "amount"] == Decimal("12.50")
-    assert table.loc[models.CHANGED, "amount"] == Decimal("7.25")
-    assert table.loc[models.CHANGED, "xero_amount"] == Decimal("7.00")
-    assert table.loc[models.SKIPPED, "amount"] == Decimal("9.99")
-    assert (table.loc[models.XERO_ONLY, "count"], table.loc[models.XERO_ONLY, "amount"]) == (1, Decimal("0"))
-    assert table.loc[models.XERO_ONLY, "xero_amount"] == Decimal("4.40")
-    assert table.loc[models.SYNCED, "count"] == 0
-    assert sum(table["amount"]) == Decimal("29.74")  # the PEX total, |amount| summed
+    assert list(table.columns) == diff.TOTALS[1:]
+    new = table.loc[models.NEW]
+    assert (new["count"], new["money_out"], new["money_in"], new["net"]) == (
+        2, Decimal("10.00"), Decimal("2.50"), Decimal("-7.50"))
+    assert (table.loc[models.CHANGED, "net"], table.loc[models.CHANGED, "xero_amount"]) == (
+        Decimal("-7.25"), Decimal("7.00"))
+    assert table.loc[models.SKIPPED, "money_out"] == Decimal("9.99")
+    xero_only = table.loc[models.XERO_ONLY]  # Xero's amount, signed: a SPEND is money out
+    assert (xero_only["count"], xero_only["money_out"], xero_only["net"], xero_only["xero_amount"]) == (
+        1, Decimal("4.40"), Decimal("-4.40"), Decimal("4.40"))
+    assert table.loc[models.SYNCED, "count"] == 0 and table.loc[models.SYNCED, "net"] == Decimal("0")
+    assert all(table["net"] == table["money_in"] - table["money_out"])
+    assert sum(table["net"]) == sum(frame["amount"]) == Decimal("-29.14")  # the sum of the CSV's amount column
+
+
+def test_a_xero_only_transfer_is_money_out_when_it_leaves_pex_cash():
+    transfers = [xero_transfer(reference="PEX-901", xid="in", source="090", target="091"),
+                 xero_transfer(reference="PEX-902", xid="out", amount="120.00", source="091", target="090")]
+    frame = diff.reconcile([], [], transfers, pex_cash="091").set_index("xero_id")
+    assert (frame.loc["in", "amount"], frame.loc["out", "amount"]) == (Decimal("500.00"), Decimal("-120.00"))
+    totals = diff.summary(frame).set_index("status").loc[models.XERO_ONLY]
+    assert (totals["money_out"], totals["money_in"], totals["net"]) == (
+        Decimal("120.00"), Decimal("500.00"), Decimal("380.00"))
 
 
 def test_the_csv_has_the_columns_in_order_and_neutralises_formulas():

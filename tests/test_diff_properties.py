@@ -162,10 +162,14 @@ def test_every_pex_transaction_gets_exactly_one_status_and_the_totals_add_up(sce
 
     table = diff.summary(frame)
     assert table["count"].sum() == len(frame)
-    assert sum(table["amount"]) == sum((abs(tx.amount) for tx in txs), Decimal("0"))
-    for status, group in pex_rows.groupby("status"):
-        expected = sum((abs(a) for a in group["amount"]), Decimal("0"))
-        assert table.set_index("status").loc[status, "amount"] == expected
+    orphan_money = sum((-o.total if o.type == "SPEND" else o.total for o in orphans), Decimal("0"))
+    assert sum(table["net"]) == sum((tx.amount for tx in txs), Decimal("0")) + orphan_money
+    assert all(table["net"] == table["money_in"] - table["money_out"])
+    for status, group in frame.groupby("status"):
+        totals = table.set_index("status").loc[status]
+        assert totals["net"] == sum(group["amount"], Decimal("0"))  # the CSV's amount column sums to the net
+        assert totals["money_out"] == sum((-a for a in group["amount"] if a < 0), Decimal("0"))
+        assert totals["money_in"] == sum((a for a in group["amount"] if a > 0), Decimal("0"))
 
     for row, result in zip(pex_rows.itertuples(), results):
         if result.status is not None:  # mapping's verdict passes through untouched

@@ -1,9 +1,19 @@
-"""The Preview page (AppTest): empty states, metrics per status, filters, per-row release, the CSV download."""
+"""The Preview page (AppTest): empty states, metrics per status, filters, per-row release, the CSV download, and
+the same totals as the CLI and the CSV."""
 
+import os
+import re
+import subprocess
+import sys
+from decimal import Decimal
+
+import pandas as pd
 from page_helpers import *  # noqa: F401,F403
-from page_helpers import app, button, connected, no_exception, set_up, texts
+from page_helpers import ROOT, app, button, connected, no_exception, set_up, texts
 
 from pages.common import context
+from pexxero import views
+from pexxero.models import STATUSES
 
 
 def test_not_connected_and_not_set_up(page_env, sandbox):
@@ -60,3 +70,50 @@ def test_refresh_rebuilds_and_a_kept_preview_is_reused(page_env, sandbox):
     button(at, "Refresh").click().run()
     no_exception(at)
     assert context._previews()["by_db"][page_env].built_at > first
+
+
+def _cli_totals(stdout: str) -> dict[str, tuple[int, Decimal, Decimal, Decimal]]:
+    rows = {}
+    for line in stdout.splitlines():
+        match = re.fullmatch(r"([a-z ]+?)\s{2,}(\d+)\s+(-?[\d,]+\.\d\d)\s+(-?[\d,]+\.\d\d)\s+(-?[\d,]+\.\d\d)", line)
+        if match:
+            status, count, *money = match.groups()
+            rows[status] = (int(count), *(Decimal(m.replace(",", "")) for m in money))
+    return rows
+
+
+def test_csv_cli_and_page_give_the_same_totals_to_the_cent(page_env, sandbox, tmp_path):
+    set_up(page_env, sandbox)
+    csv_path = tmp_path / "reconciliation.csv"
+    env = {**os.environ, **sandbox.env, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "pexxero", "--db", page_env, "preview", "--csv", str(csv_path)],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert views.TOTALS_DEFINITION in done.stdout
+    cli = _cli_totals(done.stdout)
+    assert list(cli) == list(STATUSES)
+
+    csv = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    from_csv = {}
+    for status in STATUSES:
+        amounts = [Decimal(a) for a in csv.loc[csv["status"] == status, "amount"]]
+        from_csv[status] = (len(amounts), sum((-a for a in amounts if a < 0), Decimal("0")),
+                            sum((a for a in amounts if a > 0), Decimal("0")), sum(amounts, Decimal("0")))
+    assert cli == from_csv
+    assert cli["xero only"][0] > 0 and cli["new"][2] > 0 and cli["new"][1] > 0  # both directions are exercised
+
+    at = app("preview").run()
+    no_exception(at)
+    assert views.TOTALS_DEFINITION in texts(at)
+    for metric in at.metric:
+        count, out, money_in, net = cli[metric.label.lower()]
+        assert (metric.value, metric.proto.delta) == (f"{count:,}", f"net {net:,.2f}")
+        assert metric.proto.help == f"Money out {out:,.2f} · money in {money_in:,.2f}"
+    shown = next(d.value for d in at.dataframe if "Money out" in d.value.columns).set_index("Status")
+    for status, (count, out, money_in, net) in cli.items():
+        assert shown.loc[status].tolist() == [count, f"{out:,.2f}", f"{money_in:,.2f}", f"{net:,.2f}"]
+
+    at.multiselect(key="pv_status").select("xero only").run()  # a xero only row shows Xero's amount, signed
+    table = at.dataframe[-1].value
+    assert set(table["status"]) == {"xero only"}
+    assert sum(Decimal(a.replace(",", "")) for a in table["amount"]) == cli["xero only"][3] != 0

@@ -62,14 +62,18 @@ def test_preview_sends_no_write_request_to_xero(sandbox):
     assert not any(r.idempotency_key for r in api_calls)
 
 
-def test_amounts_per_status_add_up_to_the_pex_total(sandbox):
+def test_the_net_per_status_adds_up_to_the_pex_amounts_and_xero_onlys(sandbox):
     preview = sandbox.conn.preview()
     start, end = preview.start, preview.end
-    in_range = {t.transaction_id: abs(t.amount) for t in sandbox.conn.pex_transactions(start, end)}
-    summary = preview.summary()
-    listed = preview.frame[preview.frame["status"] != "xero only"]
-    assert sum(summary["amount"]) == sum(abs(a) for a in listed["amount"])
-    assert set(listed["pex_id"].astype(int)) <= set(in_range)
+    in_range = {t.transaction_id: t.amount for t in sandbox.conn.pex_transactions(start, end)}
+    summary = preview.summary().set_index("status")
+    frame = preview.frame
+    listed = frame[frame["status"] != "xero only"]
+    orphans = frame[frame["status"] == "xero only"]
+    assert list(listed["amount"]) == [in_range[int(i)] for i in listed["pex_id"]]  # PEX's signed amounts
+    assert len(orphans) and all(orphans["amount"] == -orphans["xero_amount"])  # the sandbox's are SPENDs
+    assert sum(summary["net"]) == sum(listed["amount"]) + sum(orphans["amount"])
+    assert all(summary["net"] == summary["money_in"] - summary["money_out"])
 
 
 def test_the_local_pex_copy_spares_pex_calls(sandbox):
@@ -145,4 +149,5 @@ def test_without_credentials_preview_says_what_to_connect(tmp_path, capsys, monk
 
 def test_summary_amounts_are_exact_decimals(sandbox):
     summary = sandbox.conn.preview().summary()
-    assert all(isinstance(a, Decimal) for a in summary["amount"])
+    for column in ("money_out", "money_in", "net", "xero_amount"):
+        assert all(isinstance(a, Decimal) for a in summary[column]), column

@@ -20,7 +20,10 @@ def frame() -> pd.DataFrame:
         (3, date(2026, 6, 9), "purchase", Decimal("-5.00"), "Home Depot", "changed", "429", Decimal("10.00"),
          "amount: Xero 10.00, PEX 5.00"),
         (4, date(2026, 6, 9), "fee", Decimal("-49.00"), "PEX Platform Fee", "possible duplicate", "404", None, ""),
-        (None, date(2026, 6, 10), "", Decimal("0"), "", "xero only", "", Decimal("19.99"), ""),
+        (5, date(2026, 6, 9), "rebate", Decimal("3.40"), "PEX Rebate", "synced", "260", Decimal("3.40"), ""),
+        (6, date(2026, 6, 9), "dispute", Decimal("1.25"), "Shell", "synced", "449", Decimal("1.25"), ""),
+        # a marked Xero SPEND with no PEX transaction: the diff signs Xero's total as money out
+        (None, date(2026, 6, 10), "", Decimal("-19.99"), "", "xero only", "", Decimal("19.99"), ""),
     ]
     cols = ["pex_id", "date", "kind", "amount", "merchant", "status", "account", "xero_amount", "differences"]
     f = pd.DataFrame(rows, columns=cols)
@@ -31,17 +34,26 @@ def frame() -> pd.DataFrame:
     return f
 
 
-def test_status_totals_cover_every_status_with_exact_decimal_sums():
+def test_status_totals_are_money_out_money_in_and_net_per_status_exact_to_the_cent():
     totals = {t["status"]: t for t in views.status_totals(frame())}
     assert list(totals) == list(STATUSES)
-    assert totals["new"]["count"] == 2 and totals["new"]["amount"] == Decimal("-10.30")
-    assert totals["xero only"]["amount"] == Decimal("19.99")  # Xero's amount: there is no PEX one
-    assert totals["blocked"] == {"status": "blocked", "count": 0, "amount": Decimal("0")}
+    new, synced = totals["new"], totals["synced"]
+    assert (new["count"], new["money_out"], new["money_in"], new["net"]) == (
+        2, Decimal("10.30"), Decimal("0"), Decimal("-10.30"))
+    assert (synced["count"], synced["money_out"], synced["money_in"], synced["net"]) == (
+        2, Decimal("0"), Decimal("4.65"), Decimal("4.65"))
+    assert totals["xero only"]["net"] == Decimal("-19.99")  # Xero's amount: there is no PEX one
+    assert totals["blocked"] == {"status": "blocked", "count": 0, "money_out": Decimal("0"),
+                                 "money_in": Decimal("0"), "net": Decimal("0")}
+    shown = views.totals_table(frame()).set_index("Status")
+    assert shown.loc["new"].tolist() == [2, "10.30", "0.00", "-10.30"]
+    assert "Net = money in - money out" in views.TOTALS_DEFINITION
 
 
-def test_amount_by_status_is_positive_per_status_with_its_colour():
+def test_amount_by_status_draws_the_signed_net_per_status_with_its_colour():
     chart = views.amount_by_status(frame()).set_index("status")
-    assert chart.loc["new", "amount"] == 10.30
+    assert chart.loc["new", "net"] == -10.30 and chart.loc["new", "net change"] == "-10.30"
+    assert (chart.loc["synced", "money out"], chart.loc["synced", "money in"]) == ("0.00", "4.65")
     assert chart.loc["changed", "colour"] == views.STATUS_COLOURS["changed"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 
 import streamlit as st
@@ -11,6 +12,27 @@ from pexxero import views
 
 SANDBOX_LINE = ("**Sandbox mode** — a bundled demo PEX business and Xero organisation run on this computer; "
                 "nothing reaches the real PEX or Xero.")
+
+
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(text: object) -> str:
+    """Text from PEX or Xero (a name, a description, an error message) for an element that renders markdown
+    (st.markdown, st.caption, st.error, st.toast, a progress text…): every ASCII punctuation character is
+    backslash-escaped, so a link, `**bold**`, HTML, `:red[…]` or `$…$` shows as the characters it is made of.
+    Where a value can stand alone, prefer a text element (st.text, st.code, a dataframe cell)."""
+    return _PUNCTUATION.sub(r"\\\1", str(text))
+
+
+def code(text: object) -> str:
+    """`text` as inline code in markdown, literal whatever it holds: the fence of backticks is longer than any run
+    of backticks in it, so nothing inside can end the span early."""
+    text = str(text).replace("\n", " ")
+    if "`" not in text:
+        return f"`{text}`"
+    fence = "`" * (max(map(len, re.findall("`+", text))) + 1)
+    return f"{fence} {text} {fence}"  # the spaces let the text start or end with a backtick
 
 
 def header(title: str) -> None:
@@ -31,7 +53,7 @@ def guard():
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - Streamlit's own rerun/stop signals are BaseException, not caught
-        st.error(views.explain(exc))
+        st.error(plain(views.explain(exc)))
 
 
 def need_connections(conn, *, xero: bool = True, setup: bool = True) -> bool:
