@@ -209,6 +209,20 @@ def test_receipts_are_attached_in_the_new_organisation_too(env):
     assert all(with_receipts_b[ref] == n for ref, n in counts_a.items())  # each receipt once in B, as in A
 
 
+def test_the_cli_names_the_organisation_it_works_on(env):
+    _no_receipts(env)
+    preview = env.cli("preview")
+    assert preview.returncode == 0, preview.stderr
+    assert f"Xero organisation: {demo.TENANT_NAME} ({A})" in preview.stdout
+    grant = env.xero.grant([A, B])
+    switched = env.cli("connect", "xero", "--refresh-token", grant["refresh_token"], "--tenant", B)
+    assert switched.returncode == 0, switched.stderr
+    sync = env.cli("sync")
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    assert f"Xero organisation: {demo.SECOND_TENANT_NAME} ({B})" in sync.stdout
+    assert _references(env, B) and not env.duplicates()
+
+
 # ------------------------------------------------------------------------------------------- migration
 
 
