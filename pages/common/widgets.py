@@ -14,7 +14,8 @@ SANDBOX_LINE = ("**Sandbox mode** — a bundled demo PEX business and Xero organ
 
 
 def header(title: str) -> None:
-    """The top of every page: the mode (sandbox said plainly, in the sidebar and above the title), the title.
+    """The top of every page: the mode (sandbox said plainly, in the sidebar and above the title), the title,
+    and the Xero organisation the page works on (as plain text: a name from Xero is never read as markdown).
 
     Pages call it themselves rather than the router, so a page run on its own (AppTest) looks the same.
     """
@@ -23,6 +24,7 @@ def header(title: str) -> None:
         st.sidebar.markdown(":orange-badge[:material/science: Sandbox mode]")
         st.caption(SANDBOX_LINE)
     st.title(title)
+    st.text(views.organisation_line(context.connection()))
 
 
 @contextmanager
