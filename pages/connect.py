@@ -80,7 +80,7 @@ session_failed = False
 tenants = []
 if conn.xero_connected():
     try:
-        tenants = conn.xero().tenants()
+        tenants = conn.tenants()
     except XeroSessionFailed:
         session_failed = True
     except Exception as exc:  # noqa: BLE001
@@ -117,6 +117,8 @@ else:
                                 format_func=names.get, key="tenant_pick")
             if st.button("CONFIRM", type="primary", key="tenant_confirm"):
                 with widgets.guard():
+                    if pick != chosen:
+                        context.keep_preview(None)  # built against the other organisation's records
                     conn.choose_tenant(pick)
                     st.toast(f"Organisation set: {widgets.plain(names[pick])}")
                     st.rerun()

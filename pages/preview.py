@@ -19,6 +19,9 @@ if not widgets.need_connections(conn):
     st.stop()
 
 preview = context.last_preview()
+if preview is not None and preview.tenant_id != conn.tenant_id():
+    preview = None  # built for another organisation (it was switched since): never shown as this one's
+    context.keep_preview(None)
 top, button = st.columns([5, 1])
 rebuild = button.button("Refresh", type="primary" if preview is None else "secondary", width="stretch",
                         help="Read PEX and Xero again and rebuild the preview (Xero is only read, never written)")

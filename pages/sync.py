@@ -27,11 +27,14 @@ def start(retry_failed: bool) -> None:
 
 
 plan = conn.saved_plan()
+refusal = conn.plan_refusal() if plan is None else ""
 running = conn.running()
-last = running or runs.last_finished_run(conn.db, conn.connection_id)
+last = running or runs.last_finished_run(conn.db, conn.connection_id, tenant_id=conn.tenant_id())
 
 left, mid, right = st.columns([1, 1, 4])
-if plan is None:
+if refusal:
+    right.warning(refusal[:1].upper() + refusal[1:] + " (on the Preview page).")
+elif plan is None:
     right.info("No preview yet: build one on the Preview page; Sync writes what it planned.")
 else:
     right.caption(f"Syncs the preview of {plan['start']} to {plan['end']} built "

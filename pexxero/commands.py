@@ -32,7 +32,7 @@ def money(value) -> str:
 def connect_xero(args: argparse.Namespace) -> int:
     conn = _conn(args)
     conn.connect_xero({"refresh_token": args.refresh_token, "expires_at": 0})
-    tenants = conn.xero().tenants()  # refreshes first: a bad refresh token fails here, not in the night
+    tenants = conn.tenants()  # refreshes first: a bad refresh token fails here, not in the night
     ids = {t.tenant_id for t in tenants}
     if args.tenant:
         if args.tenant not in ids:
@@ -54,6 +54,13 @@ def connect_xero(args: argparse.Namespace) -> int:
     return 0
 
 
+def _organisation(name: str, tenant_id: str) -> str:
+    """The organisation a command works on: "Name (tenant id)"."""
+    if not tenant_id:
+        return "none chosen yet"
+    return f"{name} ({tenant_id})" if name else tenant_id
+
+
 def preview(args: argparse.Namespace) -> int:
     from pexxero.diff import TOTALS_DEFINITION
 
@@ -61,6 +68,7 @@ def preview(args: argparse.Namespace) -> int:
     result = conn.preview()
     summary = result.summary()
     print(f"Preview of {result.start} to {result.end} (nothing was written to Xero)")
+    print(f"Xero organisation: {_organisation(result.tenant_name, result.tenant_id)}")
     print(table([[r["status"], r["count"], money(r["money_out"]), money(r["money_in"]), money(r["net"])]
                  for r in summary.to_dict("records")], ["status", "count", "money out", "money in", "net"]))
     print(TOTALS_DEFINITION)
@@ -86,6 +94,8 @@ def sync(args: argparse.Namespace) -> int:
         print(f"Not started: {exc}.", file=sys.stderr)
         return 1
     print(f"Run {run['id']}: {run['status'].title()} — {run['written']} of {run['to_write']} written. {run['message']}")
+    tenant = run.get("tenant_id") or conn.tenant_id()
+    print(f"Xero organisation: {_organisation(conn.tenant_name(tenant), tenant)}")
     if run["message"].startswith("Xero session failed"):
         print("Re-connect with: python -m pexxero connect xero --refresh-token TOKEN", file=sys.stderr)
     return EXIT_CODES.get(run["status"], 1)

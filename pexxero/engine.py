@@ -6,12 +6,13 @@ knows about any of them. Data flows one way: PEX (cached locally) + setup -> map
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import pandas as pd
 
@@ -55,6 +56,8 @@ class Preview:
     start: date
     end: date
     rejected: list[str] = field(default_factory=list)  # PEX rows that could not be read at all, in words
+    tenant_id: str = ""  # the Xero organisation it was built against: it says nothing about another one
+    tenant_name: str = ""
 
     def summary(self) -> pd.DataFrame:
         return diff.summary(self.frame)
@@ -96,11 +99,16 @@ class Connection:
         value.setdefault("expires_at", 0)  # unknown expiry: the gateway refreshes first
         if tenant_id:
             value["tenant_id"] = tenant_id
-            self.store.set_meta(self._tenant_key(), tenant_id)
         self.store.save_credentials(self.connection_id, "xero", value)
         self._xero = None
+        if tenant_id:
+            self.choose_tenant(tenant_id)
 
     def choose_tenant(self, tenant_id: str) -> None:
+        """Work on the organisation `tenant_id` from now on. A switch invalidates the saved plan (it was built
+        against the other organisation's records); the ledger, releases and intents of each organisation stay
+        its own, so switching back finds them again."""
+        before = self.tenant_id()
         value = self.store.load_credentials(self.connection_id, "xero") or {}
         value["tenant_id"] = tenant_id
         self.store.save_credentials(self.connection_id, "xero", value)
@@ -110,6 +118,10 @@ class Connection:
             from dataclasses import replace
 
             self.store.save_setup(self.connection_id, replace(setup, xero=replace(setup.xero, tenant_id=tenant_id)))
+        if before != tenant_id:
+            with self.store.transaction() as db:
+                db.execute("UPDATE plans SET invalidated_at = ? WHERE connection_id = ? AND invalidated_at IS NULL",
+                           [datetime.now(timezone.utc).isoformat(), self.connection_id])
         self._xero = None
 
     def disconnect_xero(self) -> None:
@@ -136,6 +148,54 @@ class Connection:
     def _tenant_key(self) -> str:
         return f"xero_tenant:{self.connection_id}"
 
+    @contextlib.contextmanager
+    def pinned_tenant(self) -> Iterator[str]:
+        """The organisation chosen now, held for the block: a switch made meanwhile (another page, another
+        process) cannot move a preview or a sync to another organisation half-way."""
+        saved = self._tenant_override
+        self._tenant_override = self.tenant_id()
+        try:
+            yield self._tenant_override
+        finally:
+            self._tenant_override = saved
+
+    def _names_key(self) -> str:
+        return f"xero_tenant_names:{self.connection_id}"
+
+    def _remember_names(self, names: dict[str, str]) -> None:
+        known = dict(self.store.meta(self._names_key()) or {})
+        fresh = {k: v for k, v in names.items() if k and v}
+        if any(known.get(k) != v for k, v in fresh.items()):
+            self.store.set_meta(self._names_key(), {**known, **fresh})
+
+    def tenants(self) -> list:
+        """The organisations the Xero grant sees (their names are remembered for the page headers and the CLI)."""
+        found = list(self.xero().tenants())
+        self._remember_names({t.tenant_id: t.tenant_name for t in found})
+        return found
+
+    def tenant_name(self, tenant_id: Optional[str] = None, *, lookup: bool = True) -> str:
+        """The organisation's name ("" when unknown); asks Xero's connections list once if it is not known yet."""
+        tenant_id = self.tenant_id() if tenant_id is None else tenant_id
+        if not tenant_id:
+            return ""
+        name = (self.store.meta(self._names_key()) or {}).get(tenant_id)
+        if name is None and lookup and self.xero_connected():
+            try:
+                self.tenants()
+            except Exception:  # noqa: BLE001 - a name is a courtesy: without Xero, the id is shown instead
+                return ""
+            name = (self.store.meta(self._names_key()) or {}).get(tenant_id)
+        return name or ""
+
+    def organisation_label(self, tenant_id: Optional[str] = None, *, lookup: bool = True) -> str:
+        """"Name (tenant id)", the id alone when the name is unknown, "" when no organisation is chosen."""
+        tenant_id = self.tenant_id() if tenant_id is None else tenant_id
+        if not tenant_id:
+            return ""
+        name = self.tenant_name(tenant_id, lookup=lookup)
+        return f"{name} ({tenant_id})" if name else tenant_id
+
     # ------------------------------------------------------------------------------------ clients
 
     def pex(self):
@@ -152,6 +212,9 @@ class Connection:
         return self._pex
 
     def xero(self):
+        if self._xero is not None and hasattr(self._xero, "tenant_id") and \
+                (self._xero.tenant_id or "") != self.tenant_id():
+            self._xero = None  # chosen elsewhere since it was built: never talk to the previous organisation
         if self._xero is None:
             if self.xero_factory is not None:
                 self._xero = self.xero_factory(self)
@@ -277,6 +340,12 @@ class Connection:
     def preview(self, *, today: Optional[date] = None, refresh: bool = True, force_refresh: bool = False,
                 save_plan: bool = True) -> Preview:
         """Every PEX transaction in range with one status and a reason. Reads Xero; never writes to it."""
+        with self.pinned_tenant() as tenant:
+            return self._preview(tenant, today=today, refresh=refresh, force_refresh=force_refresh,
+                                 save_plan=save_plan)
+
+    def _preview(self, tenant: str, *, today: Optional[date], refresh: bool, force_refresh: bool,
+                 save_plan: bool) -> Preview:
         today = today or today_eastern()
         setup = self.setup()
         if refresh:
@@ -295,14 +364,19 @@ class Connection:
             lock = max(locks) if locks else None
         frame = diff.reconcile(results, bank, transfers, lock_date=lock, start=start, end=end,
                                pex_cash=setup.accounts.pex_cash)
+        name = ref.organisation.name if ref.organisation is not None else ""
+        if name:
+            self._remember_names({tenant: name})
         built = Preview(frame=frame, built_at=datetime.now(timezone.utc), start=start, end=end,
-                        rejected=self.rejected_pex_rows())
+                        rejected=self.rejected_pex_rows(), tenant_id=tenant,
+                        tenant_name=name or self.tenant_name(tenant, lookup=False))
         if save_plan:
             self._save_plan(built)
         return built
 
     def _save_plan(self, preview: Preview) -> None:
-        """Remember what the user was shown: from the dashboard, a sync writes exactly this plan."""
+        """Remember what the user was shown: from the dashboard, a sync writes exactly this plan, and only into
+        the organisation it was built for."""
         frame = preview.frame
         rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE])]
         items = [
@@ -313,32 +387,55 @@ class Connection:
         ]
         with self.db.atomic():
             self.db.execute(
-                "INSERT OR REPLACE INTO plans (connection_id, built_at, start, end, items) VALUES (?, ?, ?, ?, ?)",
-                [self.connection_id, preview.built_at.isoformat(), preview.start.isoformat(),
-                 preview.end.isoformat(), json.dumps(items)],
+                "INSERT OR REPLACE INTO plans (connection_id, tenant_id, tenant_name, built_at, start, end, items, "
+                "invalidated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                [self.connection_id, preview.tenant_id, preview.tenant_name, preview.built_at.isoformat(),
+                 preview.start.isoformat(), preview.end.isoformat(), json.dumps(items)],
             )
 
     def saved_plan(self) -> Optional[dict]:
+        """The last preview's plan, if it was built for the organisation chosen now and no switch came since."""
         row = self.db.execute(
-            "SELECT built_at, start, end, items FROM plans WHERE connection_id = ?", [self.connection_id]
+            "SELECT built_at, start, end, items, tenant_id, tenant_name FROM plans "
+            "WHERE connection_id = ? AND tenant_id = ? AND invalidated_at IS NULL",
+            [self.connection_id, self.tenant_id()],
         ).fetchone()
         if row is None:
             return None
         return {"built_at": datetime.fromisoformat(row[0]), "start": date.fromisoformat(row[1]),
-                "end": date.fromisoformat(row[2]), "items": json.loads(row[3])}
+                "end": date.fromisoformat(row[2]), "items": json.loads(row[3]), "tenant_id": row[4],
+                "tenant_name": row[5]}
+
+    def plan_refusal(self) -> str:
+        """Why the saved plan may not be synced, in words ("" when there is none, or it is fit to sync)."""
+        row = self.db.execute(
+            "SELECT tenant_id, tenant_name, invalidated_at FROM plans WHERE connection_id = ?", [self.connection_id]
+        ).fetchone()
+        current = self.tenant_id()
+        if row is None or (row[0] == current and row[2] is None):
+            return ""
+        built_for = row[1] or self.tenant_name(row[0], lookup=False) or row[0] or "no organisation"
+        if not current:
+            return f"this preview was built for {built_for}; no Xero organisation is chosen now: pick one on Connect"
+        now = self.tenant_name(current) or current
+        if row[0] == current:
+            return (f"this preview was built for {built_for} before the Xero organisation was switched; Xero is now "
+                    f"connected to {now}: preview again")
+        return f"this preview was built for {built_for}; Xero is now connected to {now}: preview again"
 
     # ------------------------------------------------------------------------------------ releases
 
     def release(self, pex_id: int, action: str) -> None:
         if action not in ("push", "update"):
             raise ValueError("action is 'push' (a possible duplicate) or 'update' (a changed record)")
-        runs.release(self.db, self.connection_id, pex_id, action)
+        runs.release(self.db, self.connection_id, pex_id, action, tenant_id=self.tenant_id())
 
     def unrelease(self, pex_id: int) -> None:
-        runs.unrelease(self.db, self.connection_id, pex_id)
+        runs.unrelease(self.db, self.connection_id, pex_id, tenant_id=self.tenant_id())
 
     def releases(self) -> dict[int, str]:
-        return runs.releases(self.db, self.connection_id)
+        """The rows released for the organisation chosen now."""
+        return runs.releases(self.db, self.connection_id, tenant_id=self.tenant_id())
 
     # ------------------------------------------------------------------------------------- history
 

@@ -5,6 +5,11 @@ Exactly once rests on three tables here:
   done after Xero answered. An intent still `sending` at start-up belongs to a run that died mid-request.
 - `ledger`: every record Xero confirmed, by its `PEX-<id>` reference. Nothing in the ledger is written again.
 - `sync_locks`: one run per connection, with a heartbeat so a dead run's lock can be taken over.
+
+Intents, the ledger, receipts (`attachment_items`), releases and plans belong to one Xero organisation: each row
+carries its `tenant_id` and every read names the tenant it is for (a keyword every caller must give), so "already
+written" only ever means "in this organisation". The tables are created by migration 2 and scoped by migration 4
+of the store.
 """
 
 from __future__ import annotations
@@ -175,6 +180,7 @@ def immediate(db):
 
 
 def queue_run(db, connection_id: int, mode: str = "sync") -> int:
+    """A queued run; its `tenant_id` is set when it starts (the organisation it then writes into)."""
     cur = db.execute(
         "INSERT INTO runs (connection_id, mode, status, queued_at) VALUES (?, ?, ?, ?)",
         [connection_id, mode, QUEUED, now_iso()],
@@ -294,9 +300,14 @@ def list_runs(db, connection_id: int, limit: int = 200) -> list[dict]:
     )
 
 
-def last_finished_run(db, connection_id: int, mode: Optional[str] = None) -> Optional[dict]:
+def last_finished_run(db, connection_id: int, mode: Optional[str] = None, *,
+                      tenant_id: Optional[str] = None) -> Optional[dict]:
+    """The connection's last finished run; with `tenant_id`, its last one into that organisation."""
     sql = "SELECT * FROM runs WHERE connection_id = ? AND status NOT IN (?, ?)"
     params: list = [connection_id, QUEUED, RUNNING]
+    if tenant_id is not None:
+        sql += " AND tenant_id = ?"
+        params.append(tenant_id)
     if mode:
         sql += " AND mode = ?"
         params.append(mode)
@@ -339,13 +350,14 @@ def item_counts(db, run_id: int) -> dict[str, int]:
 # ----------------------------------------------------------------------------------- intents/ledger
 
 
-def record_intent(db, key: str, connection_id: int, run_id: int, endpoint: str, body: str, refs: list[str]) -> None:
-    """Commit the intent before the request leaves: a crash after this line is recoverable."""
+def record_intent(db, key: str, connection_id: int, run_id: int, endpoint: str, body: str, refs: list[str], *,
+                  tenant_id: str) -> None:
+    """Commit the intent before the request leaves: a crash after this line is recoverable (in its organisation)."""
     with db.atomic():
         db.execute(
-            "INSERT INTO intents (key, connection_id, run_id, endpoint, body, refs, status, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'sending', ?) ON CONFLICT(key) DO UPDATE SET status = 'sending', run_id = ?",
-            [key, connection_id, run_id, endpoint, body, json.dumps(refs), now_iso(), run_id],
+            "INSERT INTO intents (key, connection_id, tenant_id, run_id, endpoint, body, refs, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?) ON CONFLICT(key) DO UPDATE SET status = 'sending', run_id = ?",
+            [key, connection_id, tenant_id, run_id, endpoint, body, json.dumps(refs), now_iso(), run_id],
         )
 
 
@@ -354,51 +366,75 @@ def finish_intent(db, key: str) -> None:
         db.execute("UPDATE intents SET status = 'done', finished_at = ? WHERE key = ?", [now_iso(), key])
 
 
-def open_intents(db, connection_id: int) -> list[dict]:
+def open_intents(db, connection_id: int, *, tenant_id: str) -> list[dict]:
+    """Requests a run left in flight to this organisation (another organisation's wait for it to be connected)."""
     return list(
         db.query(
-            "SELECT * FROM intents WHERE connection_id = ? AND status = 'sending' ORDER BY created_at", [connection_id]
+            "SELECT * FROM intents WHERE connection_id = ? AND tenant_id = ? AND status = 'sending' "
+            "ORDER BY created_at", [connection_id, tenant_id]
         )
     )
 
 
-def add_to_ledger(db, connection_id: int, entries: Iterable[tuple[str, str, str]], run_id: Optional[int]) -> None:
-    """entries: (reference, record_type, xero_id)."""
+def open_intents_elsewhere(db, connection_id: int, *, tenant_id: str) -> dict[str, int]:
+    """tenant id -> how many requests were left in flight to an organisation other than `tenant_id`."""
+    return {row[0]: row[1] for row in db.execute(
+        "SELECT tenant_id, COUNT(*) FROM intents WHERE connection_id = ? AND tenant_id != ? AND status = 'sending' "
+        "GROUP BY tenant_id", [connection_id, tenant_id]).fetchall()}
+
+
+def add_to_ledger(db, connection_id: int, entries: Iterable[tuple[str, str, str]], run_id: Optional[int], *,
+                  tenant_id: str) -> None:
+    """entries: (reference, record_type, xero_id), confirmed by the organisation `tenant_id`."""
     with db.atomic():
         db.conn.executemany(
-            "INSERT OR IGNORE INTO ledger (connection_id, reference, record_type, xero_id, run_id, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [(connection_id, ref, rtype, xid, run_id, now_iso()) for ref, rtype, xid in entries],
+            "INSERT OR IGNORE INTO ledger (connection_id, tenant_id, reference, record_type, xero_id, run_id, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(connection_id, tenant_id, ref, rtype, xid, run_id, now_iso()) for ref, rtype, xid in entries],
         )
 
 
-def ledger(db, connection_id: int) -> dict[str, str]:
-    """reference -> Xero id of every record this database saw Xero confirm."""
+def ledger(db, connection_id: int, *, tenant_id: str) -> dict[str, str]:
+    """reference -> Xero id of every record this database saw the organisation `tenant_id` confirm."""
     return {
         row[0]: row[1]
-        for row in db.execute("SELECT reference, xero_id FROM ledger WHERE connection_id = ?", [connection_id])
+        for row in db.execute("SELECT reference, xero_id FROM ledger WHERE connection_id = ? AND tenant_id = ?",
+                              [connection_id, tenant_id])
+    }
+
+
+def ledger_types(db, connection_id: int, *, tenant_id: str) -> dict[str, str]:
+    """reference -> record type (BankTransaction, BankTransfer) of the organisation's ledger."""
+    return {
+        row[0]: row[1]
+        for row in db.execute("SELECT reference, record_type FROM ledger WHERE connection_id = ? AND tenant_id = ?",
+                              [connection_id, tenant_id])
     }
 
 
 # ---------------------------------------------------------------------------------------- releases
 
 
-def release(db, connection_id: int, pex_id: int, action: str) -> None:
-    """The user chose to push a `possible duplicate` ('push') or update a `changed` row ('update')."""
+def release(db, connection_id: int, pex_id: int, action: str, *, tenant_id: str) -> None:
+    """The user chose to push a `possible duplicate` ('push') or update a `changed` row ('update'), in the
+    organisation `tenant_id`: what looks like a duplicate in one organisation says nothing about another."""
     with db.atomic():
         db.execute(
-            "INSERT OR REPLACE INTO released (connection_id, pex_id, action, created_at) VALUES (?, ?, ?, ?)",
-            [connection_id, pex_id, action, now_iso()],
+            "INSERT OR REPLACE INTO released (connection_id, tenant_id, pex_id, action, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [connection_id, tenant_id, pex_id, action, now_iso()],
         )
 
 
-def unrelease(db, connection_id: int, pex_id: int) -> None:
+def unrelease(db, connection_id: int, pex_id: int, *, tenant_id: str) -> None:
     with db.atomic():
-        db.execute("DELETE FROM released WHERE connection_id = ? AND pex_id = ?", [connection_id, pex_id])
+        db.execute("DELETE FROM released WHERE connection_id = ? AND tenant_id = ? AND pex_id = ?",
+                   [connection_id, tenant_id, pex_id])
 
 
-def releases(db, connection_id: int) -> dict[int, str]:
+def releases(db, connection_id: int, *, tenant_id: str) -> dict[int, str]:
     return {
         row[0]: row[1]
-        for row in db.execute("SELECT pex_id, action FROM released WHERE connection_id = ?", [connection_id])
+        for row in db.execute("SELECT pex_id, action FROM released WHERE connection_id = ? AND tenant_id = ?",
+                              [connection_id, tenant_id])
     }

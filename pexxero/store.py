@@ -620,3 +620,81 @@ def _0002_sync(db: Database) -> None:
 def _0003_pex_problem(db: Database) -> None:
     """Why a PEX row could not be read as sent ("" for a sound row): kept so the preview blocks it by name."""
     db.execute("ALTER TABLE pex_transactions ADD COLUMN problem TEXT NOT NULL DEFAULT ''")
+
+
+def chosen_tenants(db: Database) -> dict[int, str]:
+    """Each connection's chosen Xero organisation as it is stored without decrypting anything: the setup's
+    `[xero] tenant_id` when it names one, else the pick kept in meta (`xero_tenant:<connection>`), which the
+    Connect page and `connect xero --tenant` write beside the token."""
+    import tomllib
+
+    chosen: dict[int, str] = {}
+    for (cid,) in db.execute("SELECT id FROM connections").fetchall():
+        tenant = ""
+        row = db.execute("SELECT toml FROM setup WHERE connection_id = ?", [cid]).fetchone()
+        if row is not None:
+            try:
+                tenant = str(tomllib.loads(row[0]).get("xero", {}).get("tenant_id") or "")
+            except tomllib.TOMLDecodeError:
+                tenant = ""
+        if not tenant:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", [f"xero_tenant:{cid}"]).fetchone()
+            tenant = str(json.loads(row[0]) or "") if row is not None else ""
+        chosen[cid] = tenant
+    return chosen
+
+
+@migration
+def _0004_tenant_scope(db: Database) -> None:
+    """Plans, the ledger, intents, receipts, releases and runs belong to one Xero organisation (tenant id): a
+    switch of organisation must never find the first one's records "already written". Existing rows get the
+    organisation their connection has chosen now (the only one they can have been written for)."""
+    db.execute("CREATE TEMP TABLE _chosen (connection_id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL)")
+    db.conn.executemany("INSERT INTO _chosen VALUES (?, ?)", list(chosen_tenants(db).items()))
+    tenant_of = "COALESCE((SELECT c.tenant_id FROM _chosen c WHERE c.connection_id = t.connection_id), '')"
+
+    # tables whose key gains the tenant: rebuilt (SQLite cannot change a primary key in place)
+    db.execute(
+        "CREATE TABLE ledger_scoped ("
+        " connection_id INTEGER NOT NULL, tenant_id TEXT NOT NULL, reference TEXT NOT NULL,"
+        " record_type TEXT NOT NULL, xero_id TEXT NOT NULL, run_id INTEGER, created_at TEXT NOT NULL,"
+        " PRIMARY KEY (connection_id, tenant_id, reference))"
+    )
+    db.execute(
+        "INSERT INTO ledger_scoped SELECT t.connection_id, " + tenant_of + ", t.reference, t.record_type, "
+        "t.xero_id, t.run_id, t.created_at FROM ledger t"
+    )
+    db.execute(
+        "CREATE TABLE released_scoped ("
+        " connection_id INTEGER NOT NULL, tenant_id TEXT NOT NULL, pex_id INTEGER NOT NULL, action TEXT NOT NULL,"
+        " created_at TEXT NOT NULL, PRIMARY KEY (connection_id, tenant_id, pex_id))"
+    )
+    db.execute(
+        "INSERT INTO released_scoped SELECT t.connection_id, " + tenant_of + ", t.pex_id, t.action, t.created_at "
+        "FROM released t"
+    )
+    db.execute(
+        "CREATE TABLE attachment_items_scoped ("
+        " connection_id INTEGER NOT NULL, tenant_id TEXT NOT NULL, pex_id INTEGER NOT NULL,"
+        " attachment_id TEXT NOT NULL, xero_parent_id TEXT NOT NULL DEFAULT '', file_name TEXT NOT NULL DEFAULT '',"
+        " status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', idempotency_key TEXT NOT NULL DEFAULT '',"
+        " run_id INTEGER, PRIMARY KEY (connection_id, tenant_id, pex_id, attachment_id))"
+    )
+    db.execute(
+        "INSERT INTO attachment_items_scoped SELECT t.connection_id, " + tenant_of + ", t.pex_id, t.attachment_id, "
+        "t.xero_parent_id, t.file_name, t.status, t.message, t.idempotency_key, t.run_id FROM attachment_items t"
+    )
+    for table in ("ledger", "released", "attachment_items"):
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_scoped RENAME TO {table}")
+
+    # tables that only gain a column: the intent's key already includes the tenant; one plan per connection,
+    # stamped with the organisation it was built for (and its name, to say so) and invalidated by a switch
+    for table in ("intents", "plans", "runs"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN tenant_id TEXT NOT NULL DEFAULT ''")
+        db.execute(f"UPDATE {table} AS t SET tenant_id = {tenant_of}")
+    db.execute("ALTER TABLE plans ADD COLUMN tenant_name TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE plans ADD COLUMN invalidated_at TEXT")
+    db.execute("DROP INDEX IF EXISTS intents_open")
+    db.execute("CREATE INDEX intents_open ON intents (connection_id, tenant_id, status)")
+    db.execute("DROP TABLE _chosen")

@@ -4,6 +4,10 @@ Per item:   planned --(intent committed with its Idempotency-Key)--> sending --(
 A run that dies leaves intents in `sending`. The next run first asks Xero by reference what arrived and resends
 what did not *with the same key and body*, so even a request still in flight at Xero cannot become two records.
 
+A run works on one Xero organisation, the one chosen when it starts, to its end: its ledger, intents, receipts and
+releases are that organisation's alone, a plan built for another organisation is refused in words, and requests an
+interrupted run left in flight to another organisation wait until that organisation is connected again.
+
 The same function serves the command line (foreground) and the dashboard (a detached child process, so that
 leaving, refreshing or closing the page, or restarting the dashboard, never stops a sync).
 """
@@ -163,6 +167,8 @@ class Runner:
     attached: int = 0  # receipts this run sent to Xero
     recovered: int = 0  # records an earlier run left in flight that this run saw into Xero
     notes: list[str] = field(default_factory=list)
+    tenant: str = ""  # the Xero organisation this run works on, from its start to its end
+    waiting: str = ""  # requests left in flight to other organisations, in words
 
     @property
     def db(self):
@@ -217,6 +223,13 @@ class Runner:
                                     "what arrived and continues")
         return Stop(runs.FAILED, f"Xero refused a request: {exc.message}")
 
+    def refuse_foreign_plan(self) -> None:
+        """A sync from the dashboard writes the plan the user saw: never one built for another organisation."""
+        if self.from_preview:
+            refusal = self.conn.plan_refusal()
+            if refusal:
+                raise Stop(runs.FAILED, refusal)
+
     # --------------------------------------------------------------------------------- recovery
 
     def recover(self) -> None:
@@ -227,7 +240,17 @@ class Runner:
         it was still being processed when we asked), and creates the records once if it did not.
         """
         xero = self.conn.xero()
-        for intent in runs.open_intents(self.db, self.cid):
+        # another organisation's requests are left alone: resending them here would write into the wrong books,
+        # and settling them there would touch an organisation the user has moved away from. They stay open until
+        # that organisation is chosen again, when its own run looks them up and finishes them.
+        elsewhere = runs.open_intents_elsewhere(self.db, self.cid, tenant_id=self.tenant)
+        if elsewhere:
+            self.waiting = "; ".join(
+                f"{n} request{'s' if n != 1 else ''} an interrupted run left in flight to "
+                f"{self.conn.tenant_name(t, lookup=False) or t} wait until "
+                f"{self.conn.tenant_name(t, lookup=False) or t} is connected again"
+                for t, n in sorted(elsewhere.items()))
+        for intent in runs.open_intents(self.db, self.cid, tenant_id=self.tenant):
             self.checkpoint("checking what an interrupted run sent")
             endpoint, key, body = intent["endpoint"], intent["key"], intent["body"]
             refs = json.loads(intent["refs"])
@@ -273,10 +296,10 @@ class Runner:
         preview = conn.preview(today=self.today, refresh=not self.from_preview, save_plan=False)
         frame = preview.frame
         released = conn.releases()
-        ledger = runs.ledger(self.db, self.cid)
+        ledger = runs.ledger(self.db, self.cid, tenant_id=self.tenant)
         allowed: Optional[set[int]] = None
         if self.mode == "retry_failed":
-            last = runs.last_finished_run(self.db, self.cid)
+            last = runs.last_finished_run(self.db, self.cid, tenant_id=self.tenant)
             allowed = set()
             if last is not None:
                 allowed = {it["pex_id"] for it in runs.items(self.db, last["id"])
@@ -343,7 +366,8 @@ class Runner:
         for record in records:
             ok, xero_id, messages = outcome.get(record.reference, (False, "", ("Xero gave no answer for it",)))
             (created if ok else failed).append((record, xero_id, messages))
-        runs.add_to_ledger(self.db, self.cid, [(r.reference, r.record_type, x) for r, x, _ in created], run_id)
+        runs.add_to_ledger(self.db, self.cid, [(r.reference, r.record_type, x) for r, x, _ in created], run_id,
+                           tenant_id=self.tenant)
         with self.db.atomic():
             for record, xero_id, _ in created:
                 self.db.execute(
@@ -378,7 +402,8 @@ class Runner:
             body = _body(records) if endpoint != "update" else json.dumps(
                 {"xero_id": xero_id, "record": json.loads(runs.planned_to_json(records[0]))}, sort_keys=True)
         key = key or idempotency_key(self.conn.tenant_id(), endpoint, body)
-        runs.record_intent(self.db, key, self.cid, run_id, endpoint, body, [r.reference for r in records])
+        runs.record_intent(self.db, key, self.cid, run_id, endpoint, body, [r.reference for r in records],
+                           tenant_id=self.tenant)
         with self.db.atomic():
             self.db.conn.executemany(
                 "UPDATE run_items SET outcome = ?, idempotency_key = ?, attempts = attempts + 1 "
@@ -454,7 +479,7 @@ class Runner:
             self.checkpoint(f"creating {len(missing)} contacts")
             body = json.dumps(chunk)
             key = idempotency_key(self.conn.tenant_id(), "contacts", body)
-            runs.record_intent(self.db, key, self.cid, self.run_id, "contacts", body, chunk)
+            runs.record_intent(self.db, key, self.cid, self.run_id, "contacts", body, chunk, tenant_id=self.tenant)
             results = self._xero_call(xero.create_contacts, chunk, key)
             for name, result in zip(chunk, results):
                 if not result.ok and not any("already" in m.lower() for m in result.messages):
@@ -499,11 +524,12 @@ class Runner:
     def _attachment_done(self, pex_id: int, attachment_id: str, status: str, message: str, **extra) -> None:
         with self.db.atomic():
             self.db.execute(
-                "INSERT INTO attachment_items (connection_id, pex_id, attachment_id, status, message, run_id, "
-                "xero_parent_id, file_name, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(connection_id, pex_id, attachment_id) DO UPDATE SET status = excluded.status, "
+                "INSERT INTO attachment_items (connection_id, tenant_id, pex_id, attachment_id, status, message, "
+                "run_id, xero_parent_id, file_name, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(connection_id, tenant_id, pex_id, attachment_id) DO UPDATE SET status = excluded.status, "
                 "message = excluded.message, run_id = excluded.run_id",
-                [self.cid, pex_id, attachment_id, status, message, self.run_id, extra.get("xero_parent_id", ""),
+                [self.cid, self.tenant, pex_id, attachment_id, status, message, self.run_id,
+                 extra.get("xero_parent_id", ""),
                  extra.get("file_name", ""), extra.get("key", "")],
             )
 
@@ -513,12 +539,11 @@ class Runner:
         if not setup.purchases.attachments:
             return
         done = {row[0] for row in self.db.execute(
-            "SELECT pex_id FROM attachment_items WHERE connection_id = ? AND attachment_id = '' AND status = 'scanned'",
-            [self.cid])}
-        todo = [(int(ref[4:]), xid) for ref, xid in runs.ledger(self.db, self.cid).items()
+            "SELECT pex_id FROM attachment_items WHERE connection_id = ? AND tenant_id = ? AND attachment_id = '' "
+            "AND status = 'scanned'", [self.cid, self.tenant])}
+        todo = [(int(ref[4:]), xid) for ref, xid in runs.ledger(self.db, self.cid, tenant_id=self.tenant).items()
                 if ref.startswith("PEX-")]
-        kinds = {row[0]: row[1] for row in self.db.execute(
-            "SELECT reference, record_type FROM ledger WHERE connection_id = ?", [self.cid])}
+        kinds = runs.ledger_types(self.db, self.cid, tenant_id=self.tenant)
         todo = [(p, x) for p, x in todo if p not in done and kinds.get(f"PEX-{p}") == "BankTransaction"]
         purchases = self._purchase_ids({p for p, _ in todo})
         todo = [(p, x) for p, x in todo if p in purchases]
@@ -549,8 +574,8 @@ class Runner:
                                       f"PEX reports the receipt as {att.upload_status}")
                 continue
             state = self.db.execute(
-                "SELECT status FROM attachment_items WHERE connection_id = ? AND pex_id = ? AND attachment_id = ?",
-                [self.cid, pex_id, att.attachment_id]).fetchone()
+                "SELECT status FROM attachment_items WHERE connection_id = ? AND tenant_id = ? AND pex_id = ? "
+                "AND attachment_id = ?", [self.cid, self.tenant, pex_id, att.attachment_id]).fetchone()
             if state and state[0] == "attached":
                 continue
             file = pex.download_attachment(pex_id, att.attachment_id)
@@ -564,7 +589,8 @@ class Runner:
                 self._attachment_done(pex_id, att.attachment_id, "attached", "", xero_parent_id=xero_id,
                                       file_name=file.file_name, key=key)
                 continue
-            runs.record_intent(self.db, key, self.cid, self.run_id, "attachment", body, [f"PEX-{pex_id}"])
+            runs.record_intent(self.db, key, self.cid, self.run_id, "attachment", body, [f"PEX-{pex_id}"],
+                               tenant_id=self.tenant)
             try:
                 self._xero_call(xero.add_attachment, xero_id, file, key)
             except Stop as stop:
@@ -589,9 +615,15 @@ class Runner:
         return {r[0] for r in rows} & pex_ids
 
 
-def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, from_preview: bool = False,
-             today: Optional[date] = None, batch_size: int = BATCH_SIZE) -> dict:
-    """Run one sync of `conn` to the end and return its run row (status, counts, message)."""
+def run_sync(conn, **options) -> dict:
+    """Run one sync of `conn` to the end and return its run row (status, counts, message). It works on the
+    organisation chosen when it starts, to its end, whatever is chosen meanwhile."""
+    with conn.pinned_tenant():
+        return _run_sync(conn, **options)
+
+
+def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, from_preview: bool = False,
+              today: Optional[date] = None, batch_size: int = BATCH_SIZE) -> dict:
     from pexxero.pex import PexError
     from pexxero.xero import XeroError
 
@@ -606,14 +638,15 @@ def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, 
                         message=f"not started: {exc}")
         raise
     runs.update_run(db, run_id, status=runs.RUNNING, mode=mode, started_at=runs.now_iso(), pid=os.getpid(),
-                    heartbeat_at=time.time())
+                    heartbeat_at=time.time(), tenant_id=conn.tenant_id())
     calls_before = _calls(conn)  # the gateway counts for its lifetime; a run reports its own calls
     beat = _Heartbeat(Path(conn.store.path), conn.connection_id, run_id, owner)
     beat.start()
     runner = Runner(conn, run_id, mode=mode, from_preview=from_preview, today=today, batch_size=batch_size,
-                    heartbeat=beat)
+                    heartbeat=beat, tenant=conn.tenant_id())
     status, message, resume_at = runs.SUCCEEDED, "", None
     try:
+        runner.refuse_foreign_plan()
         runner.recover()
         synced, selected = _sync_tags(conn)
         runs.update_run(db, run_id, fields_synced=synced, fields_selected=selected)
@@ -636,6 +669,8 @@ def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, 
             message += f"; {runner.recovered} written to Xero finishing what an interrupted run left in flight"
         if runner.attached and status == runs.SUCCEEDED and not to_write:
             message += f"; {runner.attached} receipts attached"
+        if runner.waiting:
+            message += f"; {runner.waiting}"
     except Stop as stop:
         status, message, resume_at = stop.status, stop.message, stop.resume_at
     except XeroError as exc:  # a read outside the runner's own calls (the plan's reads) ends the run the same way

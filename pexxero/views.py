@@ -201,6 +201,17 @@ def runs_over_time(run_list: list[dict]) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------ errors
 
 
+def organisation_line(conn) -> str:
+    """The line at the top of every page: the Xero organisation the page reads and a sync writes into."""
+    try:
+        tenant_id = conn.tenant_id()
+        if not tenant_id:
+            return "Xero organisation: none chosen yet (pick one on the Connect page)"
+        return f"Xero organisation: {conn.tenant_name(tenant_id) or tenant_id}"
+    except Exception:  # noqa: BLE001 - credentials that cannot be read: the page itself says why
+        return "Xero organisation: unknown (the stored Xero connection cannot be read)"
+
+
 def explain(exc: BaseException) -> str:
     """An engine error in words a bookkeeper understands, saying what to do next. Never a traceback, never a
     token: only the engine's own messages (which are written to be shown) and fixed sentences."""

@@ -116,7 +116,7 @@ def fake_run(conn, status: str, items: list[tuple[int, str]], *, to_write: int =
 
     run_id = runs.queue_run(conn.db, conn.connection_id)
     fields = dict(status=status, started_at=runs.now_iso(), to_write=to_write, step=step, message=message,
-                  heartbeat_at=time.time())
+                  heartbeat_at=time.time(), tenant_id=conn.tenant_id())
     if status in runs.FINISHED:
         fields["ended_at"] = runs.now_iso()
         fields["written"] = sum(1 for _, o in items if o == runs.CREATED)

@@ -43,6 +43,11 @@ from pexxero.models import NEW, SYNCED
 from pexxero.sandbox import demo
 from sandbox_env import PROJECT_ROOT, SandboxEnv, open_sandbox
 
+
+def _open(env) -> list[dict]:
+    """Requests left in flight to the organisation the sandbox works on."""
+    return runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
+
 try:
     import resource  # the disk-refuses-writes cases limit a child's file size (Linux)
 except ImportError:  # pragma: no cover - Windows
@@ -144,7 +149,7 @@ def assert_nothing_lost(env: SandboxEnv, expected: set[str]) -> None:
     refs = env.references()
     assert {ref: refs[ref] for ref in expected if refs[ref] != 1} == {}
     assert env.duplicates() == {}
-    assert runs.open_intents(env.conn.db, env.conn.connection_id) == []
+    assert _open(env) == []
 
     files = Counter()
     for tx in env.xero.bank_transactions(env.tenant_id):
@@ -344,7 +349,7 @@ def test_a_database_turned_read_only_mid_run_stops_at_once_and_says_so(env, capf
     TALLY["database-read-only"] += 1
     assert len(xero_writes(env)) == len(written_before)  # the held request was the last one sent
     assert_every_write_had_its_intent(env)
-    assert runs.open_intents(env.conn.db, env.conn.connection_id)  # its answer could not be kept: recovery's job
+    assert _open(env)  # its answer could not be kept: recovery's job
     # the run's end was written through a fresh connection, and its lock freed: the rerun need not wait for it
     last = runs.list_runs(env.conn.db, env.conn.connection_id)[0]
     assert last["status"] == runs.FAILED and "readonly database" in last["message"]

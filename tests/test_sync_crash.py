@@ -21,6 +21,11 @@ from pexxero import runs
 from pexxero.models import NEW
 from sandbox_env import PROJECT_ROOT, open_sandbox
 
+
+def _open(env) -> list[dict]:
+    """Requests left in flight to the organisation the sandbox works on."""
+    return runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
+
 pytestmark = pytest.mark.slow
 
 LATENCY = 0.075
@@ -70,14 +75,14 @@ def _assert_exactly_once(env, expected: set[str]) -> None:
     missing = sorted(ref for ref in expected if refs[ref] == 0)
     twice = {ref: n for ref, n in refs.items() if n > 1}
     assert missing == [] and twice == {}
-    assert runs.open_intents(env.conn.db, env.conn.connection_id) == []
+    assert _open(env) == []
 
 
 def _crash_loop(env, rng: random.Random, kills: int, top: int) -> list[str]:
     outcomes, in_flight = [], 0
     while sum(1 for o in outcomes if o == "killed") < kills and len(outcomes) < kills + 4:
         outcomes.append(_run_and_kill(env, rng.randint(1, top)))
-        in_flight += bool(runs.open_intents(env.conn.db, env.conn.connection_id))
+        in_flight += bool(_open(env))
     assert sum(1 for o in outcomes if o == "killed") >= kills, outcomes
     assert in_flight, "no kill left a write in flight: the seed does not exercise recovery"
     return outcomes
@@ -138,7 +143,7 @@ def test_receipts_arrive_once_each_even_when_killed_in_the_attachment_phase(tmp_
                 kills += 1
                 proc.wait()
                 in_flight += any(i["endpoint"] == "attachment"
-                                 for i in runs.open_intents(env.conn.db, env.conn.connection_id))
+                                 for i in _open(env))
             proc.wait()
             ended.wait(10)
             proc.stdout.close()

@@ -15,6 +15,11 @@ from pexxero.sync import PIPELINE, SESSION_FAILED, run_sync
 from sandbox_env import open_sandbox
 
 
+def _open(env) -> list[dict]:
+    """Requests left in flight to the organisation the sandbox works on."""
+    return runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
+
+
 @pytest.fixture
 def env(tmp_path):
     """The sandbox without receipts, whose gateway records its waits instead of sleeping them."""
@@ -66,13 +71,13 @@ def test_a_429_storm_longer_than_the_retries_fails_the_run_and_the_next_run_fini
     assert run["status"] == runs.FAILED
     assert "Xero did not answer" in run["message"]
     assert not set(env.references()) & {r for r in expected}
-    assert runs.open_intents(env.conn.db, env.conn.connection_id)  # the batch in flight is remembered
+    assert _open(env)  # the batch in flight is remembered
     env.xero.faults.clear()
 
     again = run_sync(env.conn)
     assert again["status"] == runs.SUCCEEDED, again["message"]
     _exactly_once(env, expected)
-    assert runs.open_intents(env.conn.db, env.conn.connection_id) == []
+    assert _open(env) == []
 
 
 def test_tokens_expiring_mid_run_are_refreshed_invisibly(env):
@@ -142,7 +147,7 @@ def test_cancel_stops_after_the_request_in_flight_and_a_rerun_completes(env):
     assert len([r for r in env.xero.requests if r.method == "PUT" and "/BankTransactions" in r.path]) == PIPELINE
     assert {it["outcome"] for it in items} <= {runs.CREATED, runs.PLANNED, runs.ITEM_SKIPPED}
     assert set(env.references()) & expected == created
-    assert runs.open_intents(db, cid) == []
+    assert runs.open_intents(db, cid, tenant_id=env.tenant_id) == []
 
     again = run_sync(env.conn)
     assert again["status"] == runs.SUCCEEDED, again["message"]

@@ -36,7 +36,8 @@ def code(text: object) -> str:
 
 
 def header(title: str) -> None:
-    """The top of every page: the mode (sandbox said plainly, in the sidebar and above the title), the title.
+    """The top of every page: the mode (sandbox said plainly, in the sidebar and above the title), the title,
+    and the Xero organisation the page works on (as plain text: a name from Xero is never read as markdown).
 
     Pages call it themselves rather than the router, so a page run on its own (AppTest) looks the same.
     """
@@ -45,6 +46,7 @@ def header(title: str) -> None:
         st.sidebar.markdown(":orange-badge[:material/science: Sandbox mode]")
         st.caption(SANDBOX_LINE)
     st.title(title)
+    st.text(views.organisation_line(context.connection()))
 
 
 @contextmanager
