@@ -213,24 +213,33 @@ class Connection:
     def _cache_key(self) -> str:
         return f"pex_cache:{self.connection_id}"
 
-    def refresh_pex(self, *, today: Optional[date] = None, force: bool = False) -> bool:
+    def refresh_pex(self, *, today: Optional[date] = None, force: bool = False, full: bool = False) -> bool:
         """Bring the local copy of PEX up to date; True when PEX was called.
 
         Never refetches a whole year to answer a page view: after the first fill it rereads only the look-back
-        window, and not more often than REFRESH_INTERVAL unless forced.
+        window, and not more often than REFRESH_INTERVAL unless forced. Once a day (the first refresh of a day on
+        PEX's clock) and when `full` is asked, it rereads the whole configured range instead, so a transaction
+        that appears late, or a correction to an old one, is seen. A whole read costs the same calls as a
+        look-back read (one window per ledger, paged), so it stays within PEX's hourly limits.
         """
+        from pexxero.pex import MAX_HISTORY_DAYS
+
         today = today or today_eastern()
         start, end = self.date_range(self.setup(), today)
+        start = max(start, today - timedelta(days=MAX_HISTORY_DAYS))  # PEX serves the last 12 months only
         state = self.store.meta(self._cache_key()) or {}
         now = datetime.now(timezone.utc)
+        whole = True
         if state:
             cached_start = date.fromisoformat(state["start"])
             cached_end = date.fromisoformat(state["end"])
             fetched_at = datetime.fromisoformat(state["fetched_at"])
             covered = cached_start <= start and cached_end >= end
-            if covered and not force and now - fetched_at < REFRESH_INTERVAL:
+            daily_due = state.get("full_day") != today.isoformat()
+            if covered and not (force or full or daily_due) and now - fetched_at < REFRESH_INTERVAL:
                 return False
-            if cached_start <= start:
+            if cached_start <= start and not (full or daily_due):
+                whole = False
                 start = max(start, min(cached_end, end) - timedelta(days=LOOKBACK_DAYS))
         pex = self.pex()
         rejected_before = len(getattr(pex, "rejected", []))
@@ -247,9 +256,22 @@ class Connection:
             "start": min(start, date.fromisoformat(state["start"])).isoformat() if state else start.isoformat(),
             "end": max(end, date.fromisoformat(state["end"])).isoformat() if state else end.isoformat(),
             "fetched_at": now.isoformat(),
+            # the last whole-range read: its day on PEX's clock (the daily re-read) and its moment (for display)
+            "full_day": today.isoformat() if whole else state.get("full_day"),
+            "full_at": now.isoformat() if whole else state.get("full_at"),
         }
         self.store.set_meta(self._cache_key(), new_state)
         return True
+
+    def pex_freshness(self) -> dict:
+        """How fresh the local copy of PEX is: {"read_at": the last read, "full_at": the last whole-range read}
+        (aware UTC datetimes, None when never)."""
+        state = self.store.meta(self._cache_key()) or {}
+
+        def moment(key: str) -> Optional[datetime]:
+            return datetime.fromisoformat(state[key]) if state.get(key) else None
+
+        return {"read_at": moment("fetched_at"), "full_at": moment("full_at")}
 
     def _rejected_key(self) -> str:
         return f"pex_rejected:{self.connection_id}"
@@ -275,12 +297,15 @@ class Connection:
     # ------------------------------------------------------------------------------------- preview
 
     def preview(self, *, today: Optional[date] = None, refresh: bool = True, force_refresh: bool = False,
-                save_plan: bool = True) -> Preview:
-        """Every PEX transaction in range with one status and a reason. Reads Xero; never writes to it."""
+                full_refresh: bool = False, save_plan: bool = True) -> Preview:
+        """Every PEX transaction in range with one status and a reason. Reads Xero; never writes to it.
+
+        `full_refresh` rereads the whole configured range from PEX first (also done by the first preview of a day).
+        """
         today = today or today_eastern()
         setup = self.setup()
-        if refresh:
-            self.refresh_pex(today=today, force=force_refresh)
+        if refresh or full_refresh:
+            self.refresh_pex(today=today, force=force_refresh, full=full_refresh)
         start, end = self.date_range(setup, today)
         ref = self.reference(setup)
         transactions = self.pex_transactions(start, end)

@@ -132,6 +132,26 @@ def built_ago(built_at: datetime, now: Optional[datetime] = None) -> str:
     return f"built {minutes // 60} hours ago"
 
 
+def pex_copy_text(freshness: dict, now: Optional[datetime] = None) -> str:
+    """How fresh the local copy of PEX is, on PEX's clock (US Eastern):
+    'PEX copy read 10:42 (whole range: today 02:15), US Eastern time'."""
+    from pexxero.pex import EASTERN
+
+    read_at, full_at = freshness.get("read_at"), freshness.get("full_at")
+    if read_at is None:
+        return "PEX copy not read yet"
+    today = (now or datetime.now(timezone.utc)).astimezone(EASTERN).date()
+
+    def moment(when: datetime) -> str:
+        local = when.astimezone(EASTERN)
+        day = "today" if local.date() == today else local.date().isoformat()
+        return f"{day} {local:%H:%M}"
+
+    read = moment(read_at).removeprefix("today ")
+    whole = moment(full_at) if full_at is not None else "not read yet"
+    return f"PEX copy read {read} (whole range: {whole}), US Eastern time"
+
+
 # -------------------------------------------------------------------------------------------- sync
 
 
