@@ -154,6 +154,7 @@ class Runner:
     run_id: int
     mode: str = "sync"
     from_preview: bool = False
+    full_refresh: bool = False  # reread the whole date range from PEX before planning
     today: Optional[date] = None
     batch_size: int = BATCH_SIZE
     heartbeat: Optional[_Heartbeat] = None
@@ -270,7 +271,8 @@ class Runner:
         """Decide what this run writes. Returns run-item dicts; writes nothing to Xero."""
         conn = self.conn
         self.checkpoint("reading PEX and Xero")
-        preview = conn.preview(today=self.today, refresh=not self.from_preview, save_plan=False)
+        preview = conn.preview(today=self.today, refresh=not self.from_preview, full_refresh=self.full_refresh,
+                               save_plan=False)
         frame = preview.frame
         released = conn.releases()
         ledger = runs.ledger(self.db, self.cid)
@@ -590,7 +592,7 @@ class Runner:
 
 
 def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, from_preview: bool = False,
-             today: Optional[date] = None, batch_size: int = BATCH_SIZE) -> dict:
+             today: Optional[date] = None, batch_size: int = BATCH_SIZE, full_refresh: bool = False) -> dict:
     """Run one sync of `conn` to the end and return its run row (status, counts, message)."""
     from pexxero.pex import PexError
     from pexxero.xero import XeroError
@@ -611,7 +613,7 @@ def run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, 
     beat = _Heartbeat(Path(conn.store.path), conn.connection_id, run_id, owner)
     beat.start()
     runner = Runner(conn, run_id, mode=mode, from_preview=from_preview, today=today, batch_size=batch_size,
-                    heartbeat=beat)
+                    heartbeat=beat, full_refresh=full_refresh)
     status, message, resume_at = runs.SUCCEEDED, "", None
     try:
         runner.recover()
@@ -709,7 +711,7 @@ def _sync_tags(conn) -> tuple[int, int]:
 
 
 def start_background(db_path: str | Path, *, retry_failed: bool = False, from_preview: bool = True,
-                     env: Optional[dict] = None, log_path: Optional[Path] = None) -> int:
+                     env: Optional[dict] = None, log_path: Optional[Path] = None, full_refresh: bool = False) -> int:
     """Start a sync in a detached child process and return its run id at once.
 
     A process, not a thread: it keeps running when the page is left or refreshed and even when the dashboard
@@ -729,6 +731,8 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
         args.append("--retry-failed")
     if from_preview:
         args.append("--from-preview")
+    if full_refresh:
+        args.append("--full-refresh")
     log = open(log_path or (str(db_path) + ".sync.log"), "ab")
     subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                      env=env if env is not None else os.environ.copy(), close_fds=True)

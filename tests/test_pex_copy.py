@@ -118,3 +118,46 @@ def test_freshness_text():
     assert text == "PEX copy read 10:42 (whole range: 2026-11-29 23:05), US Eastern time"
     assert views.pex_copy_text({"read_at": read, "full_at": None}, now=now) == \
         "PEX copy read 10:42 (whole range: not read yet), US Eastern time"
+
+
+def test_cli_preview_full_refresh_rereads_the_whole_range_and_prints_the_freshness(sandbox):
+    env = sandbox
+    env.conn.preview(today=env.today)
+    late = env.add_pex_purchase("-70.73", "Late Lumber", days_back=70)
+    env.expire_pex_cache()
+    env.conn.preview(today=env.today)
+    start, end = env.today - timedelta(days=90), env.today
+    assert late not in {t.transaction_id for t in env.conn.pex_transactions(start, end)}
+
+    done = env.cli("preview", "--full-refresh")
+    assert done.returncode == 0, done.stderr
+    assert "PEX copy read " in done.stdout and "(whole range: today " in done.stdout
+    assert late in {t.transaction_id for t in env.conn.pex_transactions(start, end)}
+
+
+def test_cli_sync_full_refresh_writes_the_late_purchase(sandbox):
+    env = sandbox
+    env.conn.preview(today=env.today)
+    late = env.add_pex_purchase("-70.74", "Late Lumber", days_back=70)
+    env.expire_pex_cache()
+    env.conn.preview(today=env.today)
+    done = env.cli("sync", "--full-refresh")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert env.references()[f"PEX-{late}"] == 1
+
+
+def test_the_background_sync_process_passes_full_refresh_on(sandbox):
+    from page_helpers import wait_for_run
+
+    from pexxero.sync import start_background
+
+    env = sandbox
+    env.conn.preview(today=env.today)
+    late = env.add_pex_purchase("-70.75", "Late Lumber", days_back=70)
+    env.expire_pex_cache()
+    env.conn.preview(today=env.today)
+    run_id = start_background(env.db_path, from_preview=False, full_refresh=True, env=env.child_env(),
+                              log_path=env.db_path.with_suffix(".log"))
+    run = wait_for_run(str(env.db_path), run_id, timeout=120)
+    assert run["status"] == "succeeded", run
+    assert env.references()[f"PEX-{late}"] == 1
