@@ -14,13 +14,14 @@ from typing import Iterable, Optional
 import pandas as pd
 
 from pexxero import runs
-from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE, STATUSES, XERO_ONLY
+from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE, STATUSES, VOIDED, XERO_ONLY
 
 # one colour per preview status, the same on the metrics, the chart and the table
 STATUS_COLOURS = {
     "new": "#1f77b4",
     "synced": "#2ca02c",
     "changed": "#ff7f0e",
+    "voided": "#e377c2",  # booked in Xero, gone in PEX: it must stand out
     "possible duplicate": "#d62728",
     "skipped": "#7f7f7f",
     "blocked": "#9467bd",
@@ -34,7 +35,7 @@ RUN_COLOURS = {
 }
 
 # the only rows a user may release, and what releasing them does (the vocabulary of Connection.release)
-RELEASE_ACTIONS = {POSSIBLE_DUPLICATE: "push", CHANGED: "update"}
+RELEASE_ACTIONS = {POSSIBLE_DUPLICATE: "push", CHANGED: "update", VOIDED: "remove"}
 
 TABLE_COLUMNS = ["pex_id", "date", "kind", "amount", "merchant", "cardholder", "status", "reason", "differences",
                  "account", "contact", "tracking", "xero_id", "released"]
@@ -108,15 +109,15 @@ def table(frame: pd.DataFrame, released: dict[int, str]) -> pd.DataFrame:
     shown["date"] = shown["date"].astype(str)
     shown["xero_id"] = shown["xero_id"].fillna("")
     shown["released"] = [
-        ("push" if released.get(int(p)) == "push" else "update" if released.get(int(p)) == "update" else "")
-        if s in RELEASE_ACTIONS else ""
+        released.get(int(p), "") if released.get(int(p)) == RELEASE_ACTIONS.get(s) else ""
         for p, s in zip(shown["pex_id"], shown["status"])
     ]
     return shown.reset_index(drop=True)
 
 
 def releasable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows a user may release (possible duplicates to push, changed rows to update), with their action."""
+    """Rows a user may release (possible duplicates to push, changed rows to update, voided rows to remove from
+    Xero), with their action."""
     rows = frame[frame["status"].isin(list(RELEASE_ACTIONS))]
     return rows.assign(action=rows["status"].map(RELEASE_ACTIONS))
 
