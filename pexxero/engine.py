@@ -22,6 +22,7 @@ from pexxero.models import (
     CHANGED,
     NEW,
     POSSIBLE_DUPLICATE,
+    VOIDED,
     PexTransaction,
     ReferenceData,
 )
@@ -55,6 +56,7 @@ class Preview:
     start: date
     end: date
     rejected: list[str] = field(default_factory=list)  # PEX rows that could not be read at all, in words
+    lock_date: Optional[date] = None  # Xero's lock date: nothing on or before it can be written or removed
 
     def summary(self) -> pd.DataFrame:
         return diff.summary(self.frame)
@@ -320,7 +322,7 @@ class Connection:
             lock = max(locks) if locks else None
         frame = diff.reconcile(results, bank, transfers, lock_date=lock, start=start, end=end)
         built = Preview(frame=frame, built_at=datetime.now(timezone.utc), start=start, end=end,
-                        rejected=self.rejected_pex_rows())
+                        rejected=self.rejected_pex_rows(), lock_date=lock)
         if save_plan:
             self._save_plan(built)
         return built
@@ -328,12 +330,12 @@ class Connection:
     def _save_plan(self, preview: Preview) -> None:
         """Remember what the user was shown: from the dashboard, a sync writes exactly this plan."""
         frame = preview.frame
-        rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE])]
+        rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE, VOIDED])]
         items = [
             {"pex_id": int(r.pex_id), "status": r.status, "xero_id": r.xero_id or "",
-             "planned": runs.planned_to_json(r.planned)}
+             "planned": runs.planned_to_json(r.planned) if r.planned is not None else None}
             for r in rows.itertuples()
-            if r.planned is not None
+            if r.planned is not None or r.status == VOIDED  # a voided row: the Xero record shown for removal
         ]
         with self.db.atomic():
             self.db.execute(
@@ -354,8 +356,11 @@ class Connection:
     # ------------------------------------------------------------------------------------ releases
 
     def release(self, pex_id: int, action: str) -> None:
-        if action not in ("push", "update"):
-            raise ValueError("action is 'push' (a possible duplicate) or 'update' (a changed record)")
+        """Let the next sync act on a row it otherwise leaves alone: push a possible duplicate, update a changed
+        record, or remove a voided row's record from Xero (nothing is ever removed without this)."""
+        if action not in ("push", "update", "remove"):
+            raise ValueError("action is 'push' (a possible duplicate), 'update' (a changed record) or 'remove' "
+                             "(a voided record, from Xero)")
         runs.release(self.db, self.connection_id, pex_id, action)
 
     def unrelease(self, pex_id: int) -> None:

@@ -33,6 +33,7 @@ FINISHED = (SUCCEEDED, PARTIAL, FAILED, CANCELLED, INTERRUPTED, PAUSED)
 PLANNED, SENDING, CREATED, UPDATED, ITEM_FAILED, ITEM_SKIPPED = (
     "planned", "sending", "created", "updated", "failed", "skipped",
 )
+REMOVED = "removed"  # a voided record deleted in Xero (action "remove")
 
 STALE_AFTER = 30.0  # seconds without a heartbeat before a running sync counts as dead
 
@@ -384,7 +385,8 @@ def ledger(db, connection_id: int) -> dict[str, str]:
 
 
 def release(db, connection_id: int, pex_id: int, action: str) -> None:
-    """The user chose to push a `possible duplicate` ('push') or update a `changed` row ('update')."""
+    """The user chose to push a `possible duplicate` ('push'), update a `changed` row ('update') or remove a
+    `voided` row's record from Xero ('remove')."""
     with db.atomic():
         db.execute(
             "INSERT OR REPLACE INTO released (connection_id, pex_id, action, created_at) VALUES (?, ?, ?, ?)",

@@ -162,7 +162,8 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
     Before the plan is written (`to_write` still 0 while running) the fraction is 0 and the sentence is the step.
     """
     to_write = int(run.get("to_write") or 0)
-    done = int(counts.get(runs.CREATED, 0)) + int(counts.get(runs.UPDATED, 0)) + int(counts.get(runs.ITEM_FAILED, 0))
+    done = int(counts.get(runs.CREATED, 0)) + int(counts.get(runs.UPDATED, 0)) + int(counts.get(runs.ITEM_FAILED, 0)) \
+        + int(counts.get(runs.REMOVED, 0))
     active = run["status"] in (runs.QUEUED, runs.RUNNING)
     if to_write:
         fraction = min(1.0, done / to_write)
