@@ -229,6 +229,8 @@ class Connection:
         today = today or today_eastern()
         start, end = self.date_range(self.setup(), today)
         start = max(start, today - timedelta(days=MAX_HISTORY_DAYS))  # PEX serves the last 12 months only
+        if start > end:
+            return False  # the whole range is older than PEX keeps: the copy is all there is
         state = self.store.meta(self._cache_key()) or {}
         now = datetime.now(timezone.utc)
         whole = True

@@ -172,3 +172,26 @@ def test_the_xero_double_refuses_to_delete_in_a_locked_period(written):
 def test_the_demo_organisation_holds_a_voided_purchase(sandbox):
     frame = sandbox.conn.preview(today=sandbox.today).frame
     assert (frame["status"] == VOIDED).sum() >= 1
+
+
+def test_from_the_dashboard_the_removal_is_the_one_the_preview_showed(written):
+    env, pex_id, xero_id = written
+    env.conn.preview(today=env.today)  # what the user saw (the saved plan)
+    env.conn.release(pex_id, "remove")
+    run = run_sync(env.conn, today=env.today, from_preview=True)
+    assert run["status"] == runs.SUCCEEDED, run
+    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == pex_id)
+    assert (item["outcome"], item["xero_id"]) == (runs.REMOVED, xero_id)
+    assert _xero_record(env, pex_id)["Status"] == "DELETED"
+
+
+def test_from_the_dashboard_a_voided_row_the_preview_did_not_show_is_not_removed(written):
+    env, pex_id, xero_id = written
+    env.conn.release(pex_id, "remove")
+    env.conn.store.db.execute("DELETE FROM plans")  # no preview shown since it was voided
+    env.conn.store.db.conn.commit()
+    env.conn.preview(today=env.today, save_plan=False)
+    run = run_sync(env.conn, today=env.today, from_preview=True)
+    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == pex_id)
+    assert item["outcome"] == runs.ITEM_SKIPPED and "preview again to remove it" in item["reason"]
+    assert _xero_record(env, pex_id)["Status"] == "AUTHORISED"
