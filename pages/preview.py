@@ -1,7 +1,9 @@
 """Preview: every PEX transaction in range with its status and reason, before anything is written to Xero.
 
-Metrics and charts from `pexxero.views`; per-row release of possible duplicates (push) and changed rows (update);
-the reconciliation CSV. The preview is built on request and kept for this server, so paging around is instant.
+Metrics and charts from `pexxero.views`; per-row release of possible duplicates (push), changed rows (update) and
+voided rows (remove from Xero); the reconciliation CSV. The preview is built on request and kept for this server,
+so paging around is instant. How fresh the local copy of PEX is shows under the title; RE-READ ALL OF PEX reads the
+whole date range from PEX now (otherwise the first preview or sync of a day does).
 """
 
 import io
@@ -11,7 +13,7 @@ import streamlit as st
 
 from pages.common import context, widgets
 from pexxero import views
-from pexxero.models import KINDS, STATUSES
+from pexxero.models import KINDS, STATUSES, VOIDED
 
 widgets.header("Preview")
 conn = context.connection()
@@ -22,21 +24,30 @@ preview = context.last_preview()
 if preview is not None and preview.tenant_id != conn.tenant_id():
     preview = None  # built for another organisation (it was switched since): never shown as this one's
     context.keep_preview(None)
-top, button = st.columns([5, 1])
+top, button, whole = st.columns([4, 1, 1])
 rebuild = button.button("Refresh", type="primary" if preview is None else "secondary", width="stretch",
                         help="Read PEX and Xero again and rebuild the preview (Xero is only read, never written)")
-if rebuild or preview is None:
+reread = whole.button("Re-read all of PEX", width="stretch", key="pv_full",
+                      help="Read the whole date range from PEX now, not only the last 60 days: a late purchase or a "
+                           "correction to an old one shows up (the first preview or sync of a day does this too)")
+if rebuild or reread or preview is None:
     with widgets.guard(), st.spinner("Reading PEX and Xero…"):
-        preview = conn.preview(force_refresh=rebuild)
+        preview = conn.preview(force_refresh=rebuild, full_refresh=reread)
         context.keep_preview(preview)
 if preview is None:
     st.stop()
 frame = preview.frame
 top.caption(f"{preview.start} to {preview.end} · {len(frame):,} rows · {views.built_ago(preview.built_at)}")
+top.caption(views.pex_copy_text(conn.pex_freshness()))
 if getattr(preview, "rejected", None):
     with st.expander(f"{len(preview.rejected)} PEX rows could not be read and are not listed — fix them in PEX",
                      icon=":material/warning:"):
         st.text("\n".join(preview.rejected))
+
+voided = int((frame["status"] == VOIDED).sum())
+if voided:
+    st.warning(f"{voided:,} voided in PEX, still in Xero: Xero still books {'it' if voided == 1 else 'them'}. "
+               "Release a row below (remove) and the next sync deletes it in Xero.", icon=":material/error:")
 
 # ------------------------------------------------------------------------------------------ metrics
 
@@ -91,9 +102,10 @@ st.dataframe(
 candidates = views.releasable(shown)
 with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view, {len(released)} released)"):
     st.caption("A possible duplicate is pushed only if you release it; a changed record is updated in Xero only "
-               "if you release it. Releases are kept until you undo them.")
+               "if you release it; a voided record is deleted in Xero only if you release it. Releases are kept "
+               "until you undo them.")
     if candidates.empty:
-        st.write("No possible duplicates or changed rows in this view.")
+        st.write("No possible duplicates, changed or voided rows in this view.")
     else:
         labels = {int(r.pex_id): f"{r.pex_id} · {r.status} · {r.date} · {r.merchant} · {r.amount:,.2f}"
                   for r in candidates.itertuples()}
@@ -106,7 +118,8 @@ with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view, {l
             st.markdown("**Differences from Xero**")
             st.text(row["differences"])
         action = actions[pex_id]
-        verb = "push it to Xero as a new record" if action == "push" else "update the Xero record to match PEX"
+        verb = {"push": "push it to Xero as a new record", "update": "update the Xero record to match PEX",
+                "remove": "delete its record in Xero (Status DELETED)"}[action]
         if pex_id in released:
             st.info(f"Released: the next sync will {verb}.")
             if st.button("UNDO RELEASE", key="pv_unrelease"):

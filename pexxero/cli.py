@@ -42,9 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     preview = commands.add_parser("preview", help="show what a sync would do; writes nothing to Xero")
     preview.add_argument("--csv", default=None, help="write the reconciliation CSV to this file")
+    preview.add_argument("--full-refresh", action="store_true",
+                         help="reread the whole date range from PEX first (otherwise done once a day)")
 
     sync = commands.add_parser("sync", help="write what is new into Xero, exactly once")
     sync.add_argument("--retry-failed", action="store_true", help="push only what failed or was not reached")
+    sync.add_argument("--full-refresh", action="store_true",
+                      help="reread the whole date range from PEX first (otherwise done once a day)")
     # the dashboard starts the same command in the background: the run it queued, and the plan it showed
     sync.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)
     sync.add_argument("--from-preview", action="store_true", help=argparse.SUPPRESS)

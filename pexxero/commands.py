@@ -63,12 +63,14 @@ def _organisation(name: str, tenant_id: str) -> str:
 
 def preview(args: argparse.Namespace) -> int:
     from pexxero.diff import TOTALS_DEFINITION
+    from pexxero.views import pex_copy_text
 
     conn = _conn(args)
-    result = conn.preview()
+    result = conn.preview(full_refresh=getattr(args, "full_refresh", False))
     summary = result.summary()
     print(f"Preview of {result.start} to {result.end} (nothing was written to Xero)")
     print(f"Xero organisation: {_organisation(result.tenant_name, result.tenant_id)}")
+    print(pex_copy_text(conn.pex_freshness()))
     print(table([[r["status"], r["count"], money(r["money_out"]), money(r["money_in"]), money(r["net"])]
                  for r in summary.to_dict("records")], ["status", "count", "money out", "money in", "net"]))
     print(TOTALS_DEFINITION)
@@ -89,7 +91,8 @@ def sync(args: argparse.Namespace) -> int:
     conn = _conn(args)
     try:
         run = run_sync(conn, run_id=getattr(args, "run_id", None), retry_failed=args.retry_failed,
-                       from_preview=getattr(args, "from_preview", False))
+                       from_preview=getattr(args, "from_preview", False),
+                       full_refresh=getattr(args, "full_refresh", False))
     except runs.AlreadyRunning as exc:
         print(f"Not started: {exc}.", file=sys.stderr)
         return 1

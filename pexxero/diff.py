@@ -42,6 +42,9 @@ CHANGED_REASON = "in Xero (same PEX reference) but different: Sync leaves it alo
 RECONCILED_NOTE = "; it is reconciled in Xero, which refuses updates"
 NEW_REASON = "not in Xero yet: Sync will create it"
 XERO_ONLY_REASON = "carries a PEX reference, but no PEX transaction in range has that id"
+VOIDED_REASON = "voided in PEX, still in Xero"
+REMOVE_HINT = "release it (remove) and the next sync deletes it in Xero"
+TRANSFER_BY_HAND = "a bank transfer cannot be removed through Xero's API: remove by hand in Xero"
 SEVERAL_NOTE = " is carried by more than one Xero record: only the first is compared"
 
 # the fields compared for `changed`, in the order `differences` lists them
@@ -172,6 +175,7 @@ def _pex_table(results: Sequence[MappingResult]) -> dict[str, np.ndarray]:
         "reason": _get(results, "reason"),
         "link": _get(results, "link"),
         "planned": plans,
+        "voided": np.fromiter((getattr(r, "voided", False) for r in results), bool, count),
         "cents": np.zeros(count, dtype=np.int64),
     }
     for name in ("xtype", "bank", "accounts", "tracking", "contact"):
@@ -237,6 +241,25 @@ def _groups(pex: dict, xero: dict) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------------------ reconcile
+
+
+def removal_blocker(record, lock_date: Optional[date] = None) -> str:
+    """Why the Xero record of a voided PEX transaction cannot be removed through the API ("" when it can)."""
+    if isinstance(record, XeroBankTransfer):
+        return TRANSFER_BY_HAND
+    if getattr(record, "is_reconciled", False):
+        return "it is reconciled in Xero, which refuses to delete it: un-reconcile it in Xero first, or remove by hand"
+    if lock_date is not None and record.date <= lock_date:
+        return (f"it is dated {record.date.isoformat()}, on or before Xero's lock date {lock_date.isoformat()}, so "
+                "it cannot be removed: ask your adviser to move the lock date, or remove by hand in Xero")
+    return ""
+
+
+def _voided_reasons(pex_reasons: np.ndarray, records: np.ndarray, lock_date: Optional[date]) -> np.ndarray:
+    """`voided in PEX, still in Xero (declined in PEX: …): <what to do>` for the few rows that are voided."""
+    return _objects([f"{VOIDED_REASON} ({why}): {removal_blocker(record, lock_date) or REMOVE_HINT}"
+                     for why, record in zip(pex_reasons, records)])
+
 
 
 def _join_parts(parts: list[np.ndarray], count: int) -> np.ndarray:
@@ -314,6 +337,7 @@ def reconcile(
     `amount` is signed money on PEX Cash, in positive and out negative: PEX's amount, or for a `xero only` row
     (which has no PEX transaction) Xero's, signed by its type and, for a transfer, by whether it leaves `pex_cash`.
 
+    A PEX transaction skipped as declined, reversed or voided whose marker a live Xero record carries is `voided`.
     Order of decision for a planned record: its marker in Xero (`synced` / `changed`), else an unmarked look-alike
     (`possible duplicate`: probably in Xero already, so the lock date is not its problem), else the lock date
     (`blocked`), else `new`. For a `possible duplicate` the xero_* columns describe the look-alike.
@@ -346,6 +370,11 @@ def reconcile(
         frozen = differs[pex["day"][differs] <= np.datetime64(lock_date, "s")]
         reason[frozen] = reason[frozen] + f"; it is dated on or before Xero's lock date {lock_date.isoformat()}"
     reason[several] = reason[several] + "; PEX-" + pex["pex_id"][several].astype(str).astype(object) + SEVERAL_NOTE
+
+    # declined, reversed or voided in PEX after it was written: Xero still books it (deleted records are not live)
+    voided = np.flatnonzero(pex["voided"] & has_marker)
+    status[voided] = models.VOIDED
+    reason[voided] = _voided_reasons(reason[voided], xero["record"][x_row[voided]], lock_date)
 
     # 2. no marker: an unmarked look-alike on the same bank account with the same total, a few days apart
     open_rows = np.flatnonzero(planned & ~has_marker)

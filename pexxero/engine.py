@@ -23,6 +23,7 @@ from pexxero.models import (
     CHANGED,
     NEW,
     POSSIBLE_DUPLICATE,
+    VOIDED,
     PexTransaction,
     ReferenceData,
 )
@@ -58,6 +59,7 @@ class Preview:
     rejected: list[str] = field(default_factory=list)  # PEX rows that could not be read at all, in words
     tenant_id: str = ""  # the Xero organisation it was built against: it says nothing about another one
     tenant_name: str = ""
+    lock_date: Optional[date] = None  # Xero's lock date: nothing on or before it can be written or removed
 
     def summary(self) -> pd.DataFrame:
         return diff.summary(self.frame)
@@ -276,24 +278,35 @@ class Connection:
     def _cache_key(self) -> str:
         return f"pex_cache:{self.connection_id}"
 
-    def refresh_pex(self, *, today: Optional[date] = None, force: bool = False) -> bool:
+    def refresh_pex(self, *, today: Optional[date] = None, force: bool = False, full: bool = False) -> bool:
         """Bring the local copy of PEX up to date; True when PEX was called.
 
         Never refetches a whole year to answer a page view: after the first fill it rereads only the look-back
-        window, and not more often than REFRESH_INTERVAL unless forced.
+        window, and not more often than REFRESH_INTERVAL unless forced. Once a day (the first refresh of a day on
+        PEX's clock) and when `full` is asked, it rereads the whole configured range instead, so a transaction
+        that appears late, or a correction to an old one, is seen. A whole read costs the same calls as a
+        look-back read (one window per ledger, paged), so it stays within PEX's hourly limits.
         """
+        from pexxero.pex import MAX_HISTORY_DAYS
+
         today = today or today_eastern()
         start, end = self.date_range(self.setup(), today)
+        start = max(start, today - timedelta(days=MAX_HISTORY_DAYS))  # PEX serves the last 12 months only
+        if start > end:
+            return False  # the whole range is older than PEX keeps: the copy is all there is
         state = self.store.meta(self._cache_key()) or {}
         now = datetime.now(timezone.utc)
+        whole = True
         if state:
             cached_start = date.fromisoformat(state["start"])
             cached_end = date.fromisoformat(state["end"])
             fetched_at = datetime.fromisoformat(state["fetched_at"])
             covered = cached_start <= start and cached_end >= end
-            if covered and not force and now - fetched_at < REFRESH_INTERVAL:
+            daily_due = state.get("full_day") != today.isoformat()
+            if covered and not (force or full or daily_due) and now - fetched_at < REFRESH_INTERVAL:
                 return False
-            if cached_start <= start:
+            if cached_start <= start and not (full or daily_due):
+                whole = False
                 start = max(start, min(cached_end, end) - timedelta(days=LOOKBACK_DAYS))
         pex = self.pex()
         rejected_before = len(getattr(pex, "rejected", []))
@@ -310,9 +323,22 @@ class Connection:
             "start": min(start, date.fromisoformat(state["start"])).isoformat() if state else start.isoformat(),
             "end": max(end, date.fromisoformat(state["end"])).isoformat() if state else end.isoformat(),
             "fetched_at": now.isoformat(),
+            # the last whole-range read: its day on PEX's clock (the daily re-read) and its moment (for display)
+            "full_day": today.isoformat() if whole else state.get("full_day"),
+            "full_at": now.isoformat() if whole else state.get("full_at"),
         }
         self.store.set_meta(self._cache_key(), new_state)
         return True
+
+    def pex_freshness(self) -> dict:
+        """How fresh the local copy of PEX is: {"read_at": the last read, "full_at": the last whole-range read}
+        (aware UTC datetimes, None when never)."""
+        state = self.store.meta(self._cache_key()) or {}
+
+        def moment(key: str) -> Optional[datetime]:
+            return datetime.fromisoformat(state[key]) if state.get(key) else None
+
+        return {"read_at": moment("fetched_at"), "full_at": moment("full_at")}
 
     def _rejected_key(self) -> str:
         return f"pex_rejected:{self.connection_id}"
@@ -338,18 +364,21 @@ class Connection:
     # ------------------------------------------------------------------------------------- preview
 
     def preview(self, *, today: Optional[date] = None, refresh: bool = True, force_refresh: bool = False,
-                save_plan: bool = True) -> Preview:
-        """Every PEX transaction in range with one status and a reason. Reads Xero; never writes to it."""
+                full_refresh: bool = False, save_plan: bool = True) -> Preview:
+        """Every PEX transaction in range with one status and a reason. Reads Xero; never writes to it.
+
+        `full_refresh` rereads the whole configured range from PEX first (also done by the first preview of a day).
+        """
         with self.pinned_tenant() as tenant:
             return self._preview(tenant, today=today, refresh=refresh, force_refresh=force_refresh,
-                                 save_plan=save_plan)
+                                 full_refresh=full_refresh, save_plan=save_plan)
 
     def _preview(self, tenant: str, *, today: Optional[date], refresh: bool, force_refresh: bool,
-                 save_plan: bool) -> Preview:
+                 full_refresh: bool, save_plan: bool) -> Preview:
         today = today or today_eastern()
         setup = self.setup()
-        if refresh:
-            self.refresh_pex(today=today, force=force_refresh)
+        if refresh or full_refresh:
+            self.refresh_pex(today=today, force=force_refresh, full=full_refresh)
         start, end = self.date_range(setup, today)
         ref = self.reference(setup)
         transactions = self.pex_transactions(start, end)
@@ -369,7 +398,7 @@ class Connection:
             self._remember_names({tenant: name})
         built = Preview(frame=frame, built_at=datetime.now(timezone.utc), start=start, end=end,
                         rejected=self.rejected_pex_rows(), tenant_id=tenant,
-                        tenant_name=name or self.tenant_name(tenant, lookup=False))
+                        tenant_name=name or self.tenant_name(tenant, lookup=False), lock_date=lock)
         if save_plan:
             self._save_plan(built)
         return built
@@ -378,12 +407,12 @@ class Connection:
         """Remember what the user was shown: from the dashboard, a sync writes exactly this plan, and only into
         the organisation it was built for."""
         frame = preview.frame
-        rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE])]
+        rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE, VOIDED])]
         items = [
             {"pex_id": int(r.pex_id), "status": r.status, "xero_id": r.xero_id or "",
-             "planned": runs.planned_to_json(r.planned)}
+             "planned": runs.planned_to_json(r.planned) if r.planned is not None else None}
             for r in rows.itertuples()
-            if r.planned is not None
+            if r.planned is not None or r.status == VOIDED  # a voided row: the Xero record shown for removal
         ]
         with self.db.atomic():
             self.db.execute(
@@ -426,8 +455,11 @@ class Connection:
     # ------------------------------------------------------------------------------------ releases
 
     def release(self, pex_id: int, action: str) -> None:
-        if action not in ("push", "update"):
-            raise ValueError("action is 'push' (a possible duplicate) or 'update' (a changed record)")
+        """Let the next sync act on a row it otherwise leaves alone: push a possible duplicate, update a changed
+        record, or remove a voided row's record from Xero (nothing is ever removed without this)."""
+        if action not in ("push", "update", "remove"):
+            raise ValueError("action is 'push' (a possible duplicate), 'update' (a changed record) or 'remove' "
+                             "(a voided record, from Xero)")
         runs.release(self.db, self.connection_id, pex_id, action, tenant_id=self.tenant_id())
 
     def unrelease(self, pex_id: int) -> None:

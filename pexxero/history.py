@@ -53,6 +53,7 @@ OUTCOME_WORDS = {
     runs.SENDING: "in flight",
     runs.CREATED: "created",
     runs.UPDATED: "updated",
+    runs.REMOVED: "removed from Xero",
     runs.ITEM_FAILED: "failed",
     runs.ITEM_SKIPPED: "skipped",
 }
@@ -63,8 +64,9 @@ def item_rows(conn, run_id: int) -> Optional[list[dict]]:
         return None
     rows = []
     # what needs a look first: failures, then what the run did not reach, then what it wrote, then the rest
-    order = {runs.ITEM_FAILED: 0, runs.PLANNED: 1, runs.SENDING: 2, runs.CREATED: 3, runs.UPDATED: 4}
-    for it in sorted(runs.items(conn.store.db, run_id), key=lambda it: order.get(it["outcome"], 5)):
+    order = {runs.ITEM_FAILED: 0, runs.PLANNED: 1, runs.SENDING: 2, runs.CREATED: 3, runs.UPDATED: 4,
+             runs.REMOVED: 5}
+    for it in sorted(runs.items(conn.store.db, run_id), key=lambda it: order.get(it["outcome"], 6)):
         why = it["message"] if it["outcome"] == runs.ITEM_FAILED else it["reason"]
         if it["outcome"] == runs.PLANNED:
             why = why or "the run ended before this item was sent"

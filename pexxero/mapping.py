@@ -58,6 +58,7 @@ class MappingResult:
     reason: str  # always a human reason ("" only when planned)
     post_date: Optional[date] = None  # the Xero date it would carry (also for skipped rows, for the preview)
     link: str = ""  # back to the transaction in PEX
+    voided: bool = False  # skipped because PEX declined, reversed or voided it (a Xero record of it is `voided`)
 
 
 def default_link(tx: PexTransaction) -> str:
@@ -238,7 +239,8 @@ def _map_one(tx, setup: Setup, lookup: _Lookup, today: date, pex_link) -> Mappin
     link = pex_link(tx)
 
     def result(status, reason, planned=None):
-        return MappingResult(tx, kind, planned, status, reason, when, link)
+        voided = status == models.SKIPPED and kind is not None and tx.is_decline
+        return MappingResult(tx, kind, planned, status, reason, when, link, voided)
 
     if tx.problem:  # before any skip rule: those would read the very fields that could not be read
         return result(models.BLOCKED, f"PEX sent data that cannot be read ({tx.problem}): nothing is booked "

@@ -228,7 +228,8 @@ POSSIBLE_DUPLICATE = "possible duplicate"
 SKIPPED = "skipped"
 BLOCKED = "blocked"
 XERO_ONLY = "xero only"
-STATUSES = (NEW, SYNCED, CHANGED, POSSIBLE_DUPLICATE, SKIPPED, BLOCKED, XERO_ONLY)
+VOIDED = "voided"  # written to Xero, since declined, reversed or voided in PEX: Xero still books it
+STATUSES = (NEW, SYNCED, CHANGED, VOIDED, POSSIBLE_DUPLICATE, SKIPPED, BLOCKED, XERO_ONLY)
 
 
 def marker(transaction_id: int | str) -> str:

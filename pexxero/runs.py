@@ -38,6 +38,7 @@ FINISHED = (SUCCEEDED, PARTIAL, FAILED, CANCELLED, INTERRUPTED, PAUSED)
 PLANNED, SENDING, CREATED, UPDATED, ITEM_FAILED, ITEM_SKIPPED = (
     "planned", "sending", "created", "updated", "failed", "skipped",
 )
+REMOVED = "removed"  # a voided record deleted in Xero (action "remove")
 
 STALE_AFTER = 30.0  # seconds without a heartbeat before a running sync counts as dead
 
@@ -416,8 +417,9 @@ def ledger_types(db, connection_id: int, *, tenant_id: str) -> dict[str, str]:
 
 
 def release(db, connection_id: int, pex_id: int, action: str, *, tenant_id: str) -> None:
-    """The user chose to push a `possible duplicate` ('push') or update a `changed` row ('update'), in the
-    organisation `tenant_id`: what looks like a duplicate in one organisation says nothing about another."""
+    """The user chose to push a `possible duplicate` ('push'), update a `changed` row ('update') or remove a
+    `voided` row's record from Xero ('remove'), in the organisation `tenant_id`: what looks like a duplicate in
+    one organisation says nothing about another."""
     with db.atomic():
         db.execute(
             "INSERT OR REPLACE INTO released (connection_id, tenant_id, pex_id, action, created_at) "

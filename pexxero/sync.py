@@ -39,8 +39,10 @@ from pexxero.models import (
     PURCHASE,
     SKIPPED,
     SYNCED,
+    VOIDED,
     XERO_ONLY,
     PlannedRecord,
+    XeroBankTransfer,
 )
 
 BATCH_SIZE = 50  # Xero's recommended maximum elements per request
@@ -158,6 +160,7 @@ class Runner:
     run_id: int
     mode: str = "sync"
     from_preview: bool = False
+    full_refresh: bool = False  # reread the whole date range from PEX before planning
     today: Optional[date] = None
     batch_size: int = BATCH_SIZE
     heartbeat: Optional[_Heartbeat] = None
@@ -166,6 +169,7 @@ class Runner:
     attachment_failures: int = 0
     attached: int = 0  # receipts this run sent to Xero
     recovered: int = 0  # records an earlier run left in flight that this run saw into Xero
+    removed: int = 0  # voided records this run deleted in Xero
     notes: list[str] = field(default_factory=list)
     tenant: str = ""  # the Xero organisation this run works on, from its start to its end
     waiting: str = ""  # requests left in flight to other organisations, in words
@@ -265,6 +269,8 @@ class Runner:
                 self._attachment_done(data["pex_id"], data["attachment_id"], "attached", "",
                                       xero_parent_id=data["xero_parent_id"], file_name=data["file_name"], key=key)
                 runs.finish_intent(self.db, key)
+            elif endpoint == "remove":
+                self._recover_removal(intent)
             elif endpoint == "update":
                 data = json.loads(body)
                 record = runs.planned_from_json(json.dumps(data["record"]))
@@ -293,7 +299,8 @@ class Runner:
         """Decide what this run writes. Returns run-item dicts; writes nothing to Xero."""
         conn = self.conn
         self.checkpoint("reading PEX and Xero")
-        preview = conn.preview(today=self.today, refresh=not self.from_preview, save_plan=False)
+        preview = conn.preview(today=self.today, refresh=not self.from_preview, full_refresh=self.full_refresh,
+                               save_plan=False)
         frame = preview.frame
         released = conn.releases()
         ledger = runs.ledger(self.db, self.cid, tenant_id=self.tenant)
@@ -337,6 +344,8 @@ class Runner:
                 item["reason"] = f"{row.status}: not pushed unless released on the Preview page ({row.reason})"
             elif row.status in (SKIPPED, BLOCKED):
                 item["reason"] = f"{row.status}: {row.reason}"
+            elif row.status == VOIDED:
+                self._plan_removal(item, row, released.get(pex_id) == "remove", preview.lock_date, shown)
             if write and shown is not None and pex_id not in shown:
                 write = None
                 item["reason"] = "not in the preview the sync was started from: preview again to include it"
@@ -401,7 +410,7 @@ class Runner:
         if body is None:
             body = _body(records) if endpoint != "update" else json.dumps(
                 {"xero_id": xero_id, "record": json.loads(runs.planned_to_json(records[0]))}, sort_keys=True)
-        key = key or idempotency_key(self.conn.tenant_id(), endpoint, body)
+        key = key or idempotency_key(self.tenant, endpoint, body)
         runs.record_intent(self.db, key, self.cid, run_id, endpoint, body, [r.reference for r in records],
                            tenant_id=self.tenant)
         with self.db.atomic():
@@ -478,7 +487,7 @@ class Runner:
         for chunk in _chunks(missing, self.batch_size):
             self.checkpoint(f"creating {len(missing)} contacts")
             body = json.dumps(chunk)
-            key = idempotency_key(self.conn.tenant_id(), "contacts", body)
+            key = idempotency_key(self.tenant, "contacts", body)
             runs.record_intent(self.db, key, self.cid, self.run_id, "contacts", body, chunk, tenant_id=self.tenant)
             results = self._xero_call(xero.create_contacts, chunk, key)
             for name, result in zip(chunk, results):
@@ -488,7 +497,7 @@ class Runner:
         return refused
 
     def write(self, items: list[dict]) -> None:
-        todo = [it for it in items if it["outcome"] == runs.PLANNED]
+        todo = [it for it in items if it["outcome"] == runs.PLANNED and it["action"] != "remove"]
         planned = {it["pex_id"]: it["planned"] for it in todo}
         records = {pex_id: runs.planned_from_json(text) for pex_id, text in planned.items()}
         creates = [records[it["pex_id"]] for it in todo if it["action"] == "create"]
@@ -518,6 +527,102 @@ class Runner:
             self.checkpoint(f"updating changed records: {self.written + self.failed} of {total}")
             self._send("update", [record], xero_id=xero_id)
         self.checkpoint(f"written {self.written} of {total}")
+
+    # ---------------------------------------------------------------------------------- removals
+
+    def _plan_removal(self, item: dict, row, released: bool, lock_date, shown: Optional[dict]) -> None:
+        """A voided row: its Xero record is deleted only when the user released it ('remove') and Xero allows it."""
+        from pexxero.diff import removal_blocker
+
+        record = row.xero_record
+        item["record_type"] = "BankTransfer" if isinstance(record, XeroBankTransfer) else "BankTransaction"
+        blocker = removal_blocker(record, lock_date)
+        if blocker:
+            item["reason"] = f"voided in PEX, still in Xero: {blocker}"
+        elif not released:
+            item["reason"] = "voided in PEX, still in Xero: not removed unless released (remove) on the Preview page"
+        elif shown is not None and (shown.get(item["pex_id"]) or {}).get("xero_id") != (row.xero_id or ""):
+            item["reason"] = ("voided in PEX, still in Xero, but not in the preview the sync was started from: "
+                              "preview again to remove it")
+        else:
+            item.update(outcome=runs.PLANNED, reason="", action="remove", xero_id=row.xero_id)
+
+    def remove(self, items: list[dict]) -> None:
+        """Delete in Xero the voided records the user released: Status DELETED, ≤50 a request. Like every write,
+        the intent (body and Idempotency-Key) is committed before the request leaves."""
+        todo = [it for it in items if it["outcome"] == runs.PLANNED and it["action"] == "remove"]
+        for chunk in _chunks(todo, self.batch_size):
+            self.checkpoint(f"removing voided records from Xero: {self.removed} of {len(todo)}")
+            targets = [{"pex_id": it["pex_id"], "reference": it["reference"], "xero_id": it["xero_id"]}
+                       for it in chunk]
+            self._send_removal(targets)
+        if todo:
+            self.checkpoint(f"removed {self.removed} of {len(todo)} voided records from Xero")
+
+    def _send_removal(self, targets: list[dict], *, key: Optional[str] = None, body: Optional[str] = None,
+                      run_id: Optional[int] = None) -> None:
+        from pexxero.xero import WriteResult
+
+        run_id = run_id or self.run_id
+        body = body or json.dumps(targets, sort_keys=True)
+        key = key or idempotency_key(self.tenant, "remove", body)
+        runs.record_intent(self.db, key, self.cid, run_id, "remove", body, [t["reference"] for t in targets],
+                           tenant_id=self.tenant)
+        with self.db.atomic():
+            self.db.conn.executemany(
+                "UPDATE run_items SET outcome = ?, idempotency_key = ?, attempts = attempts + 1 "
+                "WHERE run_id = ? AND pex_id = ?", [(runs.SENDING, key, run_id, t["pex_id"]) for t in targets])
+        xero = self.conn.xero()
+        try:
+            results = self._xero_call(xero.delete_bank_transactions,
+                                      [(t["reference"], t["xero_id"]) for t in targets], key, refusable=True)
+        except WholeRequestRefused as refused:
+            results = [WriteResult(t["reference"], False, messages=(refused.message,)) for t in targets]
+        self._settle_removal(key, run_id, targets, {r.reference: (r.ok, tuple(r.messages)) for r in results})
+
+    def _settle_removal(self, key: str, run_id: int, targets: list[dict],
+                        outcome: dict[str, tuple[bool, tuple]]) -> None:
+        """Record Xero's answer to one removal request: items, release used up, intent done — at once."""
+        removed = failed = 0
+        with self.db.atomic():
+            for t in targets:
+                ok, messages = outcome.get(t["reference"], (False, ("Xero gave no answer for it",)))
+                if ok:
+                    removed += 1
+                    self.db.execute(
+                        "UPDATE run_items SET outcome = ?, message = '', reason = ? WHERE run_id = ? AND pex_id = ?",
+                        [runs.REMOVED, f"voided in PEX: deleted in Xero ({t['xero_id']}, Status DELETED)", run_id,
+                         t["pex_id"]])
+                    self.db.execute("DELETE FROM released WHERE connection_id = ? AND tenant_id = ? AND pex_id = ?",
+                                    [self.cid, self.tenant, t["pex_id"]])
+                else:
+                    failed += 1
+                    self.db.execute("UPDATE run_items SET outcome = ?, message = ? WHERE run_id = ? AND pex_id = ?",
+                                    [runs.ITEM_FAILED, "; ".join(messages), run_id, t["pex_id"]])
+            self.db.execute("UPDATE intents SET status = 'done', finished_at = ? WHERE key = ?",
+                            [runs.now_iso(), key])
+        if run_id == self.run_id:
+            self.removed += removed
+            self.failed += failed
+        else:
+            self.recovered += removed
+
+    def _recover_removal(self, intent: dict) -> None:
+        """A removal left in flight: what Xero shows deleted (or no longer holds) arrived; if none did, the same
+        request is resent with its key; if some did, the rest were refused then and are asked for again."""
+        from pexxero.diff import GONE
+
+        targets = json.loads(intent["body"])
+        found = {r.bank_transaction_id: r for r in self._xero_call(
+            self.conn.xero().bank_transactions_by_reference, [t["reference"] for t in targets])}
+        done = [t for t in targets if t["xero_id"] not in found or found[t["xero_id"]].status.upper() in GONE]
+        if not done:
+            self._send_removal(targets, key=intent["key"], body=intent["body"], run_id=intent["run_id"])
+            return
+        self._settle_removal(intent["key"], intent["run_id"], done, {t["reference"]: (True, ()) for t in done})
+        rest = [t for t in targets if t not in done]
+        if rest:
+            self._send_removal(rest, run_id=intent["run_id"])
 
     # ------------------------------------------------------------------------------- attachments
 
@@ -582,7 +687,7 @@ class Runner:
             body = json.dumps({"pex_id": pex_id, "attachment_id": att.attachment_id, "xero_parent_id": xero_id,
                                "file_name": file.file_name,
                                "sha256": hashlib.sha256(file.content).hexdigest()}, sort_keys=True)
-            key = idempotency_key(self.conn.tenant_id(), "attachment", body)
+            key = idempotency_key(self.tenant, "attachment", body)
             if existing is None:
                 existing = set(self._xero_call(xero.attachments, xero_id))
             if file.file_name in existing:
@@ -623,7 +728,7 @@ def run_sync(conn, **options) -> dict:
 
 
 def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, from_preview: bool = False,
-              today: Optional[date] = None, batch_size: int = BATCH_SIZE) -> dict:
+              today: Optional[date] = None, batch_size: int = BATCH_SIZE, full_refresh: bool = False) -> dict:
     from pexxero.pex import PexError
     from pexxero.xero import XeroError
 
@@ -643,7 +748,7 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
     beat = _Heartbeat(Path(conn.store.path), conn.connection_id, run_id, owner)
     beat.start()
     runner = Runner(conn, run_id, mode=mode, from_preview=from_preview, today=today, batch_size=batch_size,
-                    heartbeat=beat, tenant=conn.tenant_id())
+                    heartbeat=beat, tenant=conn.tenant_id(), full_refresh=full_refresh)
     status, message, resume_at = runs.SUCCEEDED, "", None
     try:
         runner.refuse_foreign_plan()
@@ -655,6 +760,7 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
         to_write = sum(1 for it in items if it["outcome"] == runs.PLANNED)
         runs.update_run(db, run_id, to_write=to_write)
         runner.write(items)
+        runner.remove(items)
         runner.attach()
         if runner.failed:
             status = runs.PARTIAL
@@ -665,6 +771,9 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
                 f"{runner.attachment_failures} receipts could not be attached: see the items"
         else:
             message = f"{runner.written} written to Xero" if to_write else "nothing new to write"
+        if runner.removed:
+            removed = f"{runner.removed} voided in PEX removed from Xero"
+            message = removed if message == "0 written to Xero" else f"{message}; {removed}"
         if runner.recovered:
             message += f"; {runner.recovered} written to Xero finishing what an interrupted run left in flight"
         if runner.attached and status == runs.SUCCEEDED and not to_write:
@@ -744,7 +853,7 @@ def _sync_tags(conn) -> tuple[int, int]:
 
 
 def start_background(db_path: str | Path, *, retry_failed: bool = False, from_preview: bool = True,
-                     env: Optional[dict] = None, log_path: Optional[Path] = None) -> int:
+                     env: Optional[dict] = None, log_path: Optional[Path] = None, full_refresh: bool = False) -> int:
     """Start a sync in a detached child process and return its run id at once.
 
     A process, not a thread: it keeps running when the page is left or refreshed and even when the dashboard
@@ -764,6 +873,8 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
         args.append("--retry-failed")
     if from_preview:
         args.append("--from-preview")
+    if full_refresh:
+        args.append("--full-refresh")
     log = open(log_path or (str(db_path) + ".sync.log"), "ab")
     subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                      env=env if env is not None else os.environ.copy(), close_fds=True)

@@ -14,13 +14,14 @@ from typing import Iterable, Optional
 import pandas as pd
 
 from pexxero import diff, runs
-from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE
+from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE, STATUSES, VOIDED, XERO_ONLY
 
 # one colour per preview status, the same on the metrics, the chart and the table
 STATUS_COLOURS = {
     "new": "#1f77b4",
     "synced": "#2ca02c",
     "changed": "#ff7f0e",
+    "voided": "#e377c2",  # booked in Xero, gone in PEX: it must stand out
     "possible duplicate": "#d62728",
     "skipped": "#7f7f7f",
     "blocked": "#9467bd",
@@ -34,7 +35,7 @@ RUN_COLOURS = {
 }
 
 # the only rows a user may release, and what releasing them does (the vocabulary of Connection.release)
-RELEASE_ACTIONS = {POSSIBLE_DUPLICATE: "push", CHANGED: "update"}
+RELEASE_ACTIONS = {POSSIBLE_DUPLICATE: "push", CHANGED: "update", VOIDED: "remove"}
 
 TABLE_COLUMNS = ["pex_id", "date", "kind", "amount", "merchant", "cardholder", "status", "reason", "differences",
                  "account", "contact", "tracking", "xero_id", "released"]
@@ -120,15 +121,15 @@ def table(frame: pd.DataFrame, released: dict[int, str]) -> pd.DataFrame:
     shown["date"] = shown["date"].astype(str)
     shown["xero_id"] = shown["xero_id"].fillna("")
     shown["released"] = [
-        ("push" if released.get(int(p)) == "push" else "update" if released.get(int(p)) == "update" else "")
-        if s in RELEASE_ACTIONS else ""
+        released.get(int(p), "") if released.get(int(p)) == RELEASE_ACTIONS.get(s) else ""
         for p, s in zip(shown["pex_id"], shown["status"])
     ]
     return shown.reset_index(drop=True)
 
 
 def releasable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows a user may release (possible duplicates to push, changed rows to update), with their action."""
+    """Rows a user may release (possible duplicates to push, changed rows to update, voided rows to remove from
+    Xero), with their action."""
     rows = frame[frame["status"].isin(list(RELEASE_ACTIONS))]
     return rows.assign(action=rows["status"].map(RELEASE_ACTIONS))
 
@@ -144,6 +145,26 @@ def built_ago(built_at: datetime, now: Optional[datetime] = None) -> str:
     return f"built {minutes // 60} hours ago"
 
 
+def pex_copy_text(freshness: dict, now: Optional[datetime] = None) -> str:
+    """How fresh the local copy of PEX is, on PEX's clock (US Eastern):
+    'PEX copy read 10:42 (whole range: today 02:15), US Eastern time'."""
+    from pexxero.pex import EASTERN
+
+    read_at, full_at = freshness.get("read_at"), freshness.get("full_at")
+    if read_at is None:
+        return "PEX copy not read yet"
+    today = (now or datetime.now(timezone.utc)).astimezone(EASTERN).date()
+
+    def moment(when: datetime) -> str:
+        local = when.astimezone(EASTERN)
+        day = "today" if local.date() == today else local.date().isoformat()
+        return f"{day} {local:%H:%M}"
+
+    read = moment(read_at).removeprefix("today ")
+    whole = moment(full_at) if full_at is not None else "not read yet"
+    return f"PEX copy read {read} (whole range: {whole}), US Eastern time"
+
+
 # -------------------------------------------------------------------------------------------- sync
 
 
@@ -153,7 +174,8 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
     Before the plan is written (`to_write` still 0 while running) the fraction is 0 and the sentence is the step.
     """
     to_write = int(run.get("to_write") or 0)
-    done = int(counts.get(runs.CREATED, 0)) + int(counts.get(runs.UPDATED, 0)) + int(counts.get(runs.ITEM_FAILED, 0))
+    done = int(counts.get(runs.CREATED, 0)) + int(counts.get(runs.UPDATED, 0)) + int(counts.get(runs.ITEM_FAILED, 0)) \
+        + int(counts.get(runs.REMOVED, 0))
     active = run["status"] in (runs.QUEUED, runs.RUNNING)
     if to_write:
         fraction = min(1.0, done / to_write)

@@ -301,6 +301,37 @@ class XeroGateway:
         return self._results(data, "BankTransactions", "bank_transactions", [record.reference],
                              lambda t: t.bank_transaction_id)[0]
 
+    def delete_bank_transactions(self, targets: Sequence[tuple[str, str]], idempotency_key: str) -> list[WriteResult]:
+        """Delete bank transactions: one POST /BankTransactions (≤50, summarizeErrors=false) setting each one's
+        Status to DELETED. `targets`: (reference, BankTransactionID). Xero keeps them, listed with Status DELETED;
+        it refuses reconciled ones and those dated on or before a lock date (ok=False, its message)."""
+        targets = list(targets)
+        if len(targets) > BATCH_LIMIT:
+            raise ValueError(f"at most {BATCH_LIMIT} records per request (got {len(targets)})")
+        if not targets:
+            return []
+        body = xm.BankTransactions(bank_transactions=[_deletion(xero_id) for _, xero_id in targets])
+        data = self._send(self._accounting.update_or_create_bank_transactions, body, summarize_errors=False,
+                          idempotency_key=_key(idempotency_key), validation_body=True)
+        refs = [ref for ref, _ in targets]
+        if isinstance(data, Refused):
+            return self._results(data, "BankTransactions", "bank_transactions", refs, lambda t: t.bank_transaction_id)
+        # read as JSON, not through the SDK's model: a refused element comes back as sent, without the Type,
+        # BankAccount and LineItems the model requires
+        elements = data.get("BankTransactions") if isinstance(data, dict) else None
+        if not isinstance(elements, list) or len(elements) != len(targets):
+            raise XeroError("Unexpected answer from Xero: not one BankTransaction per deletion sent")
+        results = []
+        for (ref, xero_id), element in zip(targets, elements):
+            element = element if isinstance(element, dict) else {}
+            messages = validation_messages(element)
+            status = str(element.get("StatusAttributeString") or "").upper()
+            if messages or status == "ERROR" or str(element.get("Status") or "").upper() != "DELETED":
+                results.append(WriteResult(ref, False, messages=messages or ("Xero did not delete it",)))
+            else:
+                results.append(WriteResult(ref, True, xero_id=str(element.get("BankTransactionID") or xero_id)))
+        return results
+
     def create_bank_transfers(self, records: Sequence[PlannedRecord], idempotency_key: str) -> list[WriteResult]:
         """One request for ≤50 transfers. BankTransfers has no summarizeErrors: Xero takes all or none, so
         when it refuses the batch, the refused elements carry Xero's messages and the rest say why they wait."""
@@ -505,6 +536,15 @@ def _sdk_bank_transaction(record: PlannedRecord) -> xm.BankTransaction:
             for line in record.lines
         ],
     )
+
+
+def _deletion(bank_transaction_id: str) -> xm.BankTransaction:
+    """`{"BankTransactionID": …, "Status": "DELETED"}`, the body Xero documents for a deletion. The SDK's model
+    insists on Type, BankAccount and LineItems, which a deletion must not resend: they are built, then unset."""
+    tx = xm.BankTransaction(bank_transaction_id=bank_transaction_id, status="DELETED", type="SPEND",
+                            bank_account=xm.Account(), line_items=[])
+    tx._type = tx._bank_account = tx._line_items = tx._has_attachments = None  # the serializer leaves out None
+    return tx
 
 
 def _bank_transaction(t) -> XeroBankTransaction:

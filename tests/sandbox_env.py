@@ -91,14 +91,14 @@ class SandboxEnv:
             state["fetched_at"] = "2000-01-01T00:00:00+00:00"
             self.conn.store.set_meta(key, state)
 
-    def add_pex_purchase(self, amount: str = "-42.17", merchant: str = "Corner Hardware") -> int:
-        """A new settled purchase in the PEX double (yesterday, untagged); returns its TransactionId."""
+    def add_pex_purchase(self, amount: str = "-42.17", merchant: str = "Corner Hardware", days_back: int = 1) -> int:
+        """A new settled purchase in the PEX double (`days_back` days ago, untagged); returns its TransactionId."""
         from datetime import datetime, time, timedelta
         from decimal import Decimal
 
         rows = self.pex.transactions["cardholder"]
         tx_id = max(r["TransactionId"] for r in rows) + 1
-        when = datetime.combine(self.today - timedelta(days=1), time(11, 30))
+        when = datetime.combine(self.today - timedelta(days=days_back), time(11, 30))
         row = demo._pex_row(rows[0]["AcctId"], "Network", "Spend", Decimal(amount), when, merchant,
                             TransactionId=tx_id, MerchantName=merchant, MerchantNameNormalized=merchant,
                             MerchantLocalTime=demo.pex_time(when), AuthTransactionId=demo.AUTH_TX_BASE + tx_id)

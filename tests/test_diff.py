@@ -334,3 +334,58 @@ def test_the_bench_generator_and_reconcile_still_run_at_a_small_size():
     assert counts[models.XERO_ONLY] == 1_000 // 50
     assert counts[models.SYNCED] > 0 and counts[models.CHANGED] > 0 and counts[models.POSSIBLE_DUPLICATE] > 0
     assert counts[models.NEW] > 0 and counts[models.SKIPPED] > 0
+
+
+# ------------------------------------------------------------------------------------------- voided
+
+
+def declined(pex_id=5, day=DAY) -> MappingResult:
+    tx = pex_tx(pex_id, Decimal("-15.00"), day, merchant_name="HOME DEPOT #4421", is_decline=True,
+                description="Insufficient funds")
+    return MappingResult(tx, models.PURCHASE, None, models.SKIPPED, "declined in PEX: Insufficient funds", day,
+                         "link", voided=True)
+
+
+def test_declined_after_it_was_written_is_voided_and_keeps_the_xero_id():
+    frame = diff.reconcile([declined()], [xero_spend("PEX-5", xid="x-5")], [])
+    row = frame.iloc[0]
+    assert row["status"] == models.VOIDED
+    assert row["reason"] == ("voided in PEX, still in Xero (declined in PEX: Insufficient funds): release it "
+                             "(remove) and the next sync deletes it in Xero")
+    assert row["xero_id"] == "x-5"
+    assert diff.summary(frame).set_index("status").loc[models.VOIDED, "count"] == 1
+
+
+def test_declined_and_never_written_or_deleted_since_stays_skipped():
+    frame = diff.reconcile([declined(), declined(6)], [xero_spend("PEX-6", xid="x-6", status="DELETED")], [])
+    assert list(frame["status"]) == [models.SKIPPED, models.SKIPPED]
+    assert list(frame["reason"]) == ["declined in PEX: Insufficient funds"] * 2
+
+
+def test_a_voided_record_on_or_before_the_lock_date_or_reconciled_cannot_be_removed():
+    frame = diff.reconcile([declined(5), declined(6, day=date(2026, 3, 20))],
+                           [xero_spend("PEX-5", xid="x-5"),
+                            xero_spend("PEX-6", xid="x-6", day=date(2026, 3, 20), is_reconciled=True)],
+                           [], lock_date=date(2026, 3, 2))
+    assert list(frame["status"]) == [models.VOIDED, models.VOIDED]
+    assert "on or before Xero's lock date 2026-03-02, so it cannot be removed" in frame["reason"][0]
+    assert "reconciled in Xero, which refuses to delete it" in frame["reason"][1]
+
+
+def test_a_voided_transfer_is_to_be_removed_by_hand():
+    tx = PexTransaction(2, 1, "business", "Transfer", "BusinessFunding", Decimal("500.00"), datetime(2026, 3, 2, 9),
+                        is_decline=True)
+    result = MappingResult(tx, models.TRANSFER, None, models.SKIPPED, "declined in PEX: no reason given", DAY,
+                           "link", voided=True)
+    transfer = XeroBankTransfer("t-2", DAY, Decimal("500.00"), "090", "091", "PEX-2")
+    row = diff.reconcile([result], [], [transfer]).iloc[0]
+    assert row["status"] == models.VOIDED and row["xero_id"] == "t-2"
+    assert row["reason"].endswith("a bank transfer cannot be removed through Xero's API: remove by hand in Xero")
+
+
+def test_the_csv_lists_voided_rows():
+    buffer = io.StringIO()
+    diff.to_csv(diff.reconcile([declined()], [xero_spend("PEX-5", xid="x-5")], []), buffer)
+    row = list(csv.DictReader(io.StringIO(buffer.getvalue())))[0]
+    assert (row["status"], row["xero_id"]) == ("voided", "x-5")
+    assert row["reason"].startswith("voided in PEX, still in Xero")

@@ -509,3 +509,11 @@ def test_plan_returns_one_result_per_transaction_in_order():
     assert [r.transaction.transaction_id for r in results] == [1, 2, 3, 4, 5, 99]
     assert [r.status for r in results] == [None] * 5 + [models.SKIPPED]
     assert all(isinstance(r.planned.total, Decimal) for r in results[:5])
+
+
+def test_only_a_declined_transaction_is_flagged_as_voided():
+    declined = map_one(purchase(is_decline=True, settlement_time=None, description="Insufficient funds"))
+    assert (declined.status, declined.voided) == (models.SKIPPED, True)
+    pending = map_one(purchase(is_pending=True, settlement_time=None))
+    assert (pending.status, pending.voided) == (models.SKIPPED, False)
+    assert map_one(purchase()).voided is False

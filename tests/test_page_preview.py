@@ -1,5 +1,5 @@
-"""The Preview page (AppTest): empty states, metrics per status, filters, per-row release, the CSV download, and
-the same totals as the CLI and the CSV."""
+"""The Preview page (AppTest): empty states, metrics per status, filters, per-row release, the CSV download, the
+same totals as the CLI and the CSV, how fresh the PEX copy is and the whole-range re-read."""
 
 import os
 import re
@@ -30,7 +30,8 @@ def test_preview_metrics_filters_release_and_csv(page_env, sandbox):
     at = app("preview").run()
     no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert list(metrics) == ["New", "Synced", "Changed", "Possible duplicate", "Skipped", "Blocked", "Xero only"]
+    assert list(metrics) == ["New", "Synced", "Changed", "Voided", "Possible duplicate", "Skipped", "Blocked",
+                             "Xero only"]
     assert int(metrics["Possible duplicate"]) > 0 and int(metrics["New"]) > 0
     total = sum(int(v.replace(",", "")) for v in metrics.values())
     assert f"{total} of {total} rows" in texts(at)
@@ -117,3 +118,34 @@ def test_csv_cli_and_page_give_the_same_totals_to_the_cent(page_env, sandbox, tm
     table = at.dataframe[-1].value
     assert set(table["status"]) == {"xero only"}
     assert sum(Decimal(a.replace(",", "")) for a in table["amount"]) == cli["xero only"][3] != 0
+
+
+def test_the_freshness_of_the_pex_copy_and_the_whole_range_re_read(page_env, sandbox):
+    conn = set_up(page_env, sandbox)
+    at = app("preview").run()
+    no_exception(at)
+    assert "PEX copy read " in texts(at) and "(whole range: today " in texts(at)
+    first = conn.pex_freshness()["full_at"]
+    reads = sum(1 for r in sandbox.pex.requests if "allcardholdertransactions" in r[1].lower())
+    button(at, "Re-read all of PEX").click().run()
+    no_exception(at)
+    assert conn.pex_freshness()["full_at"] > first
+    assert sum(1 for r in sandbox.pex.requests if "allcardholdertransactions" in r[1].lower()) == reads + 1
+    assert context._previews()["by_db"][page_env].built_at > first
+
+
+def test_a_voided_row_stands_out_and_is_released_for_removal(page_env, sandbox):
+    conn = set_up(page_env, sandbox)
+    at = app("preview").run()
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Voided"]) >= 1
+    assert any("voided in PEX, still in Xero" in str(w.value) for w in at.warning)
+    at.multiselect(key="pv_status").select("voided").run()
+    no_exception(at)
+    row = at.selectbox(key="pv_release_row").value
+    assert any(str(t.value).startswith("voided in PEX, still in Xero") for t in at.text)
+    button(at, "RELEASE (remove)").click().run()
+    no_exception(at)
+    assert conn.releases() == {row: "remove"}
+    assert "Released: the next sync will delete its record in Xero" in texts(at)

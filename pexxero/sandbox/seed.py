@@ -3,7 +3,8 @@
 Built with the product's own mapping of the demo PEX data under the sandbox setup: a share of the older items is
 already synced (carrying the `PEX-<id>` marker), a few of those were edited in Xero since (changed), a few
 unmarked bank-feed-like lines match PEX amounts (possible duplicates), two marked records have no PEX transaction
-(xero only), and the period lock date falls inside the range (blocked).
+(xero only), the period lock date falls inside the range (blocked), and one purchase written to Xero was declined
+in PEX since (voided).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def xero_seed(seed: int = 1, today: date | None = None) -> dict:
     today = today or demo.eastern_today()
     rng = random.Random(f"xero-seed-{seed}")
     setup = sandbox_setup(today)
-    results = mapping.plan(demo_transactions(seed, today), setup, reference_data(), today=today)
+    transactions = demo_transactions(seed, today)
+    results = mapping.plan(transactions, setup, reference_data(), today=today)
     lock = today - timedelta(days=LOCK_DAYS_BACK)
     planned = sorted((r.planned for r in results if r.planned is not None), key=lambda p: (p.date, p.pex_id))
     older = [p for p in planned if p.date < today - timedelta(days=30)]
@@ -131,4 +133,13 @@ def xero_seed(seed: int = 1, today: date | None = None) -> dict:
             "LineItems": [{"Description": "Entered by hand with a PEX reference", "Quantity": 1,
                            "UnitAmount": "19.99", "AccountCode": "429"}],
         })
+    # a purchase written to Xero before PEX declined it: `voided`, for the user to release for removal
+    declined = [tx for tx in transactions if tx.is_decline and tx.transaction_type.lower() == "network"
+                and lock < tx.transaction_time.date() < today - timedelta(days=2)]
+    known = {b["Contact"]["Name"] for b in bank}  # a contact Xero holds already: nothing else in the demo moves
+    for tx in declined:
+        written = mapping.plan([replace(tx, is_decline=False)], setup, reference_data(), today=today)[0].planned
+        if written is not None and written.contact_name in known:
+            bank.append(_bank_transaction(written))
+            break
     return {"bank_transactions": bank, "bank_transfers": transfers, "period_lock_date": lock.isoformat()}

@@ -160,7 +160,9 @@ class Books:
                 plan.errors.append("Transfer bank transactions cannot be edited; edit the BankTransfer instead.")
                 return plan
             if str(element.get("Status", "")).upper() == "DELETED":
-                plan.record = {**copy.deepcopy(existing), "Status": "DELETED", "UpdatedDateUTC": self.stamp()}
+                plan.errors.extend(self._lock_errors(parse_date(existing["Date"])))  # a locked period stays as is
+                if not plan.errors:
+                    plan.record = {**copy.deepcopy(existing), "Status": "DELETED", "UpdatedDateUTC": self.stamp()}
                 return plan
         merged = {**(copy.deepcopy(existing) if existing else {}), **element}
         errors = plan.errors
