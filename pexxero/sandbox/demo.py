@@ -558,7 +558,7 @@ def pex_transactions(seed: int = 1, today: date | None = None) -> dict[str, list
 
 
 def _new_merchant_purchase(seed: int, today: date, account_id: dict) -> dict:
-    """The settled purchase at PEX_NEW_MERCHANT (its own random stream: the rest of the ledger is unchanged by it)."""
+    """The settled purchase at PEX_NEW_MERCHANT, from a random stream of its own: every other row draws as before."""
     rng = random.Random(f"pex-demo-new-merchant/{seed}")
     name, normalized, mcc, city, state, code, cents, _high, _weight, notes = PEX_NEW_MERCHANT
     when = datetime.combine(today - timedelta(days=NEW_MERCHANT_DAYS_BACK),
