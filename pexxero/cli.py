@@ -65,9 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TOKEN_OPTIONS = ("--token", "--refresh-token")
+
+
+def _token_values_attached(argv: list[str]) -> list[str]:
+    """`--token VALUE` as `--token=VALUE`. A token is opaque and may begin with "-", which argparse would take for
+    another option and refuse the command with a usage error (exit 2)."""
+    joined: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        if arg in TOKEN_OPTIONS:
+            value = next(rest, None)
+            joined.append(arg if value is None else f"{arg}={value}")
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_token_values_attached(sys.argv[1:] if argv is None else list(argv)))
     if args.command is None:
         parser.print_help()
         return 0

@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -47,6 +47,7 @@ class SandboxEnv:
     tenant_id: str = demo.TENANT_ID
     env: dict[str, str] = field(default_factory=dict)
     gateway_options: dict = field(default_factory=dict)
+    pinned: Optional[date] = None  # "today" as this process's engine sees it, when the test pinned it
 
     # ------------------------------------------------------------------------------------ Xero's books
 
@@ -109,7 +110,7 @@ class SandboxEnv:
 
     def connection(self) -> Connection:
         """Another Connection on the same database (as a second process or page would open it)."""
-        return make_connection(self.db_path, self.env, self.gateway_options)
+        return make_connection(self.db_path, self.env, self.gateway_options, today=self.pinned)
 
     def setup(self, **sections) -> None:
         """Replace setup sections, e.g. `env.setup(purchases=replace(setup.purchases, attachments=False))`."""
@@ -128,9 +129,19 @@ class SandboxEnv:
         return env
 
 
-def make_connection(db_path: Path, env: dict[str, str], gateway_options: Optional[dict] = None) -> Connection:
-    """A Connection whose Xero gateway is built with `gateway_options` (e.g. minute_limit) for tests."""
+def make_connection(db_path: Path, env: dict[str, str], gateway_options: Optional[dict] = None, *,
+                    today: Optional[date] = None) -> Connection:
+    """A Connection whose Xero gateway is built with `gateway_options` (e.g. minute_limit) for tests; with `today`,
+    its PEX client counts PEX's 365 days from that day instead of the real one."""
     conn = open_connection(db_path, endpoints=Endpoints.from_env(env))
+    if today is not None:
+        def pex_factory(c: Connection):
+            from pexxero.pex import PexClient
+
+            return PexClient(c.store.load_credentials(c.connection_id, "pex")["token"],
+                             base_url=c.endpoints.pex_api_url, today=lambda: today)
+
+        conn.pex_factory = pex_factory
     if gateway_options:
         def factory(c: Connection):
             from pexxero.xero import XeroGateway
@@ -143,14 +154,33 @@ def make_connection(db_path: Path, env: dict[str, str], gateway_options: Optiona
 
 
 @contextmanager
+def pinned_today(day: date) -> Iterator[None]:
+    """Today on PEX's clock is `day` for the engine in this process (preview, sync, config import): with both
+    doubles generated for the same day, a test sees the demo business exactly as it would be on that date.
+    (PEX clients take their own `today`: see `make_connection`.) Child processes keep the real date."""
+    import pexxero.engine
+    import pexxero.pex
+
+    saved = pexxero.engine.today_eastern, pexxero.pex.eastern_today
+    pexxero.engine.today_eastern = pexxero.pex.eastern_today = lambda: day
+    try:
+        yield
+    finally:
+        pexxero.engine.today_eastern, pexxero.pex.eastern_today = saved
+
+
+@contextmanager
 def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Optional[PexDouble] = None,
                  tenant_id: str = demo.TENANT_ID, attachments: bool = True,
-                 gateway_options: Optional[dict] = None) -> Iterator[SandboxEnv]:
-    """Start the doubles (or use the given, not yet started ones), connect, import the sandbox setup."""
-    pex = pex or PexDouble()
+                 gateway_options: Optional[dict] = None, today: Optional[date] = None) -> Iterator[SandboxEnv]:
+    """Start the doubles (or use the given, not yet started ones), connect, import the sandbox setup.
+
+    Both doubles are generated for one day (read once: two reads could fall either side of midnight in US
+    Eastern time). `today` pins that day for the doubles and for this process's engine (`pinned_today`)."""
+    pex = pex or PexDouble(today=today)
     # generous minute limits on both sides, so a test never waits on a rolling minute (tests that are about
     # limits pass their own double and gateway options)
-    xero = xero or XeroDouble(minute_limit=100_000)
+    xero = xero or XeroDouble(today=pex.today, minute_limit=100_000)
     if gateway_options is None:
         gateway_options = {"minute_limit": 100_000}
     pex.start()
@@ -159,20 +189,22 @@ def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Opt
     os.environ.update(pex.env)  # the Xero app's client id/secret are read from the environment
     os.environ.update(xero.env)
     conn = None
+    pin = pinned_today(today) if today is not None else nullcontext()
+    pin.__enter__()
     try:
         env = {**pex.env, **xero.env}
         db_path = Path(directory) / "pexxero.db"
-        conn = make_connection(db_path, env, gateway_options)
+        conn = make_connection(db_path, env, gateway_options, today=today)
         conn.connect_pex(demo.PEX_TOKEN)
         conn.connect_xero(xero.grant([tenant_id]), tenant_id)
-        today = pex.today
-        setup = sandbox_setup(today)
+        setup = sandbox_setup(pex.today)
         setup = replace(setup, xero=replace(setup.xero, tenant_id=tenant_id),
                         purchases=replace(setup.purchases, attachments=attachments))
         conn.save_setup(setup)
-        yield SandboxEnv(pex=pex, xero=xero, conn=conn, db_path=db_path, today=today, tenant_id=tenant_id, env=env,
-                         gateway_options=dict(gateway_options or {}))
+        yield SandboxEnv(pex=pex, xero=xero, conn=conn, db_path=db_path, today=pex.today, tenant_id=tenant_id,
+                         env=env, gateway_options=dict(gateway_options or {}), pinned=today)
     finally:
+        pin.__exit__(None, None, None)
         if conn is not None:
             conn.close()
         xero.stop()

@@ -318,14 +318,16 @@ def test_attachment_lists_and_missing_receipts(pex_double, client):
 
 # ------------------------------------------------------------------------------- the 365-day rule
 
-def test_windows_older_than_365_days_are_refused_before_calling(pex_double, client):
+def test_windows_older_than_365_days_are_refused_before_calling(pex_double):
     today = demo.eastern_today()
-    with pytest.raises(ValueError, match="365 days"):
-        client.cardholder_transactions(today - timedelta(days=366), today)
-    with pytest.raises(ValueError, match="before the start"):
-        client.business_transactions(today, today - timedelta(days=1))
-    assert pex_double.requests == []
-    client.business_transactions(today - timedelta(days=365), today)  # the boundary itself is allowed
+    # the client counts from the same day (its own reading of the clock could be the next day, past midnight)
+    with PexClient(demo.PEX_TOKEN, pex_double.url + "/v4", today=lambda: today) as client:
+        with pytest.raises(ValueError, match="365 days"):
+            client.cardholder_transactions(today - timedelta(days=366), today)
+        with pytest.raises(ValueError, match="before the start"):
+            client.business_transactions(today, today - timedelta(days=1))
+        assert pex_double.requests == []
+        client.business_transactions(today - timedelta(days=365), today)  # the boundary itself is allowed
 
 
 # ------------------------------------------------------------------------------ retries and errors

@@ -20,7 +20,7 @@ from pexxero.setup import to_toml
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     """Both doubles, their env applied, and a database connected to them with the demo setup."""
-    with PexDouble() as pex, XeroDouble() as xero:
+    with PexDouble() as pex, XeroDouble(today=pex.today) as xero:  # one today for both doubles and the setup
         for name, value in {**pex.env, **xero.env}.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("PEXXERO_KEY", "x" * 43 + "=")
@@ -28,7 +28,7 @@ def sandbox(tmp_path, monkeypatch):
         conn = open_connection(db)
         conn.connect_pex(demo.PEX_TOKEN)
         conn.connect_xero(xero.grant(), demo.TENANT_ID)
-        conn.save_setup(seed.sandbox_setup(today_eastern()))
+        conn.save_setup(seed.sandbox_setup(pex.today))
 
         class Sandbox:
             pass
@@ -89,13 +89,13 @@ def test_the_local_pex_copy_spares_pex_calls(sandbox):
 
 
 def test_pex_limits_on_and_two_previews_still_work(tmp_path, monkeypatch):
-    with PexDouble(rate_limits=True) as pex, XeroDouble() as xero:
+    with PexDouble(rate_limits=True) as pex, XeroDouble(today=pex.today) as xero:
         for name, value in {**pex.env, **xero.env}.items():
             monkeypatch.setenv(name, value)
         conn = open_connection(tmp_path / "p.db")
         conn.connect_pex(demo.PEX_TOKEN)
         conn.connect_xero(xero.grant(), demo.TENANT_ID)
-        conn.save_setup(seed.sandbox_setup(today_eastern()))
+        conn.save_setup(seed.sandbox_setup(pex.today))
         first = conn.preview().frame
         second = conn.preview().frame  # the business ledger allows 1 call a minute: a refetch would be refused
         assert len(first) == len(second) > 100

@@ -35,9 +35,11 @@ class Sandbox:
 
 
 def start_sandbox(seed: int = 1, today: Optional[date] = None, *, pex_port: int = 0, xero_port: int = 0) -> Sandbox:
+    from pexxero.sandbox.demo import eastern_today
     from pexxero.sandbox.pex_double import PexDouble
     from pexxero.sandbox.xero_double import XeroDouble
 
+    today = today or eastern_today()  # read once: both doubles serve the business of the same day
     pex = PexDouble(seed=seed, today=today).start(port=pex_port)
     xero = XeroDouble(seed=seed, today=today)
     # the dashboard's browser suite slows the Xero double down to catch a sync mid-run

@@ -289,6 +289,15 @@ PEX_FOREIGN_MERCHANTS = [
     ("PRET A MANGER LONDON", "Pret A Manger", "5814", "LONDON", "", "494", 800, 2900, 1, [],
      "GBP", "826", Decimal("0.7890")),
 ]
+# A merchant the business only started buying from days ago: no Xero contact has its name yet, so every sync of
+# the sandbox creates one (PUT /Contacts), whatever the date. Its amount lies above every other merchant's range,
+# so no bank-feed line in the Xero seed can ever look like it.
+PEX_NEW_MERCHANT = ("REI #0171 DUNWOODY", "REI", "5941", "DUNWOODY", "GA", "429", 71240, 71240, 0,
+                    ["Climbing harnesses for the crew"])
+NEW_MERCHANT_DAYS_BACK = 2  # recent enough that the Xero seed never syncs it or copies it as a bank-feed line
+# A fee from the last few days: never synced by the Xero seed (which syncs only what is a month old), so every
+# sync of the sandbox writes at least one fee, whatever the date.
+RECENT_FEE_DAYS_BACK = 5
 DECLINE_REASONS = [
     "Declined: Insufficient Funds",
     "Declined: Merchant Category Blocked",
@@ -539,11 +548,31 @@ def pex_transactions(seed: int = 1, today: date | None = None) -> dict[str, list
         row["Description"] = reason
         cardholder.append(row)
 
+    cardholder.append(_new_merchant_purchase(seed, today, account_id))
+
     _number(cardholder, CARDHOLDER_TX_BASE)
     for row in cardholder:  # a settled network row points at its authorisation
         if row["TransactionType"] == "Network" and not row["IsPending"] and not row["IsDecline"]:
             row["AuthTransactionId"] = AUTH_TX_BASE + row["TransactionId"] - CARDHOLDER_TX_BASE
     return {"cardholder": cardholder, "business": _business_ledger(rng, today)}
+
+
+def _new_merchant_purchase(seed: int, today: date, account_id: dict) -> dict:
+    """The settled purchase at PEX_NEW_MERCHANT, from a random stream of its own: every other row draws as before."""
+    rng = random.Random(f"pex-demo-new-merchant/{seed}")
+    name, normalized, mcc, city, state, code, cents, _high, _weight, notes = PEX_NEW_MERCHANT
+    when = datetime.combine(today - timedelta(days=NEW_MERCHANT_DAYS_BACK),
+                            time(rng.randint(9, 17), rng.randint(0, 59), rng.randint(0, 59)))
+    settled = datetime.combine(when.date() + timedelta(days=1), time(rng.randint(4, 5), rng.randint(0, 59)))
+    return _pex_row(
+        rng.choice([acct for acct, *_ in PEX_CARDHOLDERS]), "Network", "Spend", _money(-cents), when,
+        f"{name} {city} {state}", SettlementTime=pex_time(settled),
+        MerchantName=name, MerchantNameNormalized=normalized, MCCCode=mcc, MerchantCity=city, MerchantState=state,
+        MerchantCountry="USA", MerchantLocalTime=pex_time(when), MerchantId=f"MID{hash_name(name) % 10**9:09d}",
+        TransactionTags=_tags([(EXPENSE_TYPE_TAG_ID, "EXPENSE TYPE", account_id[code]),
+                               (NOTES_TAG_ID, "ITEM NOTES", notes[0])]),
+        MetadataApprovalStatus="Approved",
+    )
 
 
 def hash_name(name: str) -> int:
@@ -619,6 +648,8 @@ def _business_ledger(rng: random.Random, today: date) -> list[dict]:
     rows.append(business("BusinessFunding", Decimal("25.00"), at(today - timedelta(days=75), 8), "Rebate Credit"))
     rows.append(business("Adjustment", Decimal("12.40"), at(today - timedelta(days=30), 8), "Rebate Credit"))
     rows.append(business("Adjustment", Decimal("-12.40"), at(today - timedelta(days=20), 8), "Rebate Credit Reversal"))
+    rows.append(business("BusinessAccountFee", Decimal("-15.00"), at(today - timedelta(days=RECENT_FEE_DAYS_BACK), 9),
+                         "Expedited Card Shipping Fee"))
     _number(rows, BUSINESS_TX_BASE)
     return rows
 
