@@ -729,8 +729,18 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
         args.append("--retry-failed")
     if from_preview:
         args.append("--from-preview")
-    log = open(log_path or (str(db_path) + ".sync.log"), "ab")
-    subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                     env=env if env is not None else os.environ.copy(), close_fds=True)
-    log.close()
+    try:
+        with open(log_path or (str(db_path) + ".sync.log"), "ab") as log:
+            child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                     env=env if env is not None else os.environ.copy(), close_fds=True)
+    except OSError as exc:
+        runs.update_run(store.db, run_id, status=runs.FAILED, ended_at=runs.now_iso(),
+                        message=f"the sync process could not be started ({exc.strerror or type(exc).__name__}); "
+                                "nothing was sent to Xero")
+        store.close()
+        raise
+    # the run is the child's from now on: if it dies before it takes the lock, the run is seen as interrupted
+    store.db.execute("UPDATE runs SET pid = ? WHERE id = ? AND status = ?", [child.pid, run_id, runs.QUEUED])
+    store.db.conn.commit()
+    store.close()
     return run_id
