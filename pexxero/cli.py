@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     xero = which.add_parser("xero", help="store a Xero refresh token and pick the organisation")
     xero.add_argument("--refresh-token", required=True)
     xero.add_argument("--tenant", default=None, help="Xero tenant id (default: the only one connected)")
+    which.add_parser("forget", help="delete the stored PEX and Xero credentials without reading them (a lost key); "
+                                    "the setup and the history stay")
 
     config = commands.add_parser("config", help="import or export the setup TOML")
     action = config.add_subparsers(dest="action", metavar="ACTION")
@@ -108,7 +110,11 @@ def explain(exc: BaseException) -> str:
         return f"Xero: {message}"
     if name.startswith("Pex"):
         return f"PEX: {message}"
-    if name in ("SetupError", "SecretsError", "InvalidKey", "CredentialsUnreadable", "SecretsFileUnreadable", "StoreError", "AlreadyRunning"):
+    from pexxero.secrets import SecretsError
+
+    if isinstance(exc, SecretsError):
+        return message
+    if name in ("SetupError", "StoreError", "AlreadyRunning"):
         return message
     return f"pexxero stopped: {name}: {message}"
 

@@ -198,7 +198,7 @@ def _config_export(args: argparse.Namespace) -> int:
 def connect(args: argparse.Namespace) -> int:
     handler = CONNECT_HANDLERS.get(args.service)
     if handler is None:
-        return _fail(f"`connect {args.service}` is not available yet." if args.service else "choose pex or xero")
+        return _fail(f"`connect {args.service}` is not available yet." if args.service else "choose pex, xero or forget")
     return handler(args)
 
 
@@ -218,4 +218,20 @@ def connect_pex(args: argparse.Namespace) -> int:
     return 0
 
 
-CONNECT_HANDLERS = {"pex": connect_pex, "xero": connect_xero}
+def connect_forget(args: argparse.Namespace) -> int:
+    """For a lost key: the credentials cannot be read any more, so they are deleted unread (nothing is revoked)."""
+    from pexxero.store import Store
+
+    if not os.path.exists(args.db):
+        return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
+    with Store.open(args.db) as store:
+        deleted = store.forget_credentials(store.connection_id())
+    if not deleted:
+        print("No credentials were stored.")
+        return 0
+    print("The stored PEX and Xero credentials are deleted. Connect again: python -m pexxero connect pex --token - "
+          "and python -m pexxero connect xero --refresh-token -")
+    return 0
+
+
+CONNECT_HANDLERS = {"pex": connect_pex, "xero": connect_xero, "forget": connect_forget}

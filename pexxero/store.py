@@ -162,8 +162,18 @@ class Store:
     def key_source(self) -> KeySource:
         """Where the encryption key comes from (env, secrets.toml or the key file); found on first use."""
         if self._key is None:
-            self._key = find_key(self.path)
+            self._key = find_key(self.path, holds_secrets=self._holds_credentials)
         return self._key
+
+    def _holds_credentials(self) -> bool:
+        """Whether any credentials are stored (encrypted with some key): then no new key may be generated."""
+        return bool(self._rows("SELECT 1 FROM credentials LIMIT 1"))
+
+    def forget_credentials(self, connection_id: int) -> int:
+        """Delete every stored credential of the connection without reading them (for a lost key); returns how
+        many were deleted."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM credentials WHERE connection_id = ?", (connection_id,)).rowcount
 
     def _crypt(self) -> Cipher:
         if self._cipher is None:

@@ -204,6 +204,45 @@ def test_no_key_file_is_made_until_a_credential_is_touched(isolated):
     assert not key_file_for(path).exists()
 
 
+def test_a_missing_key_file_with_stored_credentials_refuses_to_start_and_makes_no_new_key(isolated, capsys):
+    from pexxero import cli
+    from pexxero.engine import open_connection
+    from pexxero.secrets import KeyFileMissing
+
+    path = isolated / "p.db"
+    with Store.open(path) as s:
+        s.save_credentials(s.connection_id(), "pex", {"token": TOKEN})
+    key_file = key_file_for(path)
+    key_file.unlink()  # lost: a restore without it, a clean-up that went too far
+
+    with Store.open(path) as s:
+        with pytest.raises(KeyFileMissing) as caught:
+            s.load_credentials(s.connection_id(), "pex")
+        with pytest.raises(KeyFileMissing):
+            s.save_credentials(s.connection_id(), "xero", {"refresh_token": "x"})  # never a second key
+    with pytest.raises(KeyFileMissing):
+        open_connection(path)  # the dashboard and every command refuse at the start
+    message = str(caught.value)
+    assert str(key_file) in message and "is missing" in message
+    assert "Put the key file back" in message and "PEXXERO_KEY" in message
+    assert f"python -m pexxero --db {path} connect forget" in message and "move" in message
+    assert not key_file.exists()
+
+    assert cli.main(["--db", str(path), "preview"]) == 1
+    err = capsys.readouterr().err
+    assert str(key_file) in err and "Traceback" not in err
+    assert not key_file.exists()
+
+    # starting over keeps the setup and history, and only then is a new key made
+    assert cli.main(["--db", str(path), "connect", "forget"]) == 0
+    assert "deleted" in capsys.readouterr().out
+    with Store.open(path) as s:
+        assert s.load_credentials(s.connection_id(), "pex") is None
+        s.save_credentials(s.connection_id(), "pex", {"token": TOKEN})
+        assert s.load_credentials(s.connection_id(), "pex") == {"token": TOKEN}
+    assert key_file.exists()
+
+
 def test_the_environment_key_wins_then_secrets_toml_then_the_key_file(isolated):
     env_key = Fernet.generate_key().decode()
     toml_key = Fernet.generate_key().decode()

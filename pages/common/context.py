@@ -15,9 +15,10 @@ from typing import Optional
 
 import streamlit as st
 
+from pexxero import views
 from pexxero.engine import Connection, Preview, open_connection, xero_app_credentials
 from pexxero.sandbox import demo
-from pexxero.secrets import read_secrets_file
+from pexxero.secrets import SecretsError, read_secrets_file
 
 SECRETS_PATH = Path(".streamlit/secrets.toml")
 
@@ -63,7 +64,11 @@ def db_path() -> str:
 
 def connection() -> Connection:
     """A connection for this script run (opening one costs about a millisecond; SQLite keeps the state)."""
-    return open_connection(db_path())
+    try:
+        return open_connection(db_path())
+    except SecretsError as exc:  # e.g. the key file of a database with credentials is missing: say so, stop
+        st.error(views.explain(exc))
+        st.stop()
 
 
 def redirect_uri() -> str:
