@@ -12,6 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from pexxero import cli, commands
+from pexxero.sandbox.pex_double import PexDouble
 from pexxero.setup import from_toml
 from pexxero.store import Store
 from test_setup import _by, demo_reference, sandbox_toml  # the demo business's lists, as ReferenceData
@@ -22,10 +23,18 @@ START = date.today() - timedelta(days=30)  # well inside the 365 days, whatever 
 OTHER_START = START + timedelta(days=1)  # refused files differ from the stored setup even where they are valid
 
 
+@pytest.fixture(scope="module")
+def pex_api():
+    """The PEX double, accepting TOKEN: `connect pex` checks a token with PEX before saving it."""
+    with PexDouble(token=TOKEN) as pex:
+        yield pex
+
+
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, pex_api):
     """A working directory of its own, a fixed key, no $PEXXERO_DB, and the demo business as the live lists."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PEX_API_URL", pex_api.env["PEX_API_URL"])
     monkeypatch.setenv("PEXXERO_KEY", Fernet.generate_key().decode())
     monkeypatch.delenv("PEXXERO_DB", raising=False)
     loads = []
@@ -171,10 +180,10 @@ def test_connect_pex_refuses_an_empty_token(env, capsys):
     assert "empty" in capsys.readouterr().err
 
 
-def test_python_m_pexxero_connect_pex_uses_pexxero_db(tmp_path, monkeypatch):
+def test_python_m_pexxero_connect_pex_uses_pexxero_db(tmp_path, monkeypatch, pex_api):
     db = tmp_path / "nightly.db"
     key = Fernet.generate_key().decode()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PEXXERO_DB": str(db), "PEXXERO_KEY": key}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PEXXERO_DB": str(db), "PEXXERO_KEY": key, **pex_api.env}
     done = subprocess.run([sys.executable, "-m", "pexxero", "connect", "pex", "--token", TOKEN],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.strip()) == (0, "PEX token saved"), done.stderr
