@@ -367,7 +367,11 @@ def _check_dates(pex: PexOptions, today: date) -> list[FieldError]:
     if pex.start_date is None:
         return [FieldError("pex.start_date", f"required: pick the first day to sync, {earliest} or later")]
     errors = []
-    if pex.start_date < earliest:
+    if pex.start_date > today:  # nothing could be synced, and every preview would fail on an empty range
+        errors.append(FieldError(
+            "pex.start_date", f"{pex.start_date} is after today ({today}): pick today or an earlier day",
+        ))
+    elif pex.start_date < earliest:
         errors.append(FieldError(
             "pex.start_date",
             f"{pex.start_date} is more than {MAX_DAYS_BACK} days before today: pick {earliest} or later",
@@ -443,6 +447,14 @@ class _Checker:
             account = found.get(name)
             if account is not None and account.type != "BANK":
                 self.fail(name, f"Xero account {_account(account)} is a {account.type} account: pick a bank account")
+        for name, role in (("accounts.purchase_default_account", "an expense account for purchases"),
+                           ("accounts.fee_account", "an expense account for fees"),
+                           ("accounts.rebate_account", "an income or other non-bank account for rebates")):
+            account = found.get(name)
+            if account is not None and account.type == "BANK":
+                itself = " (PEX Cash itself)" if account.code == a.pex_cash else ""
+                self.fail(name, f"Xero account {_account(account)} is a bank account{itself}: a bank account cannot "
+                          f"be a line's account; pick {role}")
         pex_cash = found.get("accounts.pex_cash")
         if pex_cash is not None and pex_cash.type == "BANK":
             currency = pex_cash.currency_code or (self.ref.organisation.base_currency if self.ref.organisation else "")

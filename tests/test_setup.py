@@ -337,6 +337,22 @@ def test_start_date_is_required_and_at_most_365_days_back():
     assert f"pick {TODAY - timedelta(days=365)} or later" in refused["pex.start_date"]
 
 
+def test_a_start_date_after_today_is_refused():
+    assert _refusals(_dates(TODAY)) == {}
+    refused = _refusals(_dates(TODAY + timedelta(days=1)))
+    assert list(refused) == ["pex.start_date"]
+    assert f"is after today ({TODAY})" in refused["pex.start_date"]
+
+
+@pytest.mark.parametrize("field_name", ["purchase_default_account", "fee_account", "rebate_account"])
+@pytest.mark.parametrize("code", ["091", "090"], ids=["pex-cash-itself", "another-bank-account"])
+def test_a_bank_account_is_refused_as_a_line_account(field_name, code):
+    refused = _refusals(_accounts(**{field_name: code}))
+    assert list(refused) == [f"accounts.{field_name}"], refused
+    assert "is a bank account" in refused[f"accounts.{field_name}"]
+    assert ("PEX Cash itself" in refused[f"accounts.{field_name}"]) == (code == "091")
+
+
 def test_end_date_before_start_is_refused():
     refused = _refusals(_dates(TODAY - timedelta(days=10), TODAY - timedelta(days=11)))
     assert list(refused) == ["pex.end_date"]
