@@ -60,6 +60,13 @@ class Preview:
         return diff.summary(self.frame)
 
     def to_csv(self, path_or_buffer) -> None:
+        """The reconciliation CSV to a buffer, or to a file only its owner may read (it holds the books)."""
+        if isinstance(path_or_buffer, (str, os.PathLike)):
+            from pexxero.store import open_private
+
+            with open_private(path_or_buffer, "w", encoding="utf-8", newline="") as handle:
+                diff.to_csv(self.frame, handle)
+            return
         diff.to_csv(self.frame, path_or_buffer)
 
 

@@ -106,6 +106,7 @@ class Store:
         """Open (creating if needed) the database at `path`. `key` overrides the key lookup of secrets.py."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)  # SQLite gives the WAL and shared-memory files the database file's permissions
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         db = Database(conn)
         conn.execute("PRAGMA journal_mode = WAL")
@@ -470,6 +471,28 @@ def _file_lock(path: Path) -> _FileLock:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _create_private(path: Path) -> None:
+    """Create `path` empty and readable by its owner alone (0600), unless it exists already."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def open_private(path: str | Path, mode: str = "w", **kwargs):
+    """Open a file for writing that only its owner may read (0600): the reconciliation CSV, the sync log.
+    An existing file is narrowed to 0600 too, since what is written into it is the books."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _check_service(service: str) -> None:

@@ -716,7 +716,7 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     server restarts; a crash in it cannot take the dashboard down; and it is the very same `python -m pexxero
     sync` that cron runs.
     """
-    from pexxero.store import Store
+    from pexxero.store import Store, open_private
 
     store = Store.open(db_path)
     cid = store.connection_id()
@@ -730,7 +730,7 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     if from_preview:
         args.append("--from-preview")
     try:
-        with open(log_path or (str(db_path) + ".sync.log"), "ab") as log:
+        with open_private(log_path or (str(db_path) + ".sync.log"), "ab") as log:
             child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                      env=env if env is not None else os.environ.copy(), close_fds=True)
     except OSError as exc:

@@ -64,6 +64,39 @@ def test_open_creates_the_file_with_wal_foreign_keys_and_the_schema(isolated):
         s.db.execute("INSERT INTO setup (connection_id, toml, updated_at) VALUES (99, '', '')")
 
 
+@pytest.fixture
+def umask_022():
+    """The usual umask, under which a plain open() makes files every local user can read (0644)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_the_database_its_wal_and_shm_and_the_csv_are_readable_by_their_owner_alone(isolated, umask_022):
+    import pandas as pd
+
+    from pexxero import diff
+    from pexxero.engine import Preview
+
+    path = isolated / "p.db"
+    with Store.open(path) as s:
+        s.save_credentials(s.connection_id(), "pex", {"token": TOKEN})
+        s.set_meta("a", 1)
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        assert all(f.exists() for f in files)
+        assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: "0o600" for f in files}
+
+    csv_path = isolated / "reconciliation.csv"
+    csv_path.write_text("old", encoding="utf-8")
+    csv_path.chmod(0o644)  # an earlier export: narrowed when written again
+    preview = Preview(pd.DataFrame(columns=diff.COLUMNS), datetime.now(timezone.utc), date(2026, 6, 1),
+                      date(2026, 6, 30))
+    for target in (csv_path, isolated / "new.csv"):
+        preview.to_csv(target)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert target.read_text(encoding="utf-8").startswith(",".join(diff.COLUMNS[:2]))
+
+
 def test_reopening_keeps_data_and_runs_no_migration_twice(isolated, monkeypatch):
     calls = []
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, lambda db: calls.append(1) or

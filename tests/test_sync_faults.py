@@ -245,6 +245,7 @@ def test_a_queued_run_whose_process_died_before_taking_the_lock_is_interrupted_n
         run = runs.get_run(store.db, run_id)
         assert run["status"] == runs.INTERRUPTED and run["ended_at"]
         assert "ended before it started" in run["message"] and "start the sync again" in run["message"]
+    assert oct((tmp_path / "sync.log").stat().st_mode & 0o777) == "0o600"  # the child's log: the owner's alone
     # the next SYNC is not refused as "already running"
     again = start_background(db_path, env=child_env, log_path=tmp_path / "sync.log")
     assert again == run_id + 1
