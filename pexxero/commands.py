@@ -193,7 +193,7 @@ def config(args: argparse.Namespace) -> int:
 
 def _config_import(args: argparse.Namespace) -> int:
     from pexxero.pex import eastern_today  # the 365-day start-date limit counts from today on PEX's clock
-    from pexxero.setup import SetupError, from_toml, validate
+    from pexxero.setup import SetupError, from_toml, length_errors, validate
     from pexxero.store import Store
 
     try:
@@ -206,6 +206,9 @@ def _config_import(args: argparse.Namespace) -> int:
         setup = from_toml(text)
     except SetupError as exc:
         return _fail("\n  ".join([refused, *map(str, exc.errors)]))
+    too_long = length_errors(setup)  # before anything is sent: such a value would not even reach Xero intact
+    if too_long:
+        return _fail("\n  ".join([refused, *map(str, too_long)]))
     with Store.open(args.db) as store:
         connection_id = store.connection_id()
         try:

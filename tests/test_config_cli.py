@@ -199,3 +199,13 @@ def test_a_wrong_key_is_reported_plainly(env, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "PEXXERO_KEY is not a valid encryption key" in err
     assert "hunter2" not in err and TOKEN not in err
+
+
+def test_a_100000_character_value_is_refused_naming_the_field_before_anything_is_sent(env, capsys):
+    text = _edit(sandbox_toml(START), 'contact = "PEX TX FEES"', f'contact = "{"X" * 100_000}"')
+    assert cli.main(["--db", str(env.db), "config", "import", write(env.path / "long.toml", text)]) == 1
+    err = capsys.readouterr().err
+    assert "fees.contact: is 100,000 characters long" in err and "at most 255 characters" in err
+    assert len(err) < 1000 and "HTTP 400" not in err
+    assert env.calls == []  # neither Xero nor PEX was asked
+    assert stored(env.db) == (None, [])

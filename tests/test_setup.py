@@ -353,6 +353,23 @@ def test_a_bank_account_is_refused_as_a_line_account(field_name, code):
     assert ("PEX Cash itself" in refused[f"accounts.{field_name}"]) == (code == "091")
 
 
+@pytest.mark.parametrize("section, fields, field_name, limit", [
+    ("contacts", {"mode": "single", "single_contact": "C" * 100_000}, "contacts.single_contact", 255),
+    ("fees", {"contact": "F" * 256}, "fees.contact", 255),
+    ("accounts", {"fee_account": "4" * 11}, "accounts.fee_account", 10),
+    ("xero", {"tenant_id": "t" * 100_000}, "xero.tenant_id", 36),
+    ("purchases", {"description_tag": "T" * 100_000}, "purchases.description_tag", 255),
+    ("fees", {"tracking": {"PROJECTS": "O" * 101}}, "fees.tracking.PROJECTS", 100),
+])
+def test_a_value_longer_than_xero_takes_is_refused_naming_the_field(section, fields, field_name, limit):
+    s = good_setup()
+    setup = replace(s, **{section: replace(getattr(s, section), **fields)})
+    refused = _refusals(setup)
+    assert list(refused) == [field_name], refused
+    assert f"at most {limit} characters" in refused[field_name]
+    assert len(refused[field_name]) < 200  # the value itself is not repeated in full
+
+
 def test_end_date_before_start_is_refused():
     refused = _refusals(_dates(TODAY - timedelta(days=10), TODAY - timedelta(days=11)))
     assert list(refused) == ["pex.end_date"]
