@@ -96,6 +96,11 @@ def explain(exc: BaseException) -> str:
 
     name = type(exc).__name__
     message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB",
+                                                                                          "SQLITE_CORRUPT"):
+        from pexxero.store import not_pexxero
+
+        return not_pexxero("the database", message)
     if isinstance(exc, sqlite3.DatabaseError):  # disk full, read-only file, I/O error: before anything was sent
         return (f"pexxero cannot write its database ({message}); nothing was sent to Xero. Free disk space or make "
                 "the database file writable, then run the command again.")

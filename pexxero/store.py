@@ -105,14 +105,36 @@ class Store:
     def open(cls, path: str | Path, *, key: Optional[KeySource] = None) -> "Store":
         """Open (creating if needed) the database at `path`. `key` overrides the key lookup of secrets.py."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _create_private(path)  # SQLite gives the WAL and shared-memory files the database file's permissions
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)  # SQLite gives the WAL and shared-memory files the database file's permissions
+        except (FileExistsError, NotADirectoryError):
+            raise StoreError(f"The database {path} cannot be created: {_file_in_the_way(path)} is a file, not a "
+                             "folder. Choose another path with --db (or $PEXXERO_DB).") from None
+        except PermissionError:
+            raise StoreError(f"The database {path} cannot be created: this user may not write in {path.parent}. "
+                             "Choose another path with --db (or $PEXXERO_DB), or fix the folder's permissions.") from None
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-        db = Database(conn)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        migrate(db)
+        try:
+            db = Database(conn)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            # before anything is changed in it: another program's database is left exactly as it is
+            if schema_version(db) == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise StoreError(not_pexxero(path, "another program's tables are in it"))
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if getattr(exc, "sqlite_errorname", "") in DAMAGED:
+                raise StoreError(not_pexxero(path, str(exc))) from None
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_CANTOPEN":
+                raise StoreError(f"The database {path} cannot be opened ({exc}): is it a folder, or not readable by "
+                                 "this user? Check --db (or $PEXXERO_DB).") from None
+            raise
+        except BaseException:
+            conn.close()
+            raise
         return cls(db, path, key=key)
 
     def close(self) -> None:
@@ -471,6 +493,25 @@ def _file_lock(path: Path) -> _FileLock:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # SQLite's words for "not a database" and "damaged"
+
+
+def not_pexxero(path: str | Path, detail: str) -> str:
+    """What to say, and to do, about a file that is not a pexxero database or is damaged."""
+    return (f"{path} is not a pexxero database, or it is damaged ({detail}); nothing was sent to Xero. Check that "
+            "--db (or $PEXXERO_DB) names the right file. If it does, restore the file from a backup, or move it "
+            "away (with its -wal and -shm files) and start again: connect, import the setup, preview. What is "
+            "already in Xero is recognised by its PEX- reference, so nothing is written twice.")
+
+
+def _file_in_the_way(path: Path) -> Path:
+    """The nearest ancestor of `path` that exists and is not a folder."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path.parent
 
 
 def _create_private(path: Path) -> None:

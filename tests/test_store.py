@@ -97,6 +97,45 @@ def test_the_database_its_wal_and_shm_and_the_csv_are_readable_by_their_owner_al
         assert target.read_text(encoding="utf-8").startswith(",".join(diff.COLUMNS[:2]))
 
 
+def test_a_file_that_is_not_a_pexxero_database_is_named_with_what_to_do(isolated, capsys):
+    import sqlite3 as sqlite
+
+    from pexxero import cli, views
+
+    damaged = isolated / "books.db"
+    damaged.write_bytes(b"this is a spreadsheet, not a database " * 200)
+    other = isolated / "other.db"
+    with sqlite.connect(other) as c:
+        c.execute("CREATE TABLE invoices (id INTEGER)")
+    for path in (damaged, other):
+        before = path.read_bytes()
+        with pytest.raises(StoreError) as caught:
+            Store.open(path)
+        assert f"{path} is not a pexxero database, or it is damaged" in str(caught.value)
+        assert "restore the file from a backup" in str(caught.value) and "move it away" in str(caught.value)
+        assert "free disk space" not in str(caught.value).lower()
+        assert views.explain(caught.value) == str(caught.value)
+        assert path.read_bytes() == before  # nothing added to someone else's file
+
+        assert cli.main(["--db", str(path), "preview"]) == 1
+        err = capsys.readouterr().err
+        assert "is not a pexxero database" in err and "Free disk space" not in err and "Traceback" not in err
+
+
+def test_a_db_path_under_a_file_is_said_in_words(isolated, capsys):
+    from pexxero import cli
+
+    (isolated / "notes.txt").write_text("x", encoding="utf-8")
+    for path in (isolated / "notes.txt" / "p.db", isolated / "notes.txt" / "deeper" / "p.db"):
+        with pytest.raises(StoreError) as caught:
+            Store.open(path)
+        assert str(caught.value).startswith(f"The database {path} cannot be created: {isolated / 'notes.txt'} is a "
+                                            "file, not a folder")
+        assert cli.main(["--db", str(path), "history"]) == 1
+        err = capsys.readouterr().err
+        assert "is a file, not a folder" in err and "FileExistsError" not in err and "NotADirectoryError" not in err
+
+
 def test_reopening_keeps_data_and_runs_no_migration_twice(isolated, monkeypatch):
     calls = []
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, lambda db: calls.append(1) or

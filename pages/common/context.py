@@ -19,6 +19,7 @@ from pexxero import views
 from pexxero.engine import Connection, Preview, open_connection, xero_app_credentials
 from pexxero.sandbox import demo
 from pexxero.secrets import SecretsError, read_secrets_file
+from pexxero.store import StoreError
 
 SECRETS_PATH = Path(".streamlit/secrets.toml")
 
@@ -66,7 +67,7 @@ def connection() -> Connection:
     """A connection for this script run (opening one costs about a millisecond; SQLite keeps the state)."""
     try:
         return open_connection(db_path())
-    except SecretsError as exc:  # e.g. the key file of a database with credentials is missing: say so, stop
+    except (SecretsError, StoreError) as exc:  # a missing key file, a damaged database: say so, and stop
         st.error(views.explain(exc))
         st.stop()
 
