@@ -310,9 +310,14 @@ def _never_started(row: dict, now: float, stale_after: float) -> bool:
 
 
 def _mark_never_started(db, run_id: int) -> None:
-    with db.atomic():
-        db.execute("UPDATE runs SET status = ?, ended_at = COALESCE(ended_at, ?), message = ? WHERE id = ? AND status = ?",
-                   [INTERRUPTED, now_iso(), NEVER_STARTED, run_id, QUEUED])
+    import sqlite3
+
+    try:
+        with db.atomic():
+            db.execute("UPDATE runs SET status = ?, ended_at = COALESCE(ended_at, ?), message = ? "
+                       "WHERE id = ? AND status = ?", [INTERRUPTED, now_iso(), NEVER_STARTED, run_id, QUEUED])
+    except sqlite3.DatabaseError:  # a read-only or full database: the run still does not count as running
+        pass
 
 
 def update_run(db, run_id: int, **fields) -> None:
