@@ -364,7 +364,7 @@ def open_connection(db_path: str | Path | None = None, **kwargs) -> Connection:
     """Open (creating if needed) the database and its default connection."""
     path = db_path or os.environ.get("PEXXERO_DB") or "pexxero.db"
     store = Store.open(path)
-    if store._holds_credentials():  # credentials and no key for them: refuse to start (KeyFileMissing)
+    if store.holds_credentials():  # credentials and no key for them: refuse to start (KeyFileMissing)
         store.key_source()
     return Connection(store=store, connection_id=store.connection_id(), **kwargs)
 

@@ -185,10 +185,10 @@ class Store:
     def key_source(self) -> KeySource:
         """Where the encryption key comes from (env, secrets.toml or the key file); found on first use."""
         if self._key is None:
-            self._key = find_key(self.path, holds_secrets=self._holds_credentials)
+            self._key = find_key(self.path, holds_secrets=self.holds_credentials)
         return self._key
 
-    def _holds_credentials(self) -> bool:
+    def holds_credentials(self) -> bool:
         """Whether any credentials are stored (encrypted with some key): then no new key may be generated."""
         return bool(self._rows("SELECT 1 FROM credentials LIMIT 1"))
 
