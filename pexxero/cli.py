@@ -27,11 +27,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     connect = commands.add_parser("connect", help="store PEX or Xero credentials (encrypted at rest)")
     which = connect.add_subparsers(dest="service", metavar="SERVICE")
-    pex = which.add_parser("pex", help="store a PEX API token")
-    pex.add_argument("--token", required=True)
+    pex = which.add_parser("pex", help="check a PEX API token with PEX and store it")
+    pex.add_argument("--token", default=None,
+                     help="'-': read it from standard input (default: $PEX_TOKEN); a token written here is "
+                          "visible to every local user in the process list")
     xero = which.add_parser("xero", help="store a Xero refresh token and pick the organisation")
-    xero.add_argument("--refresh-token", required=True)
+    xero.add_argument("--refresh-token", default=None,
+                      help="'-': read it from standard input (default: $XERO_REFRESH_TOKEN, else the token "
+                           "already saved); a token written here is visible to every local user")
     xero.add_argument("--tenant", default=None, help="Xero tenant id (default: the only one connected)")
+    which.add_parser("forget", help="delete the stored PEX and Xero credentials without reading them (a lost key); "
+                                    "the setup and the history stay")
 
     config = commands.add_parser("config", help="import or export the setup TOML")
     action = config.add_subparsers(dest="action", metavar="ACTION")
@@ -111,25 +117,35 @@ def explain(exc: BaseException) -> str:
 
     name = type(exc).__name__
     message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB",
+                                                                                          "SQLITE_CORRUPT"):
+        from pexxero.store import not_pexxero
+
+        return not_pexxero("the database", message)
     if isinstance(exc, sqlite3.DatabaseError):  # disk full, read-only file, I/O error: before anything was sent
         return (f"pexxero cannot write its database ({message}); nothing was sent to Xero. Free disk space or make "
                 "the database file writable, then run the command again.")
     if isinstance(exc, NotConnected):
         hint = ""
         if "PEX" in message:
-            hint = " (python -m pexxero connect pex --token TOKEN)"
+            hint = " (python -m pexxero connect pex --token -, the token on standard input)"
         elif "Xero" in message:
-            hint = " (python -m pexxero connect xero --refresh-token TOKEN)"
+            hint = " (python -m pexxero connect xero --refresh-token -, the refresh token on standard input)"
         elif "set up" in message:
             hint = " (python -m pexxero config import FILE.toml)"
         return message + hint
     if name == "XeroSessionFailed":
-        return "Xero session failed: re-connect Xero (python -m pexxero connect xero --refresh-token TOKEN)"
+        return ("Xero session failed: re-connect Xero (python -m pexxero connect xero --refresh-token -, a new "
+                "refresh token on standard input)")
     if name.startswith("Xero"):
         return f"Xero: {message}"
     if name.startswith("Pex"):
         return f"PEX: {message}"
-    if name in ("SetupError", "SecretsError", "InvalidKey", "CredentialsUnreadable", "SecretsFileUnreadable", "StoreError", "AlreadyRunning"):
+    from pexxero.secrets import SecretsError
+
+    if isinstance(exc, SecretsError):
+        return message
+    if name in ("SetupError", "StoreError", "AlreadyRunning"):
         return message
     return f"pexxero stopped: {name}: {message}"
 

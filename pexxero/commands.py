@@ -4,9 +4,12 @@ here; the dashboard calls the same engine functions."""
 from __future__ import annotations
 
 import argparse
+import getpass
+import hashlib
 import os
 import sys
 from decimal import Decimal
+from typing import Optional
 
 from pexxero import runs
 
@@ -29,10 +32,48 @@ def money(value) -> str:
     return f"{Decimal(str(value)):,.2f}"
 
 
+XERO_REFRESH_ENV = "XERO_REFRESH_TOKEN"
+PEX_TOKEN_ENV = "PEX_TOKEN"
+FIRST_REFRESH_TOKEN = ("A first refresh token comes from connecting Xero once on the dashboard's Connect page (it "
+                       "saves the connection in this same database), or from any OAuth2 client of your Xero app "
+                       "with the offline_access scope.")
+
+
+def _secret(given: Optional[str], env_name: str, what: str, flag: str) -> str:
+    """A token from `--flag -` (standard input), `--flag VALUE`, or the environment variable; "" when none.
+
+    Standard input and the environment keep the token out of the process list, which every local user can read;
+    a value typed on the command line still works, with a warning."""
+    if given == "-":
+        if sys.stdin is not None and sys.stdin.isatty():
+            return getpass.getpass(f"{what}: ").strip()
+        return (sys.stdin.read() if sys.stdin is not None else "").strip()
+    if given is not None:
+        print(f"Warning: a {what} on the command line can be read by every user of this computer in the process "
+              f"list; next time pass it on standard input ({flag} -) or in ${env_name}.", file=sys.stderr)
+        return given.strip()
+    return os.environ.get(env_name, "").strip()
+
+
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 def connect_xero(args: argparse.Namespace) -> int:
     conn = _conn(args)
-    conn.connect_xero({"refresh_token": args.refresh_token, "expires_at": 0})
+    given = _secret(args.refresh_token, XERO_REFRESH_ENV, "Xero refresh token", "--refresh-token")
+    used_key = f"xero_refresh_used:{conn.connection_id}"
+    if given and args.refresh_token is None and conn.xero_connected() and \
+            conn.store.meta(used_key) == _fingerprint(given):
+        given = ""  # $XERO_REFRESH_TOKEN was already spent by an earlier connect: the saved, rotated one is the token
+    if given:
+        conn.connect_xero({"refresh_token": given, "expires_at": 0})
+        conn.store.set_meta(used_key, _fingerprint(given))  # one-way: tells a spent token from a new one
+    elif not conn.xero_connected():
+        return _fail(f"No Xero refresh token given: pass it on standard input with --refresh-token - (or set "
+                     f"${XERO_REFRESH_ENV}). {FIRST_REFRESH_TOKEN}")
     tenants = conn.tenants()  # refreshes first: a bad refresh token fails here, not in the night
+    # from here on the rotated token is saved: the first refresh token is spent, the saved one is the connection
     ids = {t.tenant_id for t in tenants}
     if args.tenant:
         if args.tenant not in ids:
@@ -43,10 +84,13 @@ def connect_xero(args: argparse.Namespace) -> int:
         chosen = args.tenant
     elif len(tenants) == 1:
         chosen = tenants[0].tenant_id
+    elif not tenants:
+        return _fail("This Xero connection gives access to no organisation: connect again and tick one.")
     else:
-        print("Xero connected. Several organisations are available; choose one with --tenant:")
+        print("Xero connected and saved. Several organisations are available; choose one (no refresh token "
+              "needed, the saved connection is used):")
         for t in tenants:
-            print(f"  {t.tenant_id}  {t.tenant_name}")
+            print(f"  python -m pexxero --db {args.db} connect xero --tenant {t.tenant_id}    # {t.tenant_name}")
         return 0
     conn.choose_tenant(chosen)
     name = next(t.tenant_name for t in tenants if t.tenant_id == chosen)
@@ -100,7 +144,8 @@ def sync(args: argparse.Namespace) -> int:
     tenant = run.get("tenant_id") or conn.tenant_id()
     print(f"Xero organisation: {_organisation(conn.tenant_name(tenant), tenant)}")
     if run["message"].startswith("Xero session failed"):
-        print("Re-connect with: python -m pexxero connect xero --refresh-token TOKEN", file=sys.stderr)
+        print("Re-connect with: python -m pexxero connect xero --refresh-token - (a new refresh token on standard "
+              "input)", file=sys.stderr)
     return EXIT_CODES.get(run["status"], 1)
 
 
@@ -164,7 +209,7 @@ def config(args: argparse.Namespace) -> int:
 
 def _config_import(args: argparse.Namespace) -> int:
     from pexxero.pex import eastern_today  # the 365-day start-date limit counts from today on PEX's clock
-    from pexxero.setup import SetupError, from_toml, validate
+    from pexxero.setup import SetupError, from_toml, length_errors, validate
     from pexxero.store import Store
 
     try:
@@ -177,6 +222,9 @@ def _config_import(args: argparse.Namespace) -> int:
         setup = from_toml(text)
     except SetupError as exc:
         return _fail("\n  ".join([refused, *map(str, exc.errors)]))
+    too_long = length_errors(setup)  # before anything is sent: such a value would not even reach Xero intact
+    if too_long:
+        return _fail("\n  ".join([refused, *map(str, too_long)]))
     with Store.open(args.db) as store:
         connection_id = store.connection_id()
         try:
@@ -214,24 +262,52 @@ def _config_export(args: argparse.Namespace) -> int:
 def connect(args: argparse.Namespace) -> int:
     handler = CONNECT_HANDLERS.get(args.service)
     if handler is None:
-        return _fail(f"`connect {args.service}` is not available yet." if args.service else "choose pex or xero")
+        return _fail(f"`connect {args.service}` is not available yet." if args.service else "choose pex, xero or forget")
     return handler(args)
 
 
 def connect_pex(args: argparse.Namespace) -> int:
+    from pexxero.endpoints import Endpoints
+    from pexxero.pex import PexAuthError, PexClient, PexError
     from pexxero.secrets import SecretsError
     from pexxero.store import Store
 
-    token = args.token.strip()
+    token = _secret(args.token, PEX_TOKEN_ENV, "PEX API token", "--token")
     if not token:
-        return _fail("The PEX token is empty: pass the API token from PEX with --token.")
+        return _fail(f"The PEX token is empty: pass the API token from PEX on standard input with --token - (or set "
+                     f"${PEX_TOKEN_ENV}).")
+    unchecked = ""
+    try:
+        with PexClient(token, base_url=Endpoints.from_env().pex_api_url) as pex:
+            pex.cardholders()  # checked before it is saved: a refused token is said now, not in the night
+    except PexAuthError as exc:
+        return _fail(f"PEX refused this API token ({exc.message}); nothing was saved. Check it in PEX "
+                     "(Administration, API tokens) and connect again.")
+    except PexError as exc:  # PEX unreachable: saved, as the dashboard does, and said to be unchecked
+        unchecked = f" (not checked: PEX did not answer: {exc.message}; the next preview will check it)"
     try:
         with Store.open(args.db) as store:
             store.save_credentials(store.connection_id(), "pex", {"token": token})
     except SecretsError as exc:  # its message never holds the key or the token
         return _fail(str(exc))
-    print("PEX token saved")
+    print("PEX token saved" + unchecked)
     return 0
 
 
-CONNECT_HANDLERS = {"pex": connect_pex, "xero": connect_xero}
+def connect_forget(args: argparse.Namespace) -> int:
+    """For a lost key: the credentials cannot be read any more, so they are deleted unread (nothing is revoked)."""
+    from pexxero.store import Store
+
+    if not os.path.exists(args.db):
+        return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
+    with Store.open(args.db) as store:
+        deleted = store.forget_credentials(store.connection_id())
+    if not deleted:
+        print("No credentials were stored.")
+        return 0
+    print("The stored PEX and Xero credentials are deleted. Connect again: python -m pexxero connect pex --token - "
+          "and python -m pexxero connect xero --refresh-token -")
+    return 0
+
+
+CONNECT_HANDLERS = {"pex": connect_pex, "xero": connect_xero, "forget": connect_forget}

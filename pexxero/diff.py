@@ -400,6 +400,8 @@ def reconcile(
         )
         still_open = np.setdiff1d(still_open, locked, assume_unique=True)
     status[still_open], reason[still_open] = models.NEW, NEW_REASON
+    noted = np.flatnonzero(planned & (pex["reason"] != ""))  # mapping's notes (a description cut to Xero's limit)
+    reason[noted] = reason[noted] + "; " + pex["reason"][noted]
 
     shown = x_row >= 0
 

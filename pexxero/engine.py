@@ -28,7 +28,7 @@ from pexxero.models import (
     ReferenceData,
 )
 from pexxero.secrets import read_secrets_file
-from pexxero.setup import Setup
+from pexxero.setup import CONTACT_NAME_MAX, TENANT_ID_MAX, Setup
 from pexxero.store import Store
 
 LOOKBACK_DAYS = 60  # PEX transactions settle and get tagged days after they happen: refetch this much
@@ -65,6 +65,13 @@ class Preview:
         return diff.summary(self.frame)
 
     def to_csv(self, path_or_buffer) -> None:
+        """The reconciliation CSV to a buffer, or to a file only its owner may read (it holds the books)."""
+        if isinstance(path_or_buffer, (str, os.PathLike)):
+            from pexxero.store import open_private
+
+            with open_private(path_or_buffer, "w", encoding="utf-8", newline="") as handle:
+                diff.to_csv(self.frame, handle)
+            return
         diff.to_csv(self.frame, path_or_buffer)
 
 
@@ -259,7 +266,9 @@ class Connection:
         setup = setup or self.store.load_setup(self.connection_id)
         wanted = set()
         if setup is not None:
-            wanted = {n for n in (setup.fees.contact, setup.contacts.single_contact) if n}
+            # a name longer than Xero takes is not looked up (validation names the field instead)
+            wanted = {n for n in (setup.fees.contact, setup.contacts.single_contact)
+                      if n and len(n) <= CONTACT_NAME_MAX}
         return ReferenceData(
             accounts=tuple(xero.accounts()),
             contacts=tuple(xero.contacts(sorted(wanted))) if wanted else (),
@@ -485,12 +494,14 @@ def open_connection(db_path: str | Path | None = None, **kwargs) -> Connection:
     """Open (creating if needed) the database and its default connection."""
     path = db_path or os.environ.get("PEXXERO_DB") or "pexxero.db"
     store = Store.open(path)
+    if store.holds_credentials():  # credentials and no key for them: refuse to start (KeyFileMissing)
+        store.key_source()
     return Connection(store=store, connection_id=store.connection_id(), **kwargs)
 
 
 def load_reference(store: Store, connection_id: int, setup: Optional[Setup] = None) -> ReferenceData:
     """Live reference data for validating `setup` (used by `config import`)."""
     conn = Connection(store=store, connection_id=connection_id)
-    if setup is not None and setup.xero.tenant_id:
-        conn._tenant_override = setup.xero.tenant_id
+    if setup is not None and setup.xero.tenant_id and len(setup.xero.tenant_id) <= TENANT_ID_MAX:
+        conn._tenant_override = setup.xero.tenant_id  # (a longer one is refused by validation, never sent)
     return conn.reference(setup)

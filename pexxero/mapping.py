@@ -29,6 +29,8 @@ from .setup import Setup
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("10000000000")  # ten billion: no card transaction comes near; beyond it, PEX sent nonsense
 CONTACT_NAME_LIMIT = 255  # Xero's maximum length of a contact name
+DESCRIPTION_LIMIT = 4000  # Xero's maximum length of a line description
+REFERENCE_LIMIT = 255  # Xero's maximum length of a bank transaction's or transfer's Reference
 REBATE_DESCRIPTIONS = frozenset({"Rebate Credit", "Rebate Credit Reversal", "Rebate payout"})
 CARD_FUNDING_REASON = "card funding moves money inside PEX; nothing to book"
 # Card funding categories we have seen (PEX does not enumerate its categories); any other Transfer/Load
@@ -55,7 +57,7 @@ class MappingResult:
     kind: Optional[str]  # models.PURCHASE / DISPUTE / FEE / TRANSFER / REBATE; None when not a kind we sync
     planned: Optional[PlannedRecord]
     status: Optional[str]  # models.SKIPPED or models.BLOCKED when not plannable, else None
-    reason: str  # always a human reason ("" only when planned)
+    reason: str  # always a human reason; when planned, "" or a note (a description cut to Xero's limit)
     post_date: Optional[date] = None  # the Xero date it would carry (also for skipped rows, for the preview)
     link: str = ""  # back to the transaction in PEX
     voided: bool = False  # skipped because PEX declined, reversed or voided it (a Xero record of it is `voided`)
@@ -249,9 +251,36 @@ def _map_one(tx, setup: Setup, lookup: _Lookup, today: date, pex_link) -> Mappin
     if skip:
         return result(models.SKIPPED, skip)
     try:
-        return result(None, "", _planned(tx, kind, when, setup, lookup, link))
+        planned, notes = _fit_to_xero(_planned(tx, kind, when, setup, lookup, link))
+        return result(None, "; ".join(notes), planned)
     except Blocked as blocked:
         return result(models.BLOCKED, str(blocked))
+
+
+def _fit_to_xero(planned: PlannedRecord) -> tuple[PlannedRecord, list[str]]:
+    """Xero's field lengths, checked before anything is sent: a description or a merchant name that is too long
+    is cut (with a note for the item's reason); anything else too long blocks the item, naming the field."""
+    from dataclasses import replace
+
+    notes = []
+    if len(planned.reference) > REFERENCE_LIMIT:
+        raise Blocked(f"Reference is {len(planned.reference):,} characters; Xero takes at most {REFERENCE_LIMIT}")
+    lines = []
+    for number, line in enumerate(planned.lines, start=1):
+        if len(line.description) > DESCRIPTION_LIMIT:
+            where = f" of line {number}" if len(planned.lines) > 1 else ""
+            notes.append(f"the description{where} was cut from {len(line.description):,} to {DESCRIPTION_LIMIT:,} "
+                         "characters (Xero's limit)")
+            line = replace(line, description=line.description[:DESCRIPTION_LIMIT])
+        lines.append(line)
+    contact = planned.contact_name
+    if len(contact) > CONTACT_NAME_LIMIT:
+        notes.append(f"the contact name was cut from {len(contact):,} to {CONTACT_NAME_LIMIT} characters (Xero's "
+                     "limit)")
+        contact = contact[:CONTACT_NAME_LIMIT].strip()
+    if notes:
+        planned = replace(planned, lines=tuple(lines), contact_name=contact)
+    return planned, notes
 
 
 def _skip_reason(tx, kind, when: date, setup: Setup, lookup: _Lookup, today: date) -> str:
@@ -362,7 +391,7 @@ def _purchase_contact(tx: PexTransaction, setup: Setup) -> str:
         name = merchant or contacts.single_contact.strip()  # no merchant at all: the fixed contact, if any
     if not name:
         raise Blocked("no merchant name and no single contact: set one in setup step 6 (contacts.single_contact)")
-    return name[:CONTACT_NAME_LIMIT].strip()
+    return name  # cut to Xero's limit, with a note, by _fit_to_xero
 
 
 def _purchase_lines(tx: PexTransaction, total: Decimal, setup: Setup, lookup: _Lookup) -> tuple[Line, ...]:

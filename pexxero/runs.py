@@ -180,11 +180,13 @@ def immediate(db):
         db.conn.commit()
 
 
-def queue_run(db, connection_id: int, mode: str = "sync") -> int:
-    """A queued run; its `tenant_id` is set when it starts (the organisation it then writes into)."""
+def queue_run(db, connection_id: int, mode: str = "sync", *, pid: Optional[int] = None) -> int:
+    """A run waiting for its process; `pid` is that process (this one unless said otherwise), so a run whose
+    process died before it took the lock is seen as dead instead of blocking every later sync. Its `tenant_id` is set
+    when it starts (the organisation it then writes into)."""
     cur = db.execute(
-        "INSERT INTO runs (connection_id, mode, status, queued_at) VALUES (?, ?, ?, ?)",
-        [connection_id, mode, QUEUED, now_iso()],
+        "INSERT INTO runs (connection_id, mode, status, queued_at, pid) VALUES (?, ?, ?, ?, ?)",
+        [connection_id, mode, QUEUED, now_iso(), os.getpid() if pid is None else pid],
     )
     db.conn.commit()
     return cur.lastrowid
@@ -224,6 +226,32 @@ def acquire_lock(db, connection_id: int, run_id: int, *, clock=time.time, stale_
             [INTERRUPTED, now_iso(), connection_id, run_id, RUNNING],
         )
     return owner
+
+
+NEVER_STARTED = ("the sync process ended before it started (it was stopped or could not start); nothing was "
+                 "sent to Xero: start the sync again")
+
+
+def process_is_gone(pid: Optional[int]) -> bool:
+    """Process `pid` of this machine has exited. A child of this process that exited is reaped here (until then it
+    is a zombie, which still answers a signal check); a process we cannot check counts as alive."""
+    if not pid:
+        return False
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return True
+    except ChildProcessError:  # not our child: ask the kernel whether it exists
+        pass
+    except (OSError, AttributeError):  # no waitpid (Windows)
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. another user's process: it exists
+        return False
+    return False
 
 
 def _holder_is_gone(owner: str) -> bool:
@@ -267,10 +295,36 @@ def running_run(db, connection_id: int, *, clock=time.time, stale_after: float =
     )
     for row in rows:
         if row["status"] == QUEUED:
+            if _never_started(row, clock(), stale_after):
+                _mark_never_started(db, row["id"])
+                continue
             return row
         if row["heartbeat_at"] and clock() - row["heartbeat_at"] < stale_after:
             return row
     return None
+
+
+def _never_started(row: dict, now: float, stale_after: float) -> bool:
+    """A queued run whose process is gone. A row from before pids were recorded counts as gone once it has
+    waited longer than a heartbeat may be late."""
+    if row.get("pid"):
+        return process_is_gone(row["pid"])
+    try:
+        queued = datetime.fromisoformat(row["queued_at"]).timestamp()
+    except (TypeError, ValueError):
+        return True
+    return now - queued > stale_after
+
+
+def _mark_never_started(db, run_id: int) -> None:
+    import sqlite3
+
+    try:
+        with db.atomic():
+            db.execute("UPDATE runs SET status = ?, ended_at = COALESCE(ended_at, ?), message = ? "
+                       "WHERE id = ? AND status = ?", [INTERRUPTED, now_iso(), NEVER_STARTED, run_id, QUEUED])
+    except sqlite3.DatabaseError:  # a read-only or full database: the run still does not count as running
+        pass
 
 
 def update_run(db, run_id: int, **fields) -> None:

@@ -4,7 +4,9 @@ Where the key comes from, first match wins:
 1. the `PEXXERO_KEY` environment variable (a Fernet key: 32 url-safe base64 bytes);
 2. `.streamlit/secrets.toml` in the working directory, `[pexxero] encryption_key`
    (read with tomllib, so the engine never imports streamlit);
-3. a key file next to the database, `<db>.key`, generated on first use with mode 0600.
+3. a key file next to the database, `<db>.key`, generated on first use with mode 0600 — never for a database
+   that already holds credentials: those were encrypted with the missing key (`KeyFileMissing` says how to
+   restore it or start over).
 
 The database alone is therefore useless to whoever copies it, unless they also take the key. Changing the key
 source (say, setting `PEXXERO_KEY` after the key file was used) makes the stored credentials unreadable:
@@ -18,7 +20,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -43,6 +45,20 @@ class CredentialsUnreadable(SecretsError):
         super().__init__(f"{what} cannot be read with this key: re-connect")
 
 
+class KeyFileMissing(SecretsError):
+    """The key file is gone while the database holds credentials encrypted with it."""
+
+    def __init__(self, key_path: Path, db_path: Path):
+        self.key_path, self.db_path = key_path, db_path
+        super().__init__(
+            f"The key file {key_path} is missing, and {db_path} holds PEX and Xero credentials encrypted with it: "
+            f"pexxero will not make a new key for them. Put the key file back (from a backup of that folder), or set "
+            f"{KEY_ENV} to the same key. To start over instead, delete the stored credentials with "
+            f"`python -m pexxero --db {db_path} connect forget` and connect PEX and Xero again (the setup and the "
+            f"history stay), or move {db_path} away."
+        )
+
+
 @dataclass(frozen=True)
 class KeySource:
     key: bytes
@@ -56,8 +72,11 @@ def key_file_for(db_path: str | Path) -> Path:
 
 
 def find_key(db_path: str | Path, *, env: Mapping[str, str] | None = None,
-             secrets_file: Path | None = None) -> KeySource:
-    """The key to use for the database at `db_path`, creating the key file when nothing else provides one."""
+             secrets_file: Path | None = None, holds_secrets: Callable[[], bool] = lambda: False) -> KeySource:
+    """The key to use for the database at `db_path`, creating the key file when nothing else provides one.
+
+    `holds_secrets` says whether the database already stores credentials: then a missing key file is an error
+    (`KeyFileMissing`), never a reason to generate a new key."""
     env = os.environ if env is None else env
     from_env = (env.get(KEY_ENV) or "").strip()
     if from_env:
@@ -67,7 +86,7 @@ def find_key(db_path: str | Path, *, env: Mapping[str, str] | None = None,
     if from_toml:
         return KeySource(_checked(from_toml, f"{secrets_file} [pexxero] encryption_key"), "secrets.toml", secrets_file)
     path = key_file_for(db_path)
-    return KeySource(_read_or_create_key_file(path), "key file", path)
+    return KeySource(_read_or_create_key_file(path, lambda: not holds_secrets(), Path(db_path)), "key file", path)
 
 
 def _checked(key: str, where: str) -> bytes:
@@ -105,12 +124,16 @@ def _key_from_secrets_toml(path: Path) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _read_or_create_key_file(path: Path) -> bytes:
-    """Read `<db>.key`, or create it atomically: two processes starting together end up with one key."""
+def _read_or_create_key_file(path: Path, may_create: Callable[[], bool] = lambda: True,
+                             db_path: Optional[Path] = None) -> bytes:
+    """Read `<db>.key`, or create it atomically when `may_create()`: two processes starting together end up
+    with one key."""
     try:
         return _checked(path.read_text(encoding="ascii").strip(), str(path))
     except FileNotFoundError:
         pass
+    if not may_create():
+        raise KeyFileMissing(path, db_path if db_path is not None else path.with_suffix(""))
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only from the first byte

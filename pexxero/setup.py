@@ -355,11 +355,57 @@ def validate(setup: Setup, ref: ReferenceData, *, today: date) -> list[FieldErro
 
     `today` is the US Eastern date (PEX's clock). The tenant id is checked where the Xero connection is made.
     """
+    too_long = length_errors(setup)  # looked up in the live lists only once every value fits
     return [
         *_enum_errors(setup),
         *_check_dates(setup.pex, today),
-        *_Checker(setup, ref).errors(),
+        *(too_long or _Checker(setup, ref).errors()),
     ]
+
+
+# Xero's maximum lengths (its OpenAPI spec): what is longer is refused by Xero, or by the web server in front of it
+# when the value travels in a `where` filter or a header, before Xero could name the field
+CONTACT_NAME_MAX = 255
+ACCOUNT_CODE_MAX = 10
+TRACKING_NAME_MAX = 100
+TENANT_ID_MAX = 36  # a Xero tenant id is a GUID
+TAG_NAME_MAX = 255
+
+
+def length_errors(setup: Setup) -> list[FieldError]:
+    """Values longer than Xero (or PEX) accepts, each naming its field. Checked without calling anyone, so a
+    100,000-character value is refused here instead of being sent."""
+    s, a = setup, setup.accounts
+    fields: list[tuple[str, str, int, str]] = [
+        ("xero.tenant_id", s.xero.tenant_id, TENANT_ID_MAX, "a Xero tenant id"),
+        ("xero_fields.expense_accounts", s.xero.expense_accounts_tag, TAG_NAME_MAX, "a PEX tag name"),
+        ("accounts.purchase_account_tag", a.purchase_account_tag, TAG_NAME_MAX, "a PEX tag name"),
+        ("purchases.description_tag", s.purchases.description_tag, TAG_NAME_MAX, "a PEX tag name"),
+        ("contacts.single_contact", s.contacts.single_contact, CONTACT_NAME_MAX, "a Xero contact name"),
+        ("fees.contact", s.fees.contact, CONTACT_NAME_MAX, "a Xero contact name"),
+    ]
+    fields += [(f"accounts.{name}", getattr(a, name), ACCOUNT_CODE_MAX, "a Xero account code")
+               for name in ("source_cash", "pex_cash", "purchase_default_account", "fee_account", "rebate_account")]
+    for section, mapping, value_max, value_what in (
+            ("xero_fields.tracking", s.xero.tracking_tags, TAG_NAME_MAX, "a PEX tag name"),
+            ("purchases.tracking", s.purchases.tracking, TAG_NAME_MAX, "a PEX tag name"),
+            ("fees.tracking", s.fees.tracking, TRACKING_NAME_MAX, "a Xero tracking option name")):
+        for category, value in mapping.items():
+            name = f"{section}.{_key(category[:40])}"
+            fields.append((name, category, TRACKING_NAME_MAX, "a Xero tracking category name"))
+            fields.append((name, value, value_max, value_what))
+    out, seen = [], set()
+    for name, value, limit, what in fields:
+        if isinstance(value, str) and len(value) > limit and name not in seen:
+            seen.add(name)
+            out.append(FieldError(name, f"is {len(value):,} characters long ({_shown(value)}); {what} is at most "
+                                        f"{limit} characters: shorten it"))
+    return out
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """The start of a long value, enough to recognise it without filling the screen."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + "…"
 
 
 def _check_dates(pex: PexOptions, today: date) -> list[FieldError]:
@@ -367,7 +413,11 @@ def _check_dates(pex: PexOptions, today: date) -> list[FieldError]:
     if pex.start_date is None:
         return [FieldError("pex.start_date", f"required: pick the first day to sync, {earliest} or later")]
     errors = []
-    if pex.start_date < earliest:
+    if pex.start_date > today:  # nothing could be synced, and every preview would fail on an empty range
+        errors.append(FieldError(
+            "pex.start_date", f"{pex.start_date} is after today ({today}): pick today or an earlier day",
+        ))
+    elif pex.start_date < earliest:
         errors.append(FieldError(
             "pex.start_date",
             f"{pex.start_date} is more than {MAX_DAYS_BACK} days before today: pick {earliest} or later",
@@ -443,6 +493,14 @@ class _Checker:
             account = found.get(name)
             if account is not None and account.type != "BANK":
                 self.fail(name, f"Xero account {_account(account)} is a {account.type} account: pick a bank account")
+        for name, role in (("accounts.purchase_default_account", "an expense account for purchases"),
+                           ("accounts.fee_account", "an expense account for fees"),
+                           ("accounts.rebate_account", "an income or other non-bank account for rebates")):
+            account = found.get(name)
+            if account is not None and account.type == "BANK":
+                itself = " (PEX Cash itself)" if account.code == a.pex_cash else ""
+                self.fail(name, f"Xero account {_account(account)} is a bank account{itself}: a bank account cannot "
+                          f"be a line's account; pick {role}")
         pex_cash = found.get("accounts.pex_cash")
         if pex_cash is not None and pex_cash.type == "BANK":
             currency = pex_cash.currency_code or (self.ref.organisation.base_currency if self.ref.organisation else "")

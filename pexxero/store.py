@@ -105,13 +105,36 @@ class Store:
     def open(cls, path: str | Path, *, key: Optional[KeySource] = None) -> "Store":
         """Open (creating if needed) the database at `path`. `key` overrides the key lookup of secrets.py."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(path)  # SQLite gives the WAL and shared-memory files the database file's permissions
+        except (FileExistsError, NotADirectoryError):
+            raise StoreError(f"The database {path} cannot be created: {_file_in_the_way(path)} is a file, not a "
+                             "folder. Choose another path with --db (or $PEXXERO_DB).") from None
+        except PermissionError:
+            raise StoreError(f"The database {path} cannot be created: this user may not write in {path.parent}. "
+                             "Choose another path with --db (or $PEXXERO_DB), or fix the folder's permissions.") from None
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-        db = Database(conn)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        migrate(db)
+        try:
+            db = Database(conn)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+            # before anything is changed in it: another program's database is left exactly as it is
+            if schema_version(db) == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                raise StoreError(not_pexxero(path, "another program's tables are in it"))
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if getattr(exc, "sqlite_errorname", "") in DAMAGED:
+                raise StoreError(not_pexxero(path, str(exc))) from None
+            if getattr(exc, "sqlite_errorname", "") == "SQLITE_CANTOPEN":
+                raise StoreError(f"The database {path} cannot be opened ({exc}): is it a folder, or not readable by "
+                                 "this user? Check --db (or $PEXXERO_DB).") from None
+            raise
+        except BaseException:
+            conn.close()
+            raise
         return cls(db, path, key=key)
 
     def close(self) -> None:
@@ -162,8 +185,18 @@ class Store:
     def key_source(self) -> KeySource:
         """Where the encryption key comes from (env, secrets.toml or the key file); found on first use."""
         if self._key is None:
-            self._key = find_key(self.path)
+            self._key = find_key(self.path, holds_secrets=self.holds_credentials)
         return self._key
+
+    def holds_credentials(self) -> bool:
+        """Whether any credentials are stored (encrypted with some key): then no new key may be generated."""
+        return bool(self._rows("SELECT 1 FROM credentials LIMIT 1"))
+
+    def forget_credentials(self, connection_id: int) -> int:
+        """Delete every stored credential of the connection without reading them (for a lost key); returns how
+        many were deleted."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM credentials WHERE connection_id = ?", (connection_id,)).rowcount
 
     def _crypt(self) -> Cipher:
         if self._cipher is None:
@@ -460,6 +493,47 @@ def _file_lock(path: Path) -> _FileLock:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # SQLite's words for "not a database" and "damaged"
+
+
+def not_pexxero(path: str | Path, detail: str) -> str:
+    """What to say, and to do, about a file that is not a pexxero database or is damaged."""
+    return (f"{path} is not a pexxero database, or it is damaged ({detail}); nothing was sent to Xero. Check that "
+            "--db (or $PEXXERO_DB) names the right file. If it does, restore the file from a backup, or move it "
+            "away (with its -wal and -shm files) and start again: connect, import the setup, preview. What is "
+            "already in Xero is recognised by its PEX- reference, so nothing is written twice.")
+
+
+def _file_in_the_way(path: Path) -> Path:
+    """The nearest ancestor of `path` that exists and is not a folder."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path.parent
+
+
+def _create_private(path: Path) -> None:
+    """Create `path` empty and readable by its owner alone (0600), unless it exists already."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def open_private(path: str | Path, mode: str = "w", **kwargs):
+    """Open a file for writing that only its owner may read (0600): the reconciliation CSV, the sync log.
+    An existing file is narrowed to 0600 too, since what is written into it is the books."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _check_service(service: str) -> None:

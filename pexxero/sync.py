@@ -860,7 +860,7 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     server restarts; a crash in it cannot take the dashboard down; and it is the very same `python -m pexxero
     sync` that cron runs.
     """
-    from pexxero.store import Store
+    from pexxero.store import Store, open_private
 
     store = Store.open(db_path)
     cid = store.connection_id()
@@ -875,8 +875,18 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
         args.append("--from-preview")
     if full_refresh:
         args.append("--full-refresh")
-    log = open(log_path or (str(db_path) + ".sync.log"), "ab")
-    subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                     env=env if env is not None else os.environ.copy(), close_fds=True)
-    log.close()
+    try:
+        with open_private(log_path or (str(db_path) + ".sync.log"), "ab") as log:
+            child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                     env=env if env is not None else os.environ.copy(), close_fds=True)
+    except OSError as exc:
+        runs.update_run(store.db, run_id, status=runs.FAILED, ended_at=runs.now_iso(),
+                        message=f"the sync process could not be started ({exc.strerror or type(exc).__name__}); "
+                                "nothing was sent to Xero")
+        store.close()
+        raise
+    # the run is the child's from now on: if it dies before it takes the lock, the run is seen as interrupted
+    store.db.execute("UPDATE runs SET pid = ? WHERE id = ? AND status = ?", [child.pid, run_id, runs.QUEUED])
+    store.db.conn.commit()
+    store.close()
     return run_id

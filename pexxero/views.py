@@ -239,11 +239,18 @@ def explain(exc: BaseException) -> str:
     token: only the engine's own messages (which are written to be shown) and fixed sentences."""
     from pexxero.engine import NotConnected
     from pexxero.pex import PexAuthError, PexError, PexRateLimited, PexUnavailable
+    from pexxero.secrets import SecretsError
     from pexxero.setup import SetupError
     from pexxero.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
 
     if isinstance(exc, NotConnected):
         return str(exc)[:1].upper() + str(exc)[1:] + "."
+    if isinstance(exc, SecretsError):  # written to be shown: the key's source and what to do, never the key
+        return str(exc)[:1].upper() + str(exc)[1:]
+    from pexxero.store import StoreError
+
+    if isinstance(exc, StoreError):  # a damaged database, a --db path that cannot be created: in words
+        return str(exc)
     if isinstance(exc, XeroSessionFailed):
         return "Xero Session Failure: Xero no longer accepts this connection. Re-connect Xero on the Connect page."
     if isinstance(exc, XeroDailyLimit):

@@ -58,6 +58,10 @@ def _contact(expected: str) -> Callable[[dict], None]:
     return check
 
 
+def _description(record: dict, expected: str) -> None:
+    assert [line["Description"] for line in record["LineItems"]] == [expected]
+
+
 CASES = [
     # amounts
     Case("amount missing", {"TransactionAmount": DELETE}, BLOCKED, "TransactionAmount is missing"),
@@ -85,6 +89,12 @@ CASES = [
     # merchant names
     Case("merchant 357 characters", {"MerchantName": LONG_NAME, "MerchantNameNormalized": LONG_NAME}, NEW,
          written_total="42.17", check=_contact(" ".join(LONG_NAME.split())[:255].strip())),
+    Case("merchant 100,000 characters", {"MerchantName": "M" * 100_000, "MerchantNameNormalized": "M" * 100_000},
+         NEW, "the contact name was cut from 100,000 to 255 characters", written_total="42.17",
+         check=_contact("M" * 255)),
+    Case("description 100,000 characters", {"Description": "D" * 100_000}, NEW,
+         "the description was cut from 100,000 to 4,000 characters (Xero's limit)", written_total="42.17",
+         check=lambda record: _description(record, "D" * 4000)),
     Case("merchant non-Latin", {"MerchantName": NON_LATIN, "MerchantNameNormalized": NON_LATIN}, NEW,
          written_total="42.17", check=_contact(NON_LATIN)),
     Case("merchant formula", {"MerchantName": FORMULA, "MerchantNameNormalized": FORMULA}, NEW,

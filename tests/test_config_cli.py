@@ -12,6 +12,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from pexxero import cli, commands
+from pexxero.sandbox.pex_double import PexDouble
 from pexxero.setup import from_toml
 from pexxero.store import Store
 from test_setup import _by, demo_reference, sandbox_toml  # the demo business's lists, as ReferenceData
@@ -22,10 +23,18 @@ START = date.today() - timedelta(days=30)  # well inside the 365 days, whatever 
 OTHER_START = START + timedelta(days=1)  # refused files differ from the stored setup even where they are valid
 
 
+@pytest.fixture(scope="module")
+def pex_api():
+    """The PEX double, accepting TOKEN: `connect pex` checks a token with PEX before saving it."""
+    with PexDouble(token=TOKEN) as pex:
+        yield pex
+
+
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, pex_api):
     """A working directory of its own, a fixed key, no $PEXXERO_DB, and the demo business as the live lists."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PEX_API_URL", pex_api.env["PEX_API_URL"])
     monkeypatch.setenv("PEXXERO_KEY", Fernet.generate_key().decode())
     monkeypatch.delenv("PEXXERO_DB", raising=False)
     loads = []
@@ -171,10 +180,10 @@ def test_connect_pex_refuses_an_empty_token(env, capsys):
     assert "empty" in capsys.readouterr().err
 
 
-def test_python_m_pexxero_connect_pex_uses_pexxero_db(tmp_path, monkeypatch):
+def test_python_m_pexxero_connect_pex_uses_pexxero_db(tmp_path, monkeypatch, pex_api):
     db = tmp_path / "nightly.db"
     key = Fernet.generate_key().decode()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PEXXERO_DB": str(db), "PEXXERO_KEY": key}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PEXXERO_DB": str(db), "PEXXERO_KEY": key, **pex_api.env}
     done = subprocess.run([sys.executable, "-m", "pexxero", "connect", "pex", "--token", TOKEN],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.strip()) == (0, "PEX token saved"), done.stderr
@@ -190,3 +199,13 @@ def test_a_wrong_key_is_reported_plainly(env, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "PEXXERO_KEY is not a valid encryption key" in err
     assert "hunter2" not in err and TOKEN not in err
+
+
+def test_a_100000_character_value_is_refused_naming_the_field_before_anything_is_sent(env, capsys):
+    text = _edit(sandbox_toml(START), 'contact = "PEX TX FEES"', f'contact = "{"X" * 100_000}"')
+    assert cli.main(["--db", str(env.db), "config", "import", write(env.path / "long.toml", text)]) == 1
+    err = capsys.readouterr().err
+    assert "fees.contact: is 100,000 characters long" in err and "at most 255 characters" in err
+    assert len(err) < 1000 and "HTTP 400" not in err
+    assert env.calls == []  # neither Xero nor PEX was asked
+    assert stored(env.db) == (None, [])

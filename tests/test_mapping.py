@@ -120,10 +120,12 @@ def map_one(tx: PexTransaction, setup: Setup = SETUP, ref: ReferenceData = REF, 
     return result
 
 
-def planned(tx: PexTransaction, setup: Setup = SETUP, ref: ReferenceData = REF, **kw) -> models.PlannedRecord:
+def planned(tx: PexTransaction, setup: Setup = SETUP, ref: ReferenceData = REF, *, note: str = "",
+            **kw) -> models.PlannedRecord:
+    """The planned record; its reason is empty, or holds `note` (a value cut to Xero's limit)."""
     result = map_one(tx, setup, ref, **kw)
     assert result.status is None, result.reason
-    assert result.reason == ""
+    assert (note in result.reason) if note else result.reason == "", result.reason
     return result.planned
 
 
@@ -432,7 +434,20 @@ def test_split_lines_add_up_to_the_transaction_to_the_cent(amount, splits, lines
 )
 def test_the_purchase_contact(contacts, merchant, normalized, expected):
     tx = purchase(merchant_name=merchant, merchant_name_normalized=normalized)
-    assert planned(tx, with_setup(contacts=contacts)).contact_name == expected
+    note = "the contact name was cut from 300 to 255 characters" if len(merchant) > 255 else ""
+    assert planned(tx, with_setup(contacts=contacts), note=note).contact_name == expected
+
+
+def test_a_description_longer_than_xero_takes_is_cut_to_4000_characters_with_a_note():
+    record = planned(purchase(tags=(notes_tag("N" * 100_000),)),
+                     note="the description was cut from 100,000 to 4,000 characters (Xero's limit)")
+    assert [line.description for line in record.lines] == ["N" * 4000]
+    fee = planned(dataclasses.replace(purchase(description="F" * 4001), transaction_type="Fee",
+                                      category="CardAccountFee"),
+                  note="cut from 4,001 to 4,000")
+    assert fee.kind == models.FEE and fee.lines[0].description == "F" * 4000
+    exact = planned(purchase(tags=(notes_tag("E" * 4000),)))  # at the limit: untouched, no note
+    assert exact.lines[0].description == "E" * 4000
 
 
 # ------------------------------------------------------------------------------------ record by kind

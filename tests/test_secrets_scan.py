@@ -1,8 +1,8 @@
 """No token or secret appears anywhere a user or an attacker could read it after a full run.
 
 The whole journey goes through the command line in child processes, against both doubles on loopback:
-connect pex, connect xero (a refresh token from the double), config import, preview --csv, sync, history,
-history --run N, tags sync; then an expired session and a revoked one, so error paths print too. Afterwards the
+connect pex, connect xero (tokens on standard input; a refresh token from the double), config import,
+preview --csv, sync, history, history --run N, tags sync; then an expired session and a revoked one, so error paths print too. Afterwards the
 database file (+ WAL and shared memory), every log file, the CSV, every stdout/stderr and the in-process log
 records are scanned for every secret: the PEX token, each access, refresh and id token the Xero double ever
 issued (read from its OAuth state), the Xero client secret and the Fernet key.
@@ -63,9 +63,9 @@ def test_no_secret_is_written_printed_or_logged(tmp_path, caplog):
         env = _child_env({**pex.env, **xero.env})
         db_path = tmp_path / "books.db"
 
-        def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        def cli(*args: str, ok: bool = True, stdin: str = "") -> subprocess.CompletedProcess:
             done = subprocess.run([sys.executable, "-m", "pexxero", "--db", str(db_path), *args], env=env,
-                                  cwd=str(tmp_path), capture_output=True, text=True, timeout=300)
+                                  cwd=str(tmp_path), capture_output=True, text=True, timeout=300, input=stdin)
             outputs.append((" ".join(args[:2]), done.stdout + done.stderr))
             if ok:  # 2 is a partial sync, and only that: for any other command it is argparse's usage error
                 allowed = (0, 2) if args[0] == "sync" else (0,)
@@ -80,8 +80,8 @@ def test_no_secret_is_written_printed_or_logged(tmp_path, caplog):
         setup_file.write_text(to_toml(setup), encoding="utf-8")
         csv_path = tmp_path / "preview.csv"
 
-        cli("connect", "pex", "--token", demo.PEX_TOKEN)
-        cli("connect", "xero", "--refresh-token", grant["refresh_token"], "--tenant", demo.TENANT_ID)
+        cli("connect", "pex", "--token", "-", stdin=demo.PEX_TOKEN)  # on standard input: never in the process list
+        cli("connect", "xero", "--refresh-token", "-", "--tenant", demo.TENANT_ID, stdin=grant["refresh_token"])
         cli("config", "import", str(setup_file))
         cli("preview", "--csv", str(csv_path))
         before = _pex_records(xero)

@@ -337,6 +337,39 @@ def test_start_date_is_required_and_at_most_365_days_back():
     assert f"pick {TODAY - timedelta(days=365)} or later" in refused["pex.start_date"]
 
 
+def test_a_start_date_after_today_is_refused():
+    assert _refusals(_dates(TODAY)) == {}
+    refused = _refusals(_dates(TODAY + timedelta(days=1)))
+    assert list(refused) == ["pex.start_date"]
+    assert f"is after today ({TODAY})" in refused["pex.start_date"]
+
+
+@pytest.mark.parametrize("field_name", ["purchase_default_account", "fee_account", "rebate_account"])
+@pytest.mark.parametrize("code", ["091", "090"], ids=["pex-cash-itself", "another-bank-account"])
+def test_a_bank_account_is_refused_as_a_line_account(field_name, code):
+    refused = _refusals(_accounts(**{field_name: code}))
+    assert list(refused) == [f"accounts.{field_name}"], refused
+    assert "is a bank account" in refused[f"accounts.{field_name}"]
+    assert ("PEX Cash itself" in refused[f"accounts.{field_name}"]) == (code == "091")
+
+
+@pytest.mark.parametrize("section, fields, field_name, limit", [
+    ("contacts", {"mode": "single", "single_contact": "C" * 100_000}, "contacts.single_contact", 255),
+    ("fees", {"contact": "F" * 256}, "fees.contact", 255),
+    ("accounts", {"fee_account": "4" * 11}, "accounts.fee_account", 10),
+    ("xero", {"tenant_id": "t" * 100_000}, "xero.tenant_id", 36),
+    ("purchases", {"description_tag": "T" * 100_000}, "purchases.description_tag", 255),
+    ("fees", {"tracking": {"PROJECTS": "O" * 101}}, "fees.tracking.PROJECTS", 100),
+])
+def test_a_value_longer_than_xero_takes_is_refused_naming_the_field(section, fields, field_name, limit):
+    s = good_setup()
+    setup = replace(s, **{section: replace(getattr(s, section), **fields)})
+    refused = _refusals(setup)
+    assert list(refused) == [field_name], refused
+    assert f"at most {limit} characters" in refused[field_name]
+    assert len(refused[field_name]) < 200  # the value itself is not repeated in full
+
+
 def test_end_date_before_start_is_refused():
     refused = _refusals(_dates(TODAY - timedelta(days=10), TODAY - timedelta(days=11)))
     assert list(refused) == ["pex.end_date"]

@@ -64,6 +64,78 @@ def test_open_creates_the_file_with_wal_foreign_keys_and_the_schema(isolated):
         s.db.execute("INSERT INTO setup (connection_id, toml, updated_at) VALUES (99, '', '')")
 
 
+@pytest.fixture
+def umask_022():
+    """The usual umask, under which a plain open() makes files every local user can read (0644)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_the_database_its_wal_and_shm_and_the_csv_are_readable_by_their_owner_alone(isolated, umask_022):
+    import pandas as pd
+
+    from pexxero import diff
+    from pexxero.engine import Preview
+
+    path = isolated / "p.db"
+    with Store.open(path) as s:
+        s.save_credentials(s.connection_id(), "pex", {"token": TOKEN})
+        s.set_meta("a", 1)
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        assert all(f.exists() for f in files)
+        assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: "0o600" for f in files}
+
+    csv_path = isolated / "reconciliation.csv"
+    csv_path.write_text("old", encoding="utf-8")
+    csv_path.chmod(0o644)  # an earlier export: narrowed when written again
+    preview = Preview(pd.DataFrame(columns=diff.COLUMNS), datetime.now(timezone.utc), date(2026, 6, 1),
+                      date(2026, 6, 30))
+    for target in (csv_path, isolated / "new.csv"):
+        preview.to_csv(target)
+        assert stat.S_IMODE(target.stat().st_mode) == 0o600
+        assert target.read_text(encoding="utf-8").startswith(",".join(diff.COLUMNS[:2]))
+
+
+def test_a_file_that_is_not_a_pexxero_database_is_named_with_what_to_do(isolated, capsys):
+    import sqlite3 as sqlite
+
+    from pexxero import cli, views
+
+    damaged = isolated / "books.db"
+    damaged.write_bytes(b"this is a spreadsheet, not a database " * 200)
+    other = isolated / "other.db"
+    with sqlite.connect(other) as c:
+        c.execute("CREATE TABLE invoices (id INTEGER)")
+    for path in (damaged, other):
+        before = path.read_bytes()
+        with pytest.raises(StoreError) as caught:
+            Store.open(path)
+        assert f"{path} is not a pexxero database, or it is damaged" in str(caught.value)
+        assert "restore the file from a backup" in str(caught.value) and "move it away" in str(caught.value)
+        assert "free disk space" not in str(caught.value).lower()
+        assert views.explain(caught.value) == str(caught.value)
+        assert path.read_bytes() == before  # nothing added to someone else's file
+
+        assert cli.main(["--db", str(path), "preview"]) == 1
+        err = capsys.readouterr().err
+        assert "is not a pexxero database" in err and "Free disk space" not in err and "Traceback" not in err
+
+
+def test_a_db_path_under_a_file_is_said_in_words(isolated, capsys):
+    from pexxero import cli
+
+    (isolated / "notes.txt").write_text("x", encoding="utf-8")
+    for path in (isolated / "notes.txt" / "p.db", isolated / "notes.txt" / "deeper" / "p.db"):
+        with pytest.raises(StoreError) as caught:
+            Store.open(path)
+        assert str(caught.value).startswith(f"The database {path} cannot be created: {isolated / 'notes.txt'} is a "
+                                            "file, not a folder")
+        assert cli.main(["--db", str(path), "history"]) == 1
+        err = capsys.readouterr().err
+        assert "is a file, not a folder" in err and "FileExistsError" not in err and "NotADirectoryError" not in err
+
+
 def test_reopening_keeps_data_and_runs_no_migration_twice(isolated, monkeypatch):
     calls = []
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, lambda db: calls.append(1) or
@@ -202,6 +274,45 @@ def test_no_key_file_is_made_until_a_credential_is_touched(isolated):
     with Store.open(path) as s:
         s.set_meta("a", 1)
     assert not key_file_for(path).exists()
+
+
+def test_a_missing_key_file_with_stored_credentials_refuses_to_start_and_makes_no_new_key(isolated, capsys):
+    from pexxero import cli
+    from pexxero.engine import open_connection
+    from pexxero.secrets import KeyFileMissing
+
+    path = isolated / "p.db"
+    with Store.open(path) as s:
+        s.save_credentials(s.connection_id(), "pex", {"token": TOKEN})
+    key_file = key_file_for(path)
+    key_file.unlink()  # lost: a restore without it, a clean-up that went too far
+
+    with Store.open(path) as s:
+        with pytest.raises(KeyFileMissing) as caught:
+            s.load_credentials(s.connection_id(), "pex")
+        with pytest.raises(KeyFileMissing):
+            s.save_credentials(s.connection_id(), "xero", {"refresh_token": "x"})  # never a second key
+    with pytest.raises(KeyFileMissing):
+        open_connection(path)  # the dashboard and every command refuse at the start
+    message = str(caught.value)
+    assert str(key_file) in message and "is missing" in message
+    assert "Put the key file back" in message and "PEXXERO_KEY" in message
+    assert f"python -m pexxero --db {path} connect forget" in message and "move" in message
+    assert not key_file.exists()
+
+    assert cli.main(["--db", str(path), "preview"]) == 1
+    err = capsys.readouterr().err
+    assert str(key_file) in err and "Traceback" not in err
+    assert not key_file.exists()
+
+    # starting over keeps the setup and history, and only then is a new key made
+    assert cli.main(["--db", str(path), "connect", "forget"]) == 0
+    assert "deleted" in capsys.readouterr().out
+    with Store.open(path) as s:
+        assert s.load_credentials(s.connection_id(), "pex") is None
+        s.save_credentials(s.connection_id(), "pex", {"token": TOKEN})
+        assert s.load_credentials(s.connection_id(), "pex") == {"token": TOKEN}
+    assert key_file.exists()
 
 
 def test_the_environment_key_wins_then_secrets_toml_then_the_key_file(isolated):

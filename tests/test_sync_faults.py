@@ -222,3 +222,47 @@ def test_the_same_key_sent_twice_at_once_creates_once_and_both_get_the_same_answ
     refs = env.references()
     assert all(refs[r.reference] == 1 for r in records)
     assert sum(1 for r in env.xero.requests if r.idempotency_key == "same-key-for-both") == 2
+
+
+def test_a_queued_run_whose_process_died_before_taking_the_lock_is_interrupted_not_running(tmp_path):
+    """The dashboard's SYNC queues a run and starts `python -m pexxero sync` for it; a child that dies before it
+    takes the lock (killed, or unable to start) must not leave the run queued, blocking every later sync."""
+    import os
+
+    from pexxero.store import Store
+    from pexxero.sync import start_background
+
+    db_path = tmp_path / "books.db"
+    dies = tmp_path / "dies_at_start"
+    dies.mkdir()
+    (dies / "sitecustomize.py").write_text("import os\nos._exit(9)\n", encoding="utf-8")  # before any pexxero code
+    child_env = {**os.environ, "PYTHONPATH": str(dies)}
+    run_id = start_background(db_path, env=child_env, log_path=tmp_path / "sync.log")
+    with Store.open(db_path) as store:
+        cid = store.connection_id()
+        pid = runs.get_run(store.db, run_id)["pid"]
+        assert pid and pid != os.getpid(), "the run names the child that is to run it"
+        # wait for the child's end, leaving it a zombie as the dashboard does (it never waits for its children)
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        assert runs.get_run(store.db, run_id)["status"] == runs.QUEUED
+
+        assert runs.running_run(store.db, cid) is None
+        run = runs.get_run(store.db, run_id)
+        assert run["status"] == runs.INTERRUPTED and run["ended_at"]
+        assert "ended before it started" in run["message"] and "start the sync again" in run["message"]
+    assert oct((tmp_path / "sync.log").stat().st_mode & 0o777) == "0o600"  # the child's log: the owner's alone
+    # the next SYNC is not refused as "already running"
+    again = start_background(db_path, env=child_env, log_path=tmp_path / "sync.log")
+    assert again == run_id + 1
+    with Store.open(db_path) as store:
+        os.waitid(os.P_PID, runs.get_run(store.db, again)["pid"], os.WEXITED)
+
+
+def test_a_queued_run_whose_process_is_alive_still_counts_as_running(tmp_path):
+    from pexxero.store import Store
+
+    with Store.open(tmp_path / "books.db") as store:
+        cid = store.connection_id()
+        run_id = runs.queue_run(store.db, cid)  # this very process: alive
+        assert runs.running_run(store.db, cid)["id"] == run_id
+        assert runs.get_run(store.db, run_id)["status"] == runs.QUEUED

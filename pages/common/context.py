@@ -15,9 +15,11 @@ from typing import Optional
 
 import streamlit as st
 
+from pexxero import views
 from pexxero.engine import Connection, Preview, open_connection, xero_app_credentials
 from pexxero.sandbox import demo
-from pexxero.secrets import read_secrets_file
+from pexxero.secrets import SecretsError, read_secrets_file
+from pexxero.store import StoreError
 
 SECRETS_PATH = Path(".streamlit/secrets.toml")
 
@@ -63,7 +65,11 @@ def db_path() -> str:
 
 def connection() -> Connection:
     """A connection for this script run (opening one costs about a millisecond; SQLite keeps the state)."""
-    return open_connection(db_path())
+    try:
+        return open_connection(db_path())
+    except (SecretsError, StoreError) as exc:  # a missing key file, a damaged database: say so, and stop
+        st.error(views.explain(exc))
+        st.stop()
 
 
 def redirect_uri() -> str:

@@ -55,9 +55,13 @@ def serve_forever(pex_port: int = DEFAULT_PEX_PORT, xero_port: int = DEFAULT_XER
     print("pexxero sandbox: a demo PEX business and its Xero organisation on loopback.")
     print(f"  PEX double:  {sandbox.pex.url}/v4   (API token: {demo.PEX_TOKEN})")
     print(f"  Xero double: {sandbox.xero.url}   (organisation: {demo.TENANT_NAME})")
-    print("Point pexxero at them with:")
+    grant = sandbox.xero.grant()  # as if the user had consented: the first refresh token of this sandbox
+    print("Point pexxero at them, and connect, with:")
     for name, value in sorted(sandbox.env.items()):
         print(f"  export {name}={value}")
+    print(f"  export PEX_TOKEN={demo.PEX_TOKEN}")
+    print(f"  export XERO_REFRESH_TOKEN={grant['refresh_token']}")
+    print("  python -m pexxero connect pex && python -m pexxero connect xero")
     print("Press Ctrl+C to stop.", flush=True)
     try:
         threading.Event().wait()
