@@ -36,6 +36,7 @@ def _exactly_once(env, expected: set[str]) -> None:
 
 
 def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env):
+    env.add_pex_purchase(merchant="Brand New Merchant")  # a contact to create, whatever the date
     expected = _expected(env)
     faults = env.xero.faults
     faults.queue("429", method="PUT", path_contains="/BankTransactions", count=2)
@@ -59,20 +60,35 @@ def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env
     assert len(dropped) == 2
 
 
-def test_a_429_storm_longer_than_the_retries_fails_the_run_and_the_next_run_finishes_the_job(env):
+def test_a_storm_of_minute_limit_429s_and_a_503_is_waited_out_and_the_first_sync_finishes(env):
     expected = _expected(env)
-    env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=50)
+    env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=15)
+    env.xero.faults.queue("503", method="PUT", path_contains="/BankTransactions")
     run = run_sync(env.conn)
-    assert run["status"] == runs.FAILED
-    assert "Xero did not answer" in run["message"]
-    assert not set(env.references()) & {r for r in expected}
-    assert runs.open_intents(env.conn.db, env.conn.connection_id)  # the batch in flight is remembered
-    env.xero.faults.clear()
-
-    again = run_sync(env.conn)
-    assert again["status"] == runs.SUCCEEDED, again["message"]
+    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert env.xero.faults.pending == []
     _exactly_once(env, expected)
+    assert env.sleeps.count(1.0) >= 15  # each Retry-After: 1 waited out (recorded, not slept)
     assert runs.open_intents(env.conn.db, env.conn.connection_id) == []
+
+
+def test_429s_beyond_the_waiting_budget_fail_the_run_and_the_next_run_finishes_the_job(tmp_path):
+    sleeps: list[float] = []
+    with open_sandbox(tmp_path, attachments=False, gateway_options={"minute_limit": 100_000, "sleep": sleeps.append,
+                                                                    "max_rate_wait": 10}) as env:
+        expected = _expected(env)
+        env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=50)
+        run = run_sync(env.conn)
+        assert run["status"] == runs.FAILED
+        assert "Xero did not answer" in run["message"]
+        assert not set(env.references()) & {r for r in expected}
+        assert runs.open_intents(env.conn.db, env.conn.connection_id)  # the batch in flight is remembered
+        env.xero.faults.clear()
+
+        again = run_sync(env.conn)
+        assert again["status"] == runs.SUCCEEDED, again["message"]
+        _exactly_once(env, expected)
+        assert runs.open_intents(env.conn.db, env.conn.connection_id) == []
 
 
 def test_tokens_expiring_mid_run_are_refreshed_invisibly(env):
