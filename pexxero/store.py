@@ -620,3 +620,11 @@ def _0002_sync(db: Database) -> None:
 def _0003_pex_problem(db: Database) -> None:
     """Why a PEX row could not be read as sent ("" for a sound row): kept so the preview blocks it by name."""
     db.execute("ALTER TABLE pex_transactions ADD COLUMN problem TEXT NOT NULL DEFAULT ''")
+
+
+@migration
+def _0004_receipts(db: Database) -> None:
+    """Receipt outcomes per run (attached, waiting, failed with Xero's words) and a run's receipt counts."""
+    from pexxero import runs
+
+    runs.migrate_receipts(db)
