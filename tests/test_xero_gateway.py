@@ -304,6 +304,15 @@ def test_attachments_are_added_and_listed(gateway, double):
     assert len(held) == 1
 
 
+def test_an_attachment_over_xeros_size_limit_is_refused_in_xeros_words_not_retried(gateway, double):
+    created = gateway.create_bank_transactions([purchase(9402, "9.99")], "key-att-3")[0]
+    big = AttachmentFile("scan-9402.pdf", "application/pdf", b"%PDF" + b"\0" * (10 * 1024 * 1024))
+    with pytest.raises(XeroError) as caught:
+        gateway.add_attachment(created.xero_id, big, "key-att-4")
+    assert caught.value.status == 413 and "PayloadTooLarge" in caught.value.message
+    assert len(calls_to(double, "/Attachments/", "PUT")) == 1
+
+
 def test_idempotency_key_reused_for_a_different_body_is_an_error(gateway, double):
     gateway.create_bank_transactions([purchase(9501, "1.00")], "key-reused")
     with pytest.raises(XeroError) as caught:
