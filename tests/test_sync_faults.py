@@ -17,9 +17,9 @@ from sandbox_env import open_sandbox
 
 @pytest.fixture
 def env(tmp_path):
-    """The sandbox without receipts, whose gateway records its waits instead of sleeping them."""
+    """The sandbox (with receipts), whose gateway records its waits instead of sleeping them."""
     sleeps: list[float] = []
-    with open_sandbox(tmp_path, attachments=False,
+    with open_sandbox(tmp_path, attachments=True,
                       gateway_options={"minute_limit": 100_000, "sleep": sleeps.append}) as sandbox:
         sandbox.sleeps = sleeps
         yield sandbox
@@ -33,6 +33,7 @@ def _expected(env) -> set[str]:
 def _exactly_once(env, expected: set[str]) -> None:
     refs = env.references()
     assert {ref: refs[ref] for ref in expected if refs[ref] != 1} == {}
+    env.assert_receipts_once()
 
 
 def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env):
@@ -46,6 +47,8 @@ def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env
     faults.queue("503", method="PUT", path_contains="/Contacts")
     faults.queue("truncated_json", method="PUT", path_contains="/BankTransfers")
     faults.queue("commit_then_drop", method="PUT", path_contains="/BankTransfers")
+    faults.queue("commit_then_drop", method="PUT", path_contains="/Attachments/")
+    faults.queue("429", method="PUT", path_contains="/Attachments/", count=3)
 
     run = run_sync(env.conn)
     assert run["status"] == runs.SUCCEEDED, run["message"]
@@ -57,7 +60,7 @@ def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env
     keys = [r.idempotency_key for r in env.xero.requests if r.method == "PUT" and r.path.endswith("/BankTransactions")]
     assert len(keys) > len(set(keys))
     dropped = [r for r in env.xero.requests if r.dropped]
-    assert len(dropped) == 2
+    assert len(dropped) == 3
 
 
 def test_a_storm_of_minute_limit_429s_and_a_503_is_waited_out_and_the_first_sync_finishes(env):
@@ -74,8 +77,8 @@ def test_a_storm_of_minute_limit_429s_and_a_503_is_waited_out_and_the_first_sync
 
 def test_429s_beyond_the_waiting_budget_fail_the_run_and_the_next_run_finishes_the_job(tmp_path):
     sleeps: list[float] = []
-    with open_sandbox(tmp_path, attachments=False, gateway_options={"minute_limit": 100_000, "sleep": sleeps.append,
-                                                                    "max_rate_wait": 10}) as env:
+    with open_sandbox(tmp_path, attachments=True, gateway_options={"minute_limit": 100_000, "sleep": sleeps.append,
+                                                                   "max_rate_wait": 10}) as env:
         expected = _expected(env)
         env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=50)
         run = run_sync(env.conn)
