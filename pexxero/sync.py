@@ -541,6 +541,7 @@ class Runner:
 
         pex = self.conn.pex()
         states = runs.receipt_states(self.db, self.cid)
+        known = {pex_id for pex_id, _ in states}  # records we hold any receipt record of
         local = {}  # pex id -> receipts we know of on its record (attached or in flight)
         for (pex_id, _), row in states.items():
             if row["status"] in (runs.ATTACHED, runs.IN_FLIGHT):
@@ -557,11 +558,13 @@ class Runner:
                      not in (runs.ATTACHED, runs.REFUSED, runs.IN_FLIGHT)]
             if not fresh:
                 continue
-            if not ours and not any(k[0] == pex_id for k in states):
-                # a record we did not write and know nothing of: what is on it already, once
+            # a record we did not write and know nothing of, or an upload an earlier version of pexxero gave up
+            # on without looking ('failed'): what is on the record already, once, before anything is sent
+            legacy = any(states.get((pex_id, a.attachment_id), {}).get("status") == "failed" for a in fresh)
+            if (not ours and pex_id not in known) or legacy:
                 names = self._xero_call(self.conn.xero().attachments, xero_id)
                 stems = {name.rsplit(".", 1)[0].casefold() for name in names}
-                local[pex_id] = len(names)
+                local[pex_id] = max(local.get(pex_id, 0), len(names))
                 for att in [a for a in fresh if a.attachment_id.casefold() in stems]:
                     self._receipt(pex_id, att.attachment_id, runs.RECEIPT_ATTACHED, "already on the Xero record",
                                   status=runs.ATTACHED, xero_parent_id=xero_id)
@@ -577,14 +580,20 @@ class Runner:
                     sends.append((pex_id, xero_id, att))
         runs.update_run(self.db, self.run_id, receipts_to_send=len(sends))
         self.receipts_to_send = len(sends)
+        from pexxero.pex import PexAuthError, PexRateLimited, PexUnavailable
+
         for n, (pex_id, xero_id, att) in enumerate(sends):
             self.checkpoint(f"attaching receipts: {n} of {len(sends)}")
             try:
                 if not self._attach_one(pex_id, xero_id, att, local):
                     return
-            except PexError as exc:
+            except (PexUnavailable, PexRateLimited, PexAuthError) as exc:
                 self._pex_stopped_receipts(exc, len(sends) - n, "receipts")
                 return
+            except PexError as exc:  # this one file (gone, empty): it waits, the others go on
+                self._receipt(pex_id, att.attachment_id, runs.RECEIPT_WAITING,
+                              f"PEX could not hand out the file ({exc.message}); the next sync tries again",
+                              status=runs.NOT_IN_PEX, xero_parent_id=xero_id)
 
     def _pex_stopped_receipts(self, exc, left: int, what: str) -> None:
         # the records are in Xero; what is left is receipts, which the next sync attaches
