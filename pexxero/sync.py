@@ -586,6 +586,7 @@ class Runner:
             self.checkpoint(f"attaching receipts: {n} of {len(sends)}")
             try:
                 if not self._attach_one(pex_id, xero_id, att, local):
+                    self.attachment_failures += len(sends) - n - 1  # not sent: the next sync sends them
                     return
             except (PexUnavailable, PexRateLimited, PexAuthError) as exc:
                 self._pex_stopped_receipts(exc, len(sends) - n, "receipts")

@@ -148,6 +148,9 @@ def test_cancel_stops_after_the_request_in_flight_and_a_rerun_completes(env):
     worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection(), run_id=run_id, batch_size=5)))
     worker.start()
     env.wait_held()
+    # the batch behind the held one is sent without waiting for it (PIPELINE): wait until it has left too
+    assert env.xero.wait_for(lambda: sum(1 for r in env.xero.requests if r.method == "PUT"
+                                         and r.path.endswith("/BankTransactions")) >= PIPELINE, 30)
     other = env.connection()  # as the dashboard's Cancel button would, from its own connection
     runs.request_cancel(other.db, run_id)
     env.release()
