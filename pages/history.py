@@ -22,7 +22,8 @@ if not rows:
     st.stop()
 
 table = pd.DataFrame(rows)
-st.dataframe(table[["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions", "Mode", "Message"]],
+st.dataframe(table[["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions", "Receipts", "Mode",
+                    "Message"]],
              hide_index=True, width="stretch", column_config={"Message": st.column_config.TextColumn(width="large")})
 
 over_time = views.runs_over_time(conn.history())
@@ -51,3 +52,11 @@ else:
     st.caption(" · ".join(f"{n} {o}" for o, n in counts.items()))
     st.dataframe(frame, hide_index=True, width="stretch",
                  column_config={"PEX id": st.column_config.NumberColumn(format="%d")})
+receipts = history.receipt_rows(conn, run_id) or []
+if receipts:
+    st.markdown("**Receipts** (attached, waiting, or failed with Xero's words)")
+    frame = pd.DataFrame(receipts)
+    st.caption(" · ".join(f"{n} {o}" for o, n in frame["Outcome"].value_counts().items()))
+    st.dataframe(frame, hide_index=True, width="stretch",
+                 column_config={"PEX id": st.column_config.NumberColumn(format="%d"),
+                                "Why": st.column_config.TextColumn(width="large")})

@@ -61,12 +61,14 @@ def progress(run_id: int) -> None:
     st.markdown(f"**Run {run_id}** · :{colour}-badge[{run['status'].title()}]"
                 + (" · cancel requested" if run["cancel_requested"] and state["active"] else ""))
     st.progress(state["fraction"], text=widgets.plain(state["text"]))
-    c = st.columns(5)
+    c = st.columns(7)
     c[0].metric("Created", state["created"])
     c[1].metric("Updated", state["updated"])
     c[2].metric("Failed", state["failed"])
     c[3].metric("Waiting", state["waiting"])
     c[4].metric("Skipped", state["skipped"])
+    c[5].metric("Receipts attached", state["receipts_attached"])
+    c[6].metric("Receipts not attached", state["receipts_not_attached"])
     if run["status"] == runs.FAILED and run["message"]:
         st.error(widgets.plain(run["message"]))
         if "session failed" in run["message"].lower():
@@ -98,3 +100,9 @@ if running is None:
             frame = frame[frame["Outcome"].isin(outcome)]
         st.dataframe(frame, hide_index=True, width="stretch",
                      column_config={"PEX id": st.column_config.NumberColumn(format="%d")})
+    receipts = history.receipt_rows(conn, last["id"]) or []
+    if receipts:
+        st.subheader("Receipt outcomes")
+        st.dataframe(pd.DataFrame(receipts), hide_index=True, width="stretch",
+                     column_config={"PEX id": st.column_config.NumberColumn(format="%d"),
+                                    "Why": st.column_config.TextColumn(width="large")})

@@ -150,7 +150,7 @@ def sync(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
-    from pexxero.history import item_rows, run_rows
+    from pexxero.history import item_rows, receipt_rows, run_rows
 
     conn = _conn(args)
     if args.run is not None:
@@ -160,6 +160,11 @@ def history(args: argparse.Namespace) -> int:
             return 1
         print(table([[r["PEX id"], r["Date"], r["Kind"], r["Amount"], r["Outcome"], r["Xero id"], r["Why"]]
                      for r in rows], ["PEX id", "Date", "Kind", "Amount", "Outcome", "Xero id", "Why"]))
+        receipts = receipt_rows(conn, args.run) or []
+        if receipts:
+            print(f"\nReceipts ({len(receipts)}):")
+            print(table([[r["PEX id"], r["Receipt"], r["Outcome"], r["Xero id"], r["Why"]] for r in receipts],
+                        ["PEX id", "Receipt", "Outcome", "Xero id", "Why"]))
         return 0
     rows = run_rows(conn)
     if not rows:

@@ -39,6 +39,7 @@ def run_row(run: dict) -> dict:
         "Status": run["status"].title(),
         "Fields": f"{run['fields_synced']} / {run['fields_selected']}",
         "Transactions": f"{run['written']} / {run['to_write']}",
+        "Receipts": str(run.get("receipts_attached") or 0),
         "Message": run["message"],
         "Mode": "Retry failed" if run["mode"] == "retry_failed" else "Sync",
     }
@@ -74,5 +75,22 @@ def item_rows(conn, run_id: int) -> Optional[list[dict]]:
             "PEX id": it["pex_id"], "Date": it["date"], "Kind": it["kind"], "Amount": it["amount"],
             "Merchant": it["label"], "Outcome": OUTCOME_WORDS.get(it["outcome"], it["outcome"]),
             "Xero id": it["xero_id"], "Why": why,
+        })
+    return rows
+
+
+RECEIPT_ORDER = {runs.RECEIPT_FAILED: 0, runs.RECEIPT_WAITING: 1, runs.RECEIPT_ATTACHED: 2}
+
+
+def receipt_rows(conn, run_id: int) -> Optional[list[dict]]:
+    """One row per PEX receipt the run dealt with: attached, waiting (for PEX, or for the next sync to check
+    what arrived) or failed, with Xero's own words. Failures first."""
+    if runs.get_run(conn.store.db, run_id) is None:
+        return None
+    rows = []
+    for r in sorted(runs.receipts(conn.store.db, run_id), key=lambda r: RECEIPT_ORDER.get(r["outcome"], 3)):
+        rows.append({
+            "PEX id": r["pex_id"], "Receipt": r["attachment_id"], "File": r["file_name"], "Outcome": r["outcome"],
+            "Xero id": r["xero_parent_id"], "Why": r["message"],
         })
     return rows

@@ -458,13 +458,11 @@ def ledger(db, connection_id: int, *, tenant_id: str) -> dict[str, str]:
     }
 
 
-def ledger_types(db, connection_id: int, *, tenant_id: str) -> dict[str, str]:
-    """reference -> record type (BankTransaction, BankTransfer) of the organisation's ledger."""
-    return {
-        row[0]: row[1]
-        for row in db.execute("SELECT reference, record_type FROM ledger WHERE connection_id = ? AND tenant_id = ?",
-                              [connection_id, tenant_id])
-    }
+def ledger_types(db, connection_id: int, *, tenant_id: str) -> dict[str, tuple[str, str]]:
+    """reference -> (record type, Xero id) of every record the organisation's ledger saw Xero confirm."""
+    return {row[0]: (row[1], row[2]) for row in db.execute(
+        "SELECT reference, record_type, xero_id FROM ledger WHERE connection_id = ? AND tenant_id = ?",
+        [connection_id, tenant_id])}
 
 
 # ---------------------------------------------------------------------------------------- releases
@@ -494,3 +492,72 @@ def releases(db, connection_id: int, *, tenant_id: str) -> dict[int, str]:
         for row in db.execute("SELECT pex_id, action FROM released WHERE connection_id = ? AND tenant_id = ?",
                               [connection_id, tenant_id])
     }
+
+
+# ---------------------------------------------------------------------------------------- receipts
+
+# what happened to one PEX receipt in one run (run_receipts.outcome)
+RECEIPT_ATTACHED, RECEIPT_WAITING, RECEIPT_FAILED = "attached", "waiting", "failed"
+
+# where a receipt stands across runs (attachment_items.status):
+#   attached  Xero confirmed it (or showed it)         nothing more to do, ever
+#   sending   its upload left; Xero's answer unknown    the next run looks it up before resending (its intent)
+#   waiting   PEX does not have the file yet            checked again by every sync
+#   refused   Xero refused it (too large, too many)     reported once, not sent again
+ATTACHED, IN_FLIGHT, NOT_IN_PEX, REFUSED = "attached", "sending", "waiting", "refused"
+
+
+def migrate_receipts(db) -> None:
+    """Receipt outcomes per run, and the receipt counts a run's progress and summary need."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS run_receipts ("
+        " run_id INTEGER NOT NULL, pex_id INTEGER NOT NULL, attachment_id TEXT NOT NULL,"
+        " file_name TEXT NOT NULL DEFAULT '', xero_parent_id TEXT NOT NULL DEFAULT '',"
+        " outcome TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',"
+        " PRIMARY KEY (run_id, pex_id, attachment_id))"
+    )
+    for column in ("receipts_to_send", "receipts_attached", "receipts_failed"):
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+
+
+def receipt_states(db, connection_id: int, *, tenant_id: str) -> dict[tuple[int, str], dict]:
+    """(pex_id, attachment_id) -> the attachment_items row of every receipt this database knows of in the
+    organisation."""
+    return {(row["pex_id"], row["attachment_id"]): row for row in db.query(
+        "SELECT * FROM attachment_items WHERE connection_id = ? AND tenant_id = ? AND attachment_id != ''",
+        [connection_id, tenant_id])}
+
+
+def set_receipt_state(db, connection_id: int, pex_id: int, attachment_id: str, status: str, message: str,
+                      run_id: int, *, tenant_id: str, xero_parent_id: str = "", file_name: str = "",
+                      key: str = "") -> None:
+    db.execute(
+        "INSERT INTO attachment_items (connection_id, tenant_id, pex_id, attachment_id, status, message, run_id, "
+        "xero_parent_id, file_name, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(connection_id, tenant_id, pex_id, attachment_id) DO UPDATE SET status = excluded.status, "
+        "message = excluded.message, run_id = excluded.run_id, "
+        "xero_parent_id = CASE WHEN excluded.xero_parent_id != '' THEN excluded.xero_parent_id ELSE xero_parent_id END, "
+        "file_name = CASE WHEN excluded.file_name != '' THEN excluded.file_name ELSE file_name END, "
+        "idempotency_key = CASE WHEN excluded.idempotency_key != '' THEN excluded.idempotency_key "
+        "ELSE idempotency_key END",
+        [connection_id, tenant_id, pex_id, attachment_id, status, message, run_id, xero_parent_id, file_name, key],
+    )
+
+
+def add_receipt(db, run_id: int, pex_id: int, attachment_id: str, outcome: str, message: str = "", *,
+                file_name: str = "", xero_parent_id: str = "") -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO run_receipts (run_id, pex_id, attachment_id, file_name, xero_parent_id, outcome, "
+        "message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [run_id, pex_id, attachment_id, file_name, xero_parent_id, outcome, message],
+    )
+
+
+def receipts(db, run_id: int) -> list[dict]:
+    return list(db.query("SELECT * FROM run_receipts WHERE run_id = ? ORDER BY pex_id, attachment_id", [run_id]))
+
+
+def receipt_counts(db, run_id: int) -> dict[str, int]:
+    return {row[0]: row[1] for row in db.execute(
+        "SELECT outcome, COUNT(*) FROM run_receipts WHERE run_id = ? GROUP BY outcome", [run_id]).fetchall()}
+

@@ -772,3 +772,11 @@ def _0004_tenant_scope(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS intents_open")
     db.execute("CREATE INDEX intents_open ON intents (connection_id, tenant_id, status)")
     db.execute("DROP TABLE _chosen")
+
+
+@migration
+def _0005_receipts(db: Database) -> None:
+    """Receipt outcomes per run (attached, waiting, failed with Xero's words) and a run's receipt counts."""
+    from pexxero import runs
+
+    runs.migrate_receipts(db)

@@ -48,6 +48,8 @@ from pexxero.models import (
 BATCH_SIZE = 50  # Xero's recommended maximum elements per request
 PIPELINE = 2  # write requests in flight at once (Xero allows 5): one is answered while the next is prepared and sent
 HEARTBEAT_SECONDS = 2.0
+MAX_RECEIPT_BYTES = 10 * 1024 * 1024  # Xero refuses larger attachments (its docs say 25 MB; 10 MB is what holds)
+MAX_ATTACHMENTS = 10  # attachments Xero takes on one record
 
 EXIT_CODES = {
     runs.SUCCEEDED: 0,
@@ -167,7 +169,9 @@ class Runner:
     written: int = 0
     failed: int = 0
     attachment_failures: int = 0
-    attached: int = 0  # receipts this run sent to Xero
+    attached: int = 0  # receipts this run attached in Xero
+    receipts_to_send: int = 0
+    receipt_rows: list = field(default_factory=list)  # (pex id, preview status, Xero id) a receipt may go on
     recovered: int = 0  # records an earlier run left in flight that this run saw into Xero
     removed: int = 0  # voided records this run deleted in Xero
     notes: list[str] = field(default_factory=list)
@@ -186,7 +190,8 @@ class Runner:
 
     def checkpoint(self, step: Optional[str] = None) -> None:
         """Between requests: note progress, honour Cancel, and stop if another run took the lock over."""
-        fields = {"written": self.written, "failed": self.failed}
+        fields = {"written": self.written, "failed": self.failed, "receipts_attached": self.attached,
+                  "receipts_failed": self.attachment_failures}
         if step is not None:
             fields["step"] = step
         runs.update_run(self.db, self.run_id, **fields)
@@ -262,13 +267,7 @@ class Runner:
                 self._xero_call(xero.create_contacts, json.loads(body), key)
                 runs.finish_intent(self.db, key)
             elif endpoint == "attachment":
-                data = json.loads(body)
-                if data["file_name"] not in self._xero_call(xero.attachments, data["xero_parent_id"]):
-                    file = self.conn.pex().download_attachment(data["pex_id"], data["attachment_id"])
-                    self._xero_call(xero.add_attachment, data["xero_parent_id"], file, key)
-                self._attachment_done(data["pex_id"], data["attachment_id"], "attached", "",
-                                      xero_parent_id=data["xero_parent_id"], file_name=data["file_name"], key=key)
-                runs.finish_intent(self.db, key)
+                self._recover_attachment(intent)
             elif endpoint == "remove":
                 self._recover_removal(intent)
             elif endpoint == "update":
@@ -321,6 +320,8 @@ class Runner:
             if row.status == XERO_ONLY or row.pex_id is None:
                 continue
             pex_id = int(row.pex_id)
+            if row.planned is not None and row.planned.record_type == "BankTransaction":
+                self.receipt_rows.append((pex_id, row.status, row.xero_id or ""))  # receipts may go on it
             if allowed is not None and pex_id not in allowed:
                 continue
             planned: Optional[PlannedRecord] = row.planned
@@ -625,99 +626,197 @@ class Runner:
             self._send_removal(rest, run_id=intent["run_id"])
 
     # ------------------------------------------------------------------------------- attachments
+    #
+    # What to attach is decided from our own records (attachment_items: what we attached, what is in flight,
+    # what Xero refused) and PEX's list of each record's receipts, read again by every sync so a receipt added
+    # in PEX later is found. Xero's list of a record's attachments is read only where our records cannot answer:
+    # an upload left in flight (recover), or a record someone or something else wrote (no local record at all).
 
-    def _attachment_done(self, pex_id: int, attachment_id: str, status: str, message: str, **extra) -> None:
+    def _receipt(self, pex_id: int, attachment_id: str, outcome: str, message: str = "", *, status: str = "",
+                 xero_parent_id: str = "", file_name: str = "", key: str = "") -> None:
+        """Record a receipt's outcome in this run and, with `status`, where it stands across runs — at once."""
         with self.db.atomic():
-            self.db.execute(
-                "INSERT INTO attachment_items (connection_id, tenant_id, pex_id, attachment_id, status, message, "
-                "run_id, xero_parent_id, file_name, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(connection_id, tenant_id, pex_id, attachment_id) DO UPDATE SET status = excluded.status, "
-                "message = excluded.message, run_id = excluded.run_id",
-                [self.cid, self.tenant, pex_id, attachment_id, status, message, self.run_id,
-                 extra.get("xero_parent_id", ""),
-                 extra.get("file_name", ""), extra.get("key", "")],
-            )
+            runs.add_receipt(self.db, self.run_id, pex_id, attachment_id, outcome, message, file_name=file_name,
+                             xero_parent_id=xero_parent_id)
+            if status:
+                runs.set_receipt_state(self.db, self.cid, pex_id, attachment_id, status, message, self.run_id,
+                                       tenant_id=self.tenant, xero_parent_id=xero_parent_id, file_name=file_name,
+                                       key=key)
+        if outcome == runs.RECEIPT_ATTACHED:
+            self.attached += 1
+        elif outcome == runs.RECEIPT_FAILED:
+            self.attachment_failures += 1
+
+    def _receipt_targets(self) -> list[tuple[int, str, bool]]:
+        """(PEX id, Xero bank transaction id, written by us) of every record in range a receipt can go on:
+        purchases, refunds, dispute credits (and any other PEX transaction that became a bank transaction)."""
+        ledger = runs.ledger_types(self.db, self.cid, tenant_id=self.tenant)
+        targets = []
+        for pex_id, status, xero_id in self.receipt_rows:
+            entry = ledger.get(f"PEX-{pex_id}")
+            if entry is not None:
+                if entry[0] == "BankTransaction" and entry[1]:
+                    targets.append((pex_id, entry[1], True))
+            elif status in (SYNCED, CHANGED) and xero_id:  # in Xero with our marker, written elsewhere
+                targets.append((pex_id, xero_id, False))
+        return sorted(targets)
 
     def attach(self) -> None:
-        """PEX receipts onto the Xero records we created: one call each, tracked per file, resumable alone."""
-        setup = self.conn.setup()
-        if not setup.purchases.attachments:
+        """Every PEX receipt of every record in range that Xero does not have yet, exactly once."""
+        if not self.conn.setup().purchases.attachments:
             return
-        done = {row[0] for row in self.db.execute(
-            "SELECT pex_id FROM attachment_items WHERE connection_id = ? AND tenant_id = ? AND attachment_id = '' "
-            "AND status = 'scanned'", [self.cid, self.tenant])}
-        todo = [(int(ref[4:]), xid) for ref, xid in runs.ledger(self.db, self.cid, tenant_id=self.tenant).items()
-                if ref.startswith("PEX-")]
-        kinds = runs.ledger_types(self.db, self.cid, tenant_id=self.tenant)
-        todo = [(p, x) for p, x in todo if p not in done and kinds.get(f"PEX-{p}") == "BankTransaction"]
-        purchases = self._purchase_ids({p for p, _ in todo})
-        todo = [(p, x) for p, x in todo if p in purchases]
-        if not todo:
+        targets = self._receipt_targets()
+        if not targets:
             return
         from pexxero.pex import PexError
 
-        for n, (pex_id, xero_id) in enumerate(sorted(todo)):
-            self.checkpoint(f"attaching receipts: {n} of {len(todo)} transactions")
+        pex = self.conn.pex()
+        states = runs.receipt_states(self.db, self.cid, tenant_id=self.tenant)
+        known = {pex_id for pex_id, _ in states}  # records we hold any receipt record of
+        local = {}  # pex id -> receipts we know of on its record (attached or in flight)
+        for (pex_id, _), row in states.items():
+            if row["status"] in (runs.ATTACHED, runs.IN_FLIGHT):
+                local[pex_id] = local.get(pex_id, 0) + 1
+        sends = []
+        for n, (pex_id, xero_id, ours) in enumerate(targets):
+            self.checkpoint(f"reading receipts in PEX: {n} of {len(targets)} records")
             try:
-                self._attach_one(pex_id, xero_id)
+                listed = pex.attachments(pex_id)
             except PexError as exc:
-                # the transactions are in Xero; what is left is receipts, which the next sync attaches
-                self.attachment_failures += len(todo) - n
-                self.notes.append(f"PEX did not answer ({exc.message}) while receipts were fetched: the records "
-                                  f"are in Xero, the receipts of {len(todo) - n} transactions are not yet; the next "
-                                  "sync attaches them")
+                self._pex_stopped_receipts(exc, len(targets) - n, "records")
                 return
+            fresh = [a for a in listed if states.get((pex_id, a.attachment_id), {}).get("status")
+                     not in (runs.ATTACHED, runs.REFUSED, runs.IN_FLIGHT)]
+            if not fresh:
+                continue
+            # a record we did not write and know nothing of, or an upload an earlier version of pexxero gave up
+            # on without looking ('failed'): what is on the record already, once, before anything is sent
+            legacy = any(states.get((pex_id, a.attachment_id), {}).get("status") == "failed" for a in fresh)
+            if (not ours and pex_id not in known) or legacy:
+                names = self._xero_call(self.conn.xero().attachments, xero_id)
+                stems = {name.rsplit(".", 1)[0].casefold() for name in names}
+                local[pex_id] = max(local.get(pex_id, 0), len(names))
+                for att in [a for a in fresh if a.attachment_id.casefold() in stems]:
+                    self._receipt(pex_id, att.attachment_id, runs.RECEIPT_ATTACHED, "already on the Xero record",
+                                  status=runs.ATTACHED, xero_parent_id=xero_id)
+                    self.attached -= 1  # there already: not attached by this run
+                fresh = [a for a in fresh if a.attachment_id.casefold() not in stems]
+            for att in fresh:
+                if att.upload_status.lower() != "loaded":
+                    self._receipt(pex_id, att.attachment_id, runs.RECEIPT_WAITING,
+                                  f"PEX reports the receipt as {att.upload_status or 'not loaded'}: it is attached "
+                                  "by the first sync after PEX has the file", status=runs.NOT_IN_PEX,
+                                  xero_parent_id=xero_id)
+                else:
+                    sends.append((pex_id, xero_id, att))
+        runs.update_run(self.db, self.run_id, receipts_to_send=len(sends))
+        self.receipts_to_send = len(sends)
+        from pexxero.pex import PexAuthError, PexRateLimited, PexUnavailable
 
-    def _attach_one(self, pex_id: int, xero_id: str) -> None:
-        """The receipts of one transaction; it counts as scanned only when none of them failed."""
-        pex, xero = self.conn.pex(), self.conn.xero()
-        failures = self.attachment_failures
-        existing = None
-        for att in pex.attachments(pex_id):
-            if att.upload_status.lower() != "loaded":
-                self._attachment_done(pex_id, att.attachment_id, "skipped",
-                                      f"PEX reports the receipt as {att.upload_status}")
-                continue
-            state = self.db.execute(
-                "SELECT status FROM attachment_items WHERE connection_id = ? AND tenant_id = ? AND pex_id = ? "
-                "AND attachment_id = ?", [self.cid, self.tenant, pex_id, att.attachment_id]).fetchone()
-            if state and state[0] == "attached":
-                continue
-            file = pex.download_attachment(pex_id, att.attachment_id)
-            body = json.dumps({"pex_id": pex_id, "attachment_id": att.attachment_id, "xero_parent_id": xero_id,
-                               "file_name": file.file_name,
-                               "sha256": hashlib.sha256(file.content).hexdigest()}, sort_keys=True)
-            key = idempotency_key(self.tenant, "attachment", body)
-            if existing is None:
-                existing = set(self._xero_call(xero.attachments, xero_id))
-            if file.file_name in existing:
-                self._attachment_done(pex_id, att.attachment_id, "attached", "", xero_parent_id=xero_id,
-                                      file_name=file.file_name, key=key)
-                continue
+        for n, (pex_id, xero_id, att) in enumerate(sends):
+            self.checkpoint(f"attaching receipts: {n} of {len(sends)}")
+            try:
+                if not self._attach_one(pex_id, xero_id, att, local):
+                    self.attachment_failures += len(sends) - n - 1  # not sent: the next sync sends them
+                    return
+            except (PexUnavailable, PexRateLimited, PexAuthError) as exc:
+                self._pex_stopped_receipts(exc, len(sends) - n, "receipts")
+                return
+            except PexError as exc:  # this one file (gone, empty): it waits, the others go on
+                self._receipt(pex_id, att.attachment_id, runs.RECEIPT_WAITING,
+                              f"PEX could not hand out the file ({exc.message}); the next sync tries again",
+                              status=runs.NOT_IN_PEX, xero_parent_id=xero_id)
+
+    def _pex_stopped_receipts(self, exc, left: int, what: str) -> None:
+        # the records are in Xero; what is left is receipts, which the next sync attaches
+        self.attachment_failures += left
+        self.notes.append(f"PEX did not answer ({exc.message}) while receipts were fetched: the records are in "
+                          f"Xero, the receipts of {left} {what} are not attached yet; the next sync attaches them")
+
+    def _attach_one(self, pex_id: int, xero_id: str, att, local: dict[int, int]) -> bool:
+        """Send one receipt. False when Xero stopped answering (the rest waits for the next sync)."""
+        from pexxero.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
+
+        if local.get(pex_id, 0) >= MAX_ATTACHMENTS:
+            self._receipt(pex_id, att.attachment_id, runs.RECEIPT_FAILED,
+                          f"not sent: Xero takes at most {MAX_ATTACHMENTS} attachments on a record and this one "
+                          f"has {local[pex_id]}; attach it in Xero by hand if it is needed",
+                          status=runs.REFUSED, xero_parent_id=xero_id)
+            return True
+        if att.size > MAX_RECEIPT_BYTES:
+            self._refuse_size(pex_id, att.attachment_id, att.size, xero_id)
+            return True
+        file = self.conn.pex().download_attachment(pex_id, att.attachment_id)
+        if len(file.content) > MAX_RECEIPT_BYTES:
+            self._refuse_size(pex_id, att.attachment_id, len(file.content), xero_id, file.file_name)
+            return True
+        body = json.dumps({"pex_id": pex_id, "attachment_id": att.attachment_id, "xero_parent_id": xero_id,
+                           "file_name": file.file_name,
+                           "sha256": hashlib.sha256(file.content).hexdigest()}, sort_keys=True)
+        key = idempotency_key(self.tenant, "attachment", body)
+        with self.db.atomic():  # the intent and the receipt's state together, before the upload leaves
             runs.record_intent(self.db, key, self.cid, self.run_id, "attachment", body, [f"PEX-{pex_id}"],
                                tenant_id=self.tenant)
-            try:
-                self._xero_call(xero.add_attachment, xero_id, file, key)
-            except Stop as stop:
-                if stop.status != runs.FAILED or stop.message == SESSION_FAILED:
-                    raise
-                self._attachment_done(pex_id, att.attachment_id, "failed", stop.message,
-                                      xero_parent_id=xero_id, file_name=file.file_name, key=key)
+            runs.set_receipt_state(self.db, self.cid, pex_id, att.attachment_id, runs.IN_FLIGHT, "", self.run_id,
+                                   tenant_id=self.tenant, xero_parent_id=xero_id, file_name=file.file_name, key=key)
+        local[pex_id] = local.get(pex_id, 0) + 1
+        try:
+            self.conn.xero().add_attachment(xero_id, file, key)
+        except (XeroSessionFailed, XeroDailyLimit) as exc:
+            raise self._stop_for(exc)  # the intent stays open: the next run looks it up first
+        except XeroUnavailable as exc:
+            # it may have arrived: the intent stays open and the next run looks it up before resending
+            self._receipt(pex_id, att.attachment_id, runs.RECEIPT_FAILED,
+                          f"Xero did not answer ({exc.message}); the next sync checks whether it arrived and "
+                          "sends it if not", xero_parent_id=xero_id, file_name=file.file_name)
+            self.notes.append(f"Xero did not answer ({exc.message}) while receipts were sent: receipts could not "
+                              "be attached yet; the records are in Xero and the next sync attaches the rest")
+            return False
+        except XeroError as exc:  # refused (too large, too many, a bad file): said per receipt, not sent again
+            with self.db.atomic():
+                self._receipt(pex_id, att.attachment_id, runs.RECEIPT_FAILED, exc.message, status=runs.REFUSED,
+                              xero_parent_id=xero_id, file_name=file.file_name, key=key)
                 runs.finish_intent(self.db, key)
-                self.attachment_failures += 1
-                continue
+            local[pex_id] -= 1
+            return True
+        with self.db.atomic():
+            self._receipt(pex_id, att.attachment_id, runs.RECEIPT_ATTACHED, status=runs.ATTACHED,
+                          xero_parent_id=xero_id, file_name=file.file_name, key=key)
             runs.finish_intent(self.db, key)
-            self._attachment_done(pex_id, att.attachment_id, "attached", "", xero_parent_id=xero_id,
-                                  file_name=file.file_name, key=key)
-            self.attached += 1
-        if self.attachment_failures == failures:  # a failed receipt is tried again by the next sync
-            self._attachment_done(pex_id, "", "scanned", "")
+        return True
 
-    def _purchase_ids(self, pex_ids: set[int]) -> set[int]:
-        rows = self.db.execute(
-            "SELECT DISTINCT pex_id FROM run_items WHERE kind = ? AND outcome IN (?, ?)",
-            [PURCHASE, runs.CREATED, runs.SENDING]).fetchall()
-        return {r[0] for r in rows} & pex_ids
+    def _refuse_size(self, pex_id: int, attachment_id: str, size: int, xero_id: str, file_name: str = "") -> None:
+        self._receipt(pex_id, attachment_id, runs.RECEIPT_FAILED,
+                      f"not sent: the file is {size / 1024 / 1024:.1f} MB and Xero takes attachments up to "
+                      f"{MAX_RECEIPT_BYTES // 1024 // 1024} MB; attach a smaller copy in Xero by hand",
+                      status=runs.REFUSED, xero_parent_id=xero_id, file_name=file_name)
+
+    def _recover_attachment(self, intent: dict) -> None:
+        """An upload a dead run left in flight: look it up on its record, resend it with its key if missing."""
+        from pexxero.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
+
+        data, key = json.loads(intent["body"]), intent["key"]
+        pex_id, attachment_id, parent = data["pex_id"], data["attachment_id"], data["xero_parent_id"]
+        xero = self.conn.xero()
+        common = dict(xero_parent_id=parent, file_name=data["file_name"], key=key)
+        if data["file_name"] in self._xero_call(xero.attachments, parent):
+            with self.db.atomic():
+                self._receipt(pex_id, attachment_id, runs.RECEIPT_ATTACHED, status=runs.ATTACHED, **common)
+                runs.finish_intent(self.db, key)
+            return
+        file = self.conn.pex().download_attachment(pex_id, attachment_id)
+        try:
+            xero.add_attachment(parent, file, key)
+        except (XeroSessionFailed, XeroDailyLimit, XeroUnavailable) as exc:
+            raise self._stop_for(exc)
+        except XeroError as exc:
+            with self.db.atomic():
+                self._receipt(pex_id, attachment_id, runs.RECEIPT_FAILED, exc.message, status=runs.REFUSED, **common)
+                runs.finish_intent(self.db, key)
+            return
+        with self.db.atomic():
+            self._receipt(pex_id, attachment_id, runs.RECEIPT_ATTACHED, status=runs.ATTACHED, **common)
+            runs.finish_intent(self.db, key)
 
 
 def run_sync(conn, **options) -> dict:
@@ -767,8 +866,8 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
             message = f"{runner.failed} of {to_write} could not be written: see each item's message from Xero"
         elif runner.attachment_failures:
             status = runs.PARTIAL
-            message = "; ".join(runner.notes) or \
-                f"{runner.attachment_failures} receipts could not be attached: see the items"
+            message = "; ".join(dict.fromkeys(runner.notes)) or \
+                f"{runner.attachment_failures} receipts could not be attached: see each receipt's message"
         else:
             message = f"{runner.written} written to Xero" if to_write else "nothing new to write"
         if runner.removed:
@@ -776,8 +875,7 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
             message = removed if message == "0 written to Xero" else f"{message}; {removed}"
         if runner.recovered:
             message += f"; {runner.recovered} written to Xero finishing what an interrupted run left in flight"
-        if runner.attached and status == runs.SUCCEEDED and not to_write:
-            message += f"; {runner.attached} receipts attached"
+        message += f"; {_receipts_said(runner)}" if _receipts_said(runner) else ""
         if runner.waiting:
             message += f"; {runner.waiting}"
     except Stop as stop:
@@ -797,13 +895,28 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
     finally:
         beat.stop()
         end = dict(status=status, message=message, ended_at=runs.now_iso(), written=runner.written,
-                   failed=runner.failed, resume_at=resume_at, calls=_calls(conn) - calls_before, step="")
+                   failed=runner.failed, resume_at=resume_at, calls=_calls(conn) - calls_before, step="",
+                   receipts_attached=runner.attached, receipts_failed=runner.attachment_failures)
         recorded = _record_end(conn, run_id, owner, end)
     if not recorded:
         # the database would not take the run's end: say it anyway; the next sync finds the lock of a finished
         # process and marks this run Interrupted
         return {**(_read_run(db, run_id) or {"id": run_id, "to_write": 0}), **end}
     return runs.get_run(db, run_id)
+
+
+def _receipts_said(runner: Runner) -> str:
+    """How many receipts the run attached, and what is left ("" when it had none to deal with)."""
+    counts = runs.receipt_counts(runner.db, runner.run_id)
+    waiting = counts.get(runs.RECEIPT_WAITING, 0)
+    if not (runner.attached or runner.attachment_failures or waiting or runner.receipts_to_send):
+        return ""
+    parts = [f"receipts attached: {runner.attached}"]
+    if runner.attachment_failures:
+        parts.append(f"not attached: {runner.attachment_failures}")
+    if waiting:
+        parts.append(f"waiting for PEX to have the file: {waiting}")
+    return ", ".join(parts)
 
 
 def _record_end(conn, run_id: int, owner: str, end: dict) -> bool:

@@ -171,21 +171,31 @@ def pex_copy_text(freshness: dict, now: Optional[datetime] = None) -> str:
 def run_progress(run: dict, counts: dict[str, int]) -> dict:
     """Where a run stands: fraction done (0..1), a sentence, and the counts by outcome.
 
-    Before the plan is written (`to_write` still 0 while running) the fraction is 0 and the sentence is the step.
+    Progress counts records and receipts: a run's receipts are sent after its records, so the bar does not
+    stand at 100% while they are. Before the plan is written (`to_write` still 0 while running) the fraction
+    is 0 and the sentence is the step; while the run is active it never shows 100%.
     """
     to_write = int(run.get("to_write") or 0)
     done = int(counts.get(runs.CREATED, 0)) + int(counts.get(runs.UPDATED, 0)) + int(counts.get(runs.ITEM_FAILED, 0)) \
         + int(counts.get(runs.REMOVED, 0))
+    receipts_total = int(run.get("receipts_to_send") or 0)
+    attached, not_attached = int(run.get("receipts_attached") or 0), int(run.get("receipts_failed") or 0)
+    receipts_done = min(receipts_total, attached + not_attached)
     active = run["status"] in (runs.QUEUED, runs.RUNNING)
-    if to_write:
-        fraction = min(1.0, done / to_write)
+    total = to_write + receipts_total
+    if total:
+        fraction = min(1.0, (min(done, to_write) + receipts_done) / total)
     else:
         fraction = 0.0 if active else 1.0
+    if active:
+        fraction = min(fraction, 0.99)  # records written, receipts still to read or send: not done yet
     if run["status"] == runs.QUEUED:
         text = "Waiting for the sync to start"
     elif active:
         text = run.get("step") or "Starting"
-        if to_write:
+        if receipts_total:
+            text = f"{text} — {done} of {to_write} records, {receipts_done} of {receipts_total} receipts done"
+        elif to_write:
             text = f"{text} — {done} of {to_write} done"
     else:
         text = f"{run['status'].title()}: {run.get('message') or ''}".rstrip(": ")
@@ -194,6 +204,7 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
         "created": int(counts.get(runs.CREATED, 0)), "updated": int(counts.get(runs.UPDATED, 0)),
         "failed": int(counts.get(runs.ITEM_FAILED, 0)), "skipped": int(counts.get(runs.ITEM_SKIPPED, 0)),
         "waiting": int(counts.get(runs.PLANNED, 0)) + int(counts.get(runs.SENDING, 0)),
+        "receipts_attached": attached, "receipts_not_attached": not_attached, "receipts_to_send": receipts_total,
     }
 
 

@@ -41,6 +41,7 @@ from pexxero.models import (
     XeroTrackingOption,
 )
 from pexxero.xero_limits import (
+    MAX_RATE_WAIT,
     CallLimiter,
     CallRunner,
     Refused,
@@ -103,6 +104,7 @@ class XeroGateway:
         minute_limit: int = 60,
         concurrent_limit: int = 5,
         max_retries: int = 5,
+        max_rate_wait: float = MAX_RATE_WAIT,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     ):
         self.tenant_id = tenant_id
@@ -128,7 +130,7 @@ class XeroGateway:
         self._api_client.oauth2_token_getter(self._tokens.sdk_token)
         self._api_client.oauth2_token_saver(lambda token: None)  # never called: the SDK never sees an expiry
         self._runner = CallRunner(self._tokens, CallLimiter(minute_limit, concurrent_limit, clock=clock, sleep=sleep),
-                                  clock=clock, sleep=sleep, max_retries=max_retries)
+                                  clock=clock, sleep=sleep, max_retries=max_retries, max_rate_wait=max_rate_wait)
         self._accounting = AccountingApi(self._api_client, base_url=self.endpoints.xero_api_url)
         self._identity = IdentityApi(self._api_client, base_url=self.endpoints.xero_connections_url)
 

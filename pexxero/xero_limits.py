@@ -169,6 +169,9 @@ class CallLimiter:
 
 # ------------------------------------------------------------------------------------------ one call
 
+# how long one call may wait out Xero's minute limits (429 with Retry-After) before it counts as unavailable
+MAX_RATE_WAIT = 15 * 60.0
+
 # dropped connections (ProtocolError wrapping RemoteDisconnected), timeouts, refused connections, TLS failures
 TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ApiSSLException)
 
@@ -188,12 +191,13 @@ class CallRunner:
     """
 
     def __init__(self, tokens, limiter: CallLimiter, *, clock: Callable[[], float],
-                 sleep: Callable[[float], None], max_retries: int):
+                 sleep: Callable[[float], None], max_retries: int, max_rate_wait: float = MAX_RATE_WAIT):
         self.tokens = tokens
         self.limiter = limiter
         self.clock = clock
         self.sleep = sleep
         self.max_retries = max_retries
+        self.max_rate_wait = max_rate_wait
         self.calls = 0
         self.limits: dict[str, int] = {}
         self._count_lock = threading.Lock()
@@ -201,6 +205,7 @@ class CallRunner:
     def run(self, method, args: tuple, kwargs: dict, slot_key: str, validation_body: bool = False):
         """The parsed JSON body of a 2xx answer (a `Refused` for a 400 ValidationException if asked)."""
         failures = 0
+        rate_waited = 0.0  # seconds spent waiting out Xero's minute limits for this call
         reauthorised = False
         while True:
             token = self.tokens.access_token()
@@ -222,7 +227,14 @@ class CallRunner:
                 retry_after = retry_after_seconds(headers, self.clock(), default=60.0)
                 if (header(headers, "X-Rate-Limit-Problem") or "").lower() == "day":
                     raise XeroDailyLimit(retry_after, utc_at(self.clock() + retry_after))
+                # a minute (or concurrent, or app-minute) limit passes by itself: wait it out, within a budget
+                # of waiting rather than of attempts, so a storm of short Retry-Afters does not end the run
+                if rate_waited + retry_after <= self.max_rate_wait:
+                    rate_waited += retry_after
+                    self.sleep(retry_after)
+                    continue
                 wait, broke = retry_after, "the rate limit"
+                failures = self.max_retries  # the budget is spent: this is the last attempt
             elif broke is None and status >= 500:
                 wait = retry_after_seconds(headers, self.clock(), default=0) or None
                 broke = f"HTTP {status}"

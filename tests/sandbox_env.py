@@ -61,6 +61,34 @@ class SandboxEnv:
     def duplicates(self) -> dict[str, int]:
         return {ref: n for ref, n in self.references().items() if n > 1}
 
+    # ------------------------------------------------------------------------------------ receipts
+
+    def receipts_held(self) -> Counter:
+        """(reference, PEX attachment id) -> how many times Xero holds that receipt (files are named after it)."""
+        held = Counter()
+        for tx in self.xero.bank_transactions(self.tenant_id):
+            for att in self.xero.attachments(self.tenant_id, tx["BankTransactionID"]):
+                held[(tx["Reference"], att["FileName"].rsplit(".", 1)[0])] += 1
+        return held
+
+    def receipts_wanted(self) -> set[tuple[str, str]]:
+        """Every loaded PEX receipt of every PEX transaction in range that is a bank transaction in Xero now."""
+        from pexxero.models import CHANGED, SYNCED
+
+        frame = self.conn.preview(refresh=True, save_plan=False).frame
+        written = {f"PEX-{int(r.pex_id)}" for r in frame.itertuples() if r.status in (SYNCED, CHANGED)
+                   and r.planned is not None and r.planned.record_type == "BankTransaction"}
+        return {(f"PEX-{tx}", a["AttachmentId"]) for tx, atts in self.pex.attachments.items()
+                for a in atts if f"PEX-{tx}" in written and a["UploadStatus"] == "Loaded"}
+
+    def assert_receipts_once(self) -> None:
+        """Each receipt of each written record is in Xero exactly once: none missing, none twice."""
+        held = self.receipts_held()
+        wanted = self.receipts_wanted()
+        assert wanted, "no receipts to check: the test does not exercise receipts"
+        assert {k: n for k, n in held.items() if n > 1} == {}
+        assert sorted(wanted - set(held)) == []
+
     def writes(self) -> int:
         """Write requests the Xero double received so far (PUT/POST to the accounting API)."""
         return sum(1 for r in self.xero.requests if r.method in ("PUT", "POST") and "/api.xro/" in r.path)

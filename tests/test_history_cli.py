@@ -92,3 +92,21 @@ def test_a_cancelled_or_interrupted_run_exits_1():
 
     assert EXIT_CODES == {runs.SUCCEEDED: 0, runs.PARTIAL: 2, runs.PAUSED: 3, runs.FAILED: 1, runs.CANCELLED: 1,
                           runs.INTERRUPTED: 1}
+
+
+def test_history_of_a_run_lists_its_receipts_with_outcome_and_xeros_words(sandbox):
+    env = sandbox
+    db = env.conn.db
+    run_id = runs.queue_run(db, env.conn.connection_id)
+    runs.update_run(db, run_id, status=runs.PARTIAL, started_at=runs.now_iso(), ended_at=runs.now_iso())
+    with db.atomic():
+        runs.add_receipt(db, run_id, 400000123, "aaa111", runs.RECEIPT_ATTACHED, xero_parent_id="x-1")
+        runs.add_receipt(db, run_id, 400000124, "bbb222", runs.RECEIPT_FAILED,
+                         "Xero refused the request (HTTP 413): PayloadTooLarge")
+    result = env.cli("history", "--run", str(run_id))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    start = lines.index("Receipts (2):")
+    assert lines[start + 1].split() == ["PEX", "id", "Receipt", "Outcome", "Xero", "id", "Why"]
+    assert "400000124" in lines[start + 3] and "failed" in lines[start + 3] and "PayloadTooLarge" in lines[start + 3]
+    assert "400000123" in lines[start + 4] and "attached" in lines[start + 4]

@@ -38,3 +38,21 @@ def test_table_refresh_and_drill_down(page_env, sandbox):
     at.selectbox(key="history_run").select(second).run()
     items = at.dataframe[1].value.set_index("PEX id")
     assert items.loc[22, "Outcome"] == "failed" and "not a valid code" in items.loc[22, "Why"]
+
+
+def test_a_runs_receipts_are_listed_with_their_outcome_and_xeros_words_as_text(page_env, sandbox):
+    conn = connected(page_env, sandbox)
+    run_id = fake_run(conn, runs.PARTIAL, [(31, runs.CREATED), (32, runs.ITEM_SKIPPED)], to_write=1)
+    words = "Xero refused the request (HTTP 400): **A document** can have at most 10 attachments."
+    with conn.db.atomic():
+        runs.add_receipt(conn.db, run_id, 31, "aaa111", runs.RECEIPT_ATTACHED, file_name="aaa111.png")
+        runs.add_receipt(conn.db, run_id, 32, "bbb222", runs.RECEIPT_FAILED, words)
+        runs.add_receipt(conn.db, run_id, 32, "ccc333", runs.RECEIPT_WAITING, "PEX reports the receipt as NotLoaded")
+    runs.update_run(conn.db, run_id, receipts_attached=1, receipts_failed=1)
+    at = app("history").run()
+    no_exception(at)
+    assert at.dataframe[0].value.iloc[0]["Receipts"] == "1"
+    receipts = at.dataframe[2].value
+    assert receipts["Outcome"].tolist() == ["failed", "waiting", "attached"]  # what needs a look first
+    assert receipts.iloc[0]["Why"] == words  # Xero's own words, in a table cell: text, not markdown
+    assert "1 failed" in texts(at) and "1 attached" in texts(at)

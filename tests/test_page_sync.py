@@ -67,3 +67,35 @@ def test_after_a_partial_run_retry_failed_starts_a_retry(page_env, sandbox):
     retry = conn.history()[0]
     assert retry["mode"] == "retry_failed"
     assert wait_for_run(page_env, retry["id"])["status"] in runs.FINISHED
+
+
+def test_receipt_outcomes_and_counts_are_shown_after_a_run(page_env, sandbox):
+    conn = set_up(page_env, sandbox)
+    conn.preview()
+    run_id = fake_run(conn, runs.PARTIAL, [(1, runs.CREATED), (2, runs.CREATED)], to_write=2,
+                      message="2 written to Xero; receipts attached: 1, not attached: 1")
+    with conn.db.atomic():
+        runs.add_receipt(conn.db, run_id, 1, "aaa111", runs.RECEIPT_ATTACHED, file_name="aaa111.png")
+        runs.add_receipt(conn.db, run_id, 2, "bbb222", runs.RECEIPT_FAILED,
+                         "not sent: the file is 11.0 MB and Xero takes attachments up to 10 MB")
+    runs.update_run(conn.db, run_id, receipts_to_send=2, receipts_attached=1, receipts_failed=1)
+    at = app("sync").run()
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Receipts attached"] == "1" and metrics["Receipts not attached"] == "1"
+    assert "Receipt outcomes" in texts(at)
+    receipts = at.dataframe[1].value.set_index("Receipt")
+    assert receipts.loc["bbb222", "Outcome"] == "failed" and "10 MB" in receipts.loc["bbb222", "Why"]
+
+
+def test_the_progress_bar_is_not_full_while_receipts_are_sent(page_env, sandbox):
+    conn = set_up(page_env, sandbox)
+    conn.preview()
+    run_id = fake_run(conn, runs.RUNNING, [(1, runs.CREATED), (2, runs.CREATED)], to_write=2,
+                      step="attaching receipts: 1 of 4")
+    runs.update_run(conn.db, run_id, receipts_to_send=4, receipts_attached=1)
+    at = app("sync").run()
+    no_exception(at)
+    assert progress_text(at) == "attaching receipts: 1 of 4 — 2 of 2 records, 1 of 4 receipts done"
+    bars = [e for e in at if type(e).__name__ == "Progress"]
+    assert bars[0].proto.value == 50  # (2 records + 1 receipt) of 6

@@ -22,9 +22,9 @@ def _open(env) -> list[dict]:
 
 @pytest.fixture
 def env(tmp_path):
-    """The sandbox without receipts, whose gateway records its waits instead of sleeping them."""
+    """The sandbox (with receipts), whose gateway records its waits instead of sleeping them."""
     sleeps: list[float] = []
-    with open_sandbox(tmp_path, attachments=False,
+    with open_sandbox(tmp_path, attachments=True,
                       gateway_options={"minute_limit": 100_000, "sleep": sleeps.append}) as sandbox:
         sandbox.sleeps = sleeps
         yield sandbox
@@ -38,9 +38,11 @@ def _expected(env) -> set[str]:
 def _exactly_once(env, expected: set[str]) -> None:
     refs = env.references()
     assert {ref: refs[ref] for ref in expected if refs[ref] != 1} == {}
+    env.assert_receipts_once()
 
 
 def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env):
+    env.add_pex_purchase(merchant="Brand New Merchant")  # a contact to create, whatever the date
     expected = _expected(env)
     faults = env.xero.faults
     faults.queue("429", method="PUT", path_contains="/BankTransactions", count=2)
@@ -50,6 +52,8 @@ def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env
     faults.queue("503", method="PUT", path_contains="/Contacts")
     faults.queue("truncated_json", method="PUT", path_contains="/BankTransfers")
     faults.queue("commit_then_drop", method="PUT", path_contains="/BankTransfers")
+    faults.queue("commit_then_drop", method="PUT", path_contains="/Attachments/")
+    faults.queue("429", method="PUT", path_contains="/Attachments/", count=3)
 
     run = run_sync(env.conn)
     assert run["status"] == runs.SUCCEEDED, run["message"]
@@ -61,23 +65,38 @@ def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env
     keys = [r.idempotency_key for r in env.xero.requests if r.method == "PUT" and r.path.endswith("/BankTransactions")]
     assert len(keys) > len(set(keys))
     dropped = [r for r in env.xero.requests if r.dropped]
-    assert len(dropped) == 2
+    assert len(dropped) == 3
 
 
-def test_a_429_storm_longer_than_the_retries_fails_the_run_and_the_next_run_finishes_the_job(env):
+def test_a_storm_of_minute_limit_429s_and_a_503_is_waited_out_and_the_first_sync_finishes(env):
     expected = _expected(env)
-    env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=50)
+    env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=15)
+    env.xero.faults.queue("503", method="PUT", path_contains="/BankTransactions")
     run = run_sync(env.conn)
-    assert run["status"] == runs.FAILED
-    assert "Xero did not answer" in run["message"]
-    assert not set(env.references()) & {r for r in expected}
-    assert _open(env)  # the batch in flight is remembered
-    env.xero.faults.clear()
-
-    again = run_sync(env.conn)
-    assert again["status"] == runs.SUCCEEDED, again["message"]
+    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert env.xero.faults.pending == []
     _exactly_once(env, expected)
+    assert env.sleeps.count(1.0) >= 15  # each Retry-After: 1 waited out (recorded, not slept)
     assert _open(env) == []
+
+
+def test_429s_beyond_the_waiting_budget_fail_the_run_and_the_next_run_finishes_the_job(tmp_path):
+    sleeps: list[float] = []
+    with open_sandbox(tmp_path, attachments=True, gateway_options={"minute_limit": 100_000, "sleep": sleeps.append,
+                                                                   "max_rate_wait": 10}) as env:
+        expected = _expected(env)
+        env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=50)
+        run = run_sync(env.conn)
+        assert run["status"] == runs.FAILED
+        assert "Xero did not answer" in run["message"]
+        assert not set(env.references()) & {r for r in expected}
+        assert _open(env)  # the batch in flight is remembered
+        env.xero.faults.clear()
+
+        again = run_sync(env.conn)
+        assert again["status"] == runs.SUCCEEDED, again["message"]
+        _exactly_once(env, expected)
+        assert _open(env) == []
 
 
 def test_tokens_expiring_mid_run_are_refreshed_invisibly(env):
@@ -134,6 +153,9 @@ def test_cancel_stops_after_the_request_in_flight_and_a_rerun_completes(env):
     worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection(), run_id=run_id, batch_size=5)))
     worker.start()
     env.wait_held()
+    # the batch behind the held one is sent without waiting for it (PIPELINE): wait until it has left too
+    assert env.xero.wait_for(lambda: sum(1 for r in env.xero.requests if r.method == "PUT"
+                                         and r.path.endswith("/BankTransactions")) >= PIPELINE, 30)
     other = env.connection()  # as the dashboard's Cancel button would, from its own connection
     runs.request_cancel(other.db, run_id)
     env.release()

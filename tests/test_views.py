@@ -101,6 +101,22 @@ def test_run_progress_while_running_and_after():
     assert done["fraction"] == 1.0 and not done["active"] and done["text"].startswith("Partial: 1 of 10")
 
 
+def test_run_progress_covers_the_receipts_after_the_records():
+    # every record written, receipts still being sent: not 100%
+    run = {"status": runs.RUNNING, "to_write": 10, "step": "attaching receipts: 5 of 10", "message": "",
+           "receipts_to_send": 10, "receipts_attached": 4, "receipts_failed": 1}
+    state = views.run_progress(run, {runs.CREATED: 10})
+    assert state["fraction"] == 0.75
+    assert state["text"] == "attaching receipts: 5 of 10 — 10 of 10 records, 5 of 10 receipts done"
+    # records written, receipts not yet counted (PEX's lists being read): still not 100% while running
+    reading = {"status": runs.RUNNING, "to_write": 10, "step": "reading receipts in PEX: 3 of 40 records",
+               "message": ""}
+    assert views.run_progress(reading, {runs.CREATED: 10})["fraction"] < 1.0
+    done = views.run_progress({**run, "status": runs.SUCCEEDED, "receipts_attached": 10, "receipts_failed": 0},
+                              {runs.CREATED: 10})
+    assert done["fraction"] == 1.0 and done["receipts_attached"] == 10
+
+
 def test_retry_failed_only_after_a_finished_run_with_failures():
     assert views.can_retry_failed({"status": runs.PARTIAL}, {runs.ITEM_FAILED: 2})
     assert views.can_retry_failed({"status": runs.INTERRUPTED}, {runs.PLANNED: 2})

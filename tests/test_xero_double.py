@@ -582,6 +582,32 @@ def test_attachments(double):
     assert api.get_bank_transaction(T1, txn_id).bank_transactions[0].has_attachments is True
 
 
+def test_attachments_over_10_mb_or_beyond_10_on_a_record_are_refused_as_xero_refuses_them(double):
+    api = sdk(double)
+    txn = api.create_bank_transactions(T1, BankTransactions(bank_transactions=[sdk_spend("PEX-21", "21.00")]))
+    txn_id = txn.bank_transactions[0].bank_transaction_id
+    token = api.api_client.get_oauth2_token()
+    url = f"/api.xro/2.0/BankTransactions/{txn_id}/Attachments"
+    with http(double) as client:
+        big = client.put(f"{url}/big.pdf", content=b"%PDF" + b"\0" * (10 * 1024 * 1024 - 3),
+                         headers={**bearer(token), "Content-Type": "application/pdf"})
+        assert big.status_code == 413
+        assert big.json()["Title"] == "RequestEntityTooLarge" and big.json()["Detail"] == "PayloadTooLarge"
+        exactly = client.put(f"{url}/limit.pdf", content=b"%PDF" + b"\0" * (10 * 1024 * 1024 - 4),
+                             headers={**bearer(token), "Content-Type": "application/pdf"})
+        assert exactly.status_code == 200
+        for n in range(9):
+            assert client.put(f"{url}/scan-{n}.pdf", content=b"%PDF-1.4", headers=bearer(token)).status_code == 200
+        eleventh = client.put(f"{url}/scan-10.pdf", content=b"%PDF-1.4", headers=bearer(token))
+        again = client.put(f"{url}/scan-0.pdf", content=b"%PDF-1.5", headers=bearer(token))  # a replacement
+    assert eleventh.status_code == 400
+    refused = eleventh.json()
+    assert refused["Type"] == "ValidationException"
+    assert refused["Elements"][0]["ValidationErrors"][0]["Message"] == "A document can have at most 10 attachments."
+    assert again.status_code == 200
+    assert len(double.attachments(T1, txn_id)) == 10
+
+
 # ----------------------------------------------------------------------------------------------- limits
 
 

@@ -304,6 +304,15 @@ def test_attachments_are_added_and_listed(gateway, double):
     assert len(held) == 1
 
 
+def test_an_attachment_over_xeros_size_limit_is_refused_in_xeros_words_not_retried(gateway, double):
+    created = gateway.create_bank_transactions([purchase(9402, "9.99")], "key-att-3")[0]
+    big = AttachmentFile("scan-9402.pdf", "application/pdf", b"%PDF" + b"\0" * (10 * 1024 * 1024))
+    with pytest.raises(XeroError) as caught:
+        gateway.add_attachment(created.xero_id, big, "key-att-4")
+    assert caught.value.status == 413 and "PayloadTooLarge" in caught.value.message
+    assert len(calls_to(double, "/Attachments/", "PUT")) == 1
+
+
 def test_idempotency_key_reused_for_a_different_body_is_an_error(gateway, double):
     gateway.create_bank_transactions([purchase(9501, "1.00")], "key-reused")
     with pytest.raises(XeroError) as caught:
@@ -421,6 +430,26 @@ def test_429_waits_retry_after_then_succeeds(gateway, double, clock):
     assert statuses == [429, 200]
     assert clock.slept and clock.slept[0] >= 1  # the Retry-After the double sent
     assert gateway.calls == 2
+
+
+def test_a_storm_of_minute_limit_429s_is_waited_out_within_the_call(gateway, double, clock):
+    """15 answers of 429 (Retry-After: 1, the minute limit) and a 503: more than the retries of failures, but a
+    minute limit passes by itself, so the call waits it out on the (fake) clock instead of giving up."""
+    double.faults.queue("429", path_contains="/Accounts", count=15)
+    double.faults.queue("503", path_contains="/Accounts")
+    assert gateway.accounts()
+    statuses = [r.status for r in calls_to(double, "/Accounts")]
+    assert statuses == [429] * 15 + [503, 200]
+    assert clock.slept.count(1.0) >= 15
+
+
+def test_minute_limit_429s_beyond_the_waiting_budget_end_as_unavailable(double, clock):
+    gateway, _ = connect(double, clock, max_rate_wait=5)
+    double.faults.queue("429", path_contains="/Accounts", count=50)
+    with pytest.raises(XeroUnavailable) as caught:
+        gateway.accounts()
+    assert "rate limit" in caught.value.message
+    assert len(calls_to(double, "/Accounts")) == 6  # five waits of 1 s, then the budget is spent
 
 
 def test_the_daily_limit_stops_at_once(gateway, double, clock):

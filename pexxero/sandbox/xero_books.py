@@ -19,7 +19,7 @@ from pexxero.sandbox.xero_wire import iso_date_string, money, ms_date, ms_now, p
 ZERO = Decimal("0")
 LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
 MAX_ATTACHMENTS = 10
-MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # Xero documents 25 MB; what it takes through the API is 10 MB
 
 # Xero's wording
 MSG_RECONCILED = "This Bank Transaction cannot be edited as it has been reconciled with a Bank Statement."
@@ -496,7 +496,7 @@ class Books:
         if not content:
             return "The attachment content must not be empty."
         if len(content) > MAX_ATTACHMENT_BYTES:
-            return "The attachment exceeds the maximum size of 25MB."
+            return "The attachment exceeds the maximum size of 10MB."
         if existing is None and len(files) >= MAX_ATTACHMENTS:
             return f"A document can have at most {MAX_ATTACHMENTS} attachments."
         attachment_id = existing["AttachmentID"] if existing else str(uuid.uuid4())

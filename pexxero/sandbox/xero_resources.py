@@ -15,9 +15,9 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pexxero.sandbox.xero_books import Books, Plan
+from pexxero.sandbox.xero_books import MAX_ATTACHMENT_BYTES, Books, Plan
 from pexxero.sandbox.xero_where import QueryError, apply_order, compile_order, compile_where
-from pexxero.sandbox.xero_wire import dumps, loads, parse_date, post_data_invalid, query_parse_exception, \
+from pexxero.sandbox.xero_wire import dumps, loads, parse_date, post_data_invalid, problem, query_parse_exception, \
     validation_exception
 
 if TYPE_CHECKING:
@@ -255,6 +255,8 @@ class Resources:
                 return _not_found()
             return Response(found["Content"], media_type=found["MimeType"])
         if method in ("PUT", "POST"):
+            if len(body) > MAX_ATTACHMENT_BYTES:  # refused at Xero's gateway, in its problem shape
+                return _json(problem(413, "RequestEntityTooLarge", "PayloadTooLarge"), 413)
             content_type = request.headers.get("content-type", "application/octet-stream")
             result = books.put_attachment(record["BankTransactionID"], file_name, content_type, body, self.double.url)
             if isinstance(result, str):
