@@ -187,7 +187,7 @@ def test_an_upload_xero_committed_then_dropped_is_looked_up_not_sent_twice(sandb
     env.conn.xero_factory, env.conn._xero = _impatient(env), None
     first = run_sync(env.conn)
     assert first["status"] == runs.PARTIAL, first["message"]
-    open_uploads = [i for i in runs.open_intents(env.conn.db, env.conn.connection_id) if i["endpoint"] == "attachment"]
+    open_uploads = [i for i in runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id) if i["endpoint"] == "attachment"]
     assert len(open_uploads) == 1  # the one in doubt: Xero has it, its answer never came
     doubt = json.loads(open_uploads[0]["body"])
     env.xero.faults.clear()
@@ -200,7 +200,7 @@ def test_an_upload_xero_committed_then_dropped_is_looked_up_not_sent_twice(sandb
     assert not [p for m, p in rerun if m == "PUT" and p.endswith("/" + doubt["file_name"])]  # found: not resent
     held = _in_xero(env)
     assert max(held.values()) == 1 and _wanted(env, refs) <= set(held)
-    assert runs.open_intents(env.conn.db, env.conn.connection_id) == []
+    assert runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id) == []
 
 
 def _impatient(env):
