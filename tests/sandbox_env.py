@@ -89,6 +89,16 @@ class SandboxEnv:
         assert {k: n for k, n in held.items() if n > 1} == {}
         assert sorted(wanted - set(held)) == []
 
+    def writes_elsewhere(self) -> list:
+        """Write requests to any organisation other than the one the sandbox works on (there must be none)."""
+        return [r for r in self.xero.requests if r.method in ("PUT", "POST") and "/api.xro/" in r.path
+                and (r.tenant_id or "").lower() != self.tenant_id.lower()]
+
+    def assert_exactly_once_here(self) -> None:
+        """Every receipt once, none missing, and nothing written into another organisation."""
+        self.assert_receipts_once()
+        assert self.writes_elsewhere() == []
+
     def writes(self) -> int:
         """Write requests the Xero double received so far (PUT/POST to the accounting API)."""
         return sum(1 for r in self.xero.requests if r.method in ("PUT", "POST") and "/api.xro/" in r.path)

@@ -151,7 +151,7 @@ def assert_nothing_lost(env: SandboxEnv, expected: set[str]) -> None:
     assert env.duplicates() == {}
     assert _open(env) == []
 
-    env.assert_receipts_once()  # every loaded PEX receipt of every written record, once, none missing
+    env.assert_exactly_once_here()  # every loaded PEX receipt of every written record, once, none missing
 
 
 def assert_clear_words(code: int, output: str, status: str, exit_code: int, words: str) -> None:

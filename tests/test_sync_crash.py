@@ -75,7 +75,7 @@ def _assert_exactly_once(env, expected: set[str]) -> None:
     twice = {ref: n for ref, n in refs.items() if n > 1}
     assert missing == [] and twice == {}
     assert _open(env) == []
-    env.assert_receipts_once()  # and every PEX receipt of every written record once, none missing
+    env.assert_exactly_once_here()  # and every PEX receipt of every written record once, none missing
 
 
 def _crash_loop(env, rng: random.Random, kills: int, top: int) -> list[str]:

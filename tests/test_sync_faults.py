@@ -38,7 +38,7 @@ def _expected(env) -> set[str]:
 def _exactly_once(env, expected: set[str]) -> None:
     refs = env.references()
     assert {ref: refs[ref] for ref in expected if refs[ref] != 1} == {}
-    env.assert_receipts_once()
+    env.assert_exactly_once_here()
 
 
 def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env):
