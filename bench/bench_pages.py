@@ -65,7 +65,7 @@ def many_pex_transactions(conn, rows: int) -> int:
     local PEX copy as if just fetched (so the page reads them without calling PEX)."""
     from datetime import datetime, timezone
 
-    from pexxero.engine import today_eastern
+    from pexxero.connection import today_eastern
     from pexxero.sandbox import seed as demo_seed
 
     today = today_eastern()

@@ -4,9 +4,9 @@ import streamlit as st
 
 from pages.common import context, widgets
 from pexxero import views
-from pexxero.engine import xero_app_credentials
-from pexxero.pex import PexAuthError
-from pexxero.xero import XeroSessionFailed
+from pexxero.connection import xero_app_credentials
+from pexxero.clients.pex import PexAuthError
+from pexxero.clients.xero import XeroSessionFailed
 
 SCOPE = ("offline_access openid profile email accounting.transactions accounting.contacts accounting.settings "
          "accounting.attachments")

@@ -11,7 +11,7 @@ import streamlit as st
 
 from pages.common import context, widgets
 from pexxero import setup as setup_mod
-from pexxero.engine import today_eastern
+from pexxero.connection import today_eastern
 from pexxero.setup import STEPS, Setup, SetupError, from_toml, to_toml, validate
 
 widgets.header("Connector Setup")

@@ -18,7 +18,7 @@ __all__ = ["open_connection", "start_sandbox"]
 def __getattr__(name: str):
     # imported on first use, so `python -m pexxero --help` stays quick
     if name == "open_connection":
-        from pexxero.engine import open_connection
+        from pexxero.connection import open_connection
 
         return open_connection
     if name == "start_sandbox":

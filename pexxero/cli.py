@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def explain(exc: BaseException) -> str:
     """The engine's errors in words, with the command that fixes them where there is one."""
-    from pexxero.engine import NotConnected
+    from pexxero.connection import NotConnected
 
     import sqlite3
 

@@ -15,7 +15,7 @@ from pexxero import runs
 
 
 def _conn(args: argparse.Namespace):
-    from pexxero.engine import open_connection
+    from pexxero.connection import open_connection
 
     return open_connection(args.db)
 
@@ -106,7 +106,7 @@ def _organisation(name: str, tenant_id: str) -> str:
 
 
 def preview(args: argparse.Namespace) -> int:
-    from pexxero.diff import TOTALS_DEFINITION
+    from pexxero.reconcile import TOTALS_DEFINITION
     from pexxero.views import pex_copy_text
 
     conn = _conn(args)
@@ -194,7 +194,7 @@ def sandbox(args: argparse.Namespace) -> int:
 
 def reference_loader(store, connection_id: int, setup=None):
     """SEAM: the live Xero and PEX lists that `config import` validates against (tests replace this)."""
-    from pexxero.engine import load_reference
+    from pexxero.connection import load_reference
 
     return load_reference(store, connection_id, setup)
 
@@ -213,7 +213,7 @@ def config(args: argparse.Namespace) -> int:
 
 
 def _config_import(args: argparse.Namespace) -> int:
-    from pexxero.pex import eastern_today  # the 365-day start-date limit counts from today on PEX's clock
+    from pexxero.clients.pex import eastern_today  # the 365-day start-date limit counts from today on PEX's clock
     from pexxero.setup import SetupError, from_toml, length_errors, validate
     from pexxero.store import Store
 
@@ -272,8 +272,8 @@ def connect(args: argparse.Namespace) -> int:
 
 
 def connect_pex(args: argparse.Namespace) -> int:
-    from pexxero.endpoints import Endpoints
-    from pexxero.pex import PexAuthError, PexClient, PexError
+    from pexxero.clients.endpoints import Endpoints
+    from pexxero.clients.pex import PexAuthError, PexClient, PexError
     from pexxero.secrets import SecretsError
     from pexxero.store import Store
 

@@ -67,7 +67,7 @@ DATABASE_FAILED = ("the sync stopped because it cannot write its own database ({
 
 def pex_stopped(exc) -> str:
     """A PEX failure that ended a run, in words (the token never appears in a PexError's text)."""
-    from pexxero.pex import PexAuthError
+    from pexxero.clients.pex import PexAuthError
 
     if isinstance(exc, PexAuthError):
         return f"PEX refused the token ({exc.message}): connect PEX again (python -m pexxero connect pex)"
@@ -158,7 +158,7 @@ class _Heartbeat(threading.Thread):
 class Runner:
     """One sync run of one connection. Use `run_sync(...)`; the class only keeps the state of a run together."""
 
-    conn: object  # pexxero.engine.Connection
+    conn: object  # pexxero.connection.Connection
     run_id: int
     mode: str = "sync"
     from_preview: bool = False
@@ -206,7 +206,7 @@ class Runner:
         `refusable`: a write whose validation error refuses the whole request raises WholeRequestRefused, so
         its items fail one by one with Xero's message and the run goes on (Partial) instead of stopping.
         """
-        from pexxero.xero import XeroError
+        from pexxero.clients.xero import XeroError
 
         try:
             return fn(*args, **kwargs)
@@ -217,7 +217,7 @@ class Runner:
 
     @staticmethod
     def _stop_for(exc) -> "Stop":
-        from pexxero.xero import XeroDailyLimit, XeroSessionFailed, XeroUnavailable
+        from pexxero.clients.xero import XeroDailyLimit, XeroSessionFailed, XeroUnavailable
 
         if isinstance(exc, XeroSessionFailed):
             return Stop(runs.FAILED, SESSION_FAILED)
@@ -533,7 +533,7 @@ class Runner:
 
     def _plan_removal(self, item: dict, row, released: bool, lock_date, shown: Optional[dict]) -> None:
         """A voided row: its Xero record is deleted only when the user released it ('remove') and Xero allows it."""
-        from pexxero.diff import removal_blocker
+        from pexxero.reconcile import removal_blocker
 
         record = row.xero_record
         item["record_type"] = "BankTransfer" if isinstance(record, XeroBankTransfer) else "BankTransaction"
@@ -562,7 +562,7 @@ class Runner:
 
     def _send_removal(self, targets: list[dict], *, key: Optional[str] = None, body: Optional[str] = None,
                       run_id: Optional[int] = None) -> None:
-        from pexxero.xero import WriteResult
+        from pexxero.clients.xero import WriteResult
 
         run_id = run_id or self.run_id
         body = body or json.dumps(targets, sort_keys=True)
@@ -611,7 +611,7 @@ class Runner:
     def _recover_removal(self, intent: dict) -> None:
         """A removal left in flight: what Xero shows deleted (or no longer holds) arrived; if none did, the same
         request is resent with its key; if some did, the rest were refused then and are asked for again."""
-        from pexxero.diff import GONE
+        from pexxero.reconcile import GONE
 
         targets = json.loads(intent["body"])
         found = {r.bank_transaction_id: r for r in self._xero_call(
@@ -668,7 +668,7 @@ class Runner:
         targets = self._receipt_targets()
         if not targets:
             return
-        from pexxero.pex import PexError
+        from pexxero.clients.pex import PexError
 
         pex = self.conn.pex()
         states = runs.receipt_states(self.db, self.cid, tenant_id=self.tenant)
@@ -711,7 +711,7 @@ class Runner:
                     sends.append((pex_id, xero_id, att))
         runs.update_run(self.db, self.run_id, receipts_to_send=len(sends))
         self.receipts_to_send = len(sends)
-        from pexxero.pex import PexAuthError, PexRateLimited, PexUnavailable
+        from pexxero.clients.pex import PexAuthError, PexRateLimited, PexUnavailable
 
         for n, (pex_id, xero_id, att) in enumerate(sends):
             self.checkpoint(f"attaching receipts: {n} of {len(sends)}")
@@ -735,7 +735,7 @@ class Runner:
 
     def _attach_one(self, pex_id: int, xero_id: str, att, local: dict[int, int]) -> bool:
         """Send one receipt. False when Xero stopped answering (the rest waits for the next sync)."""
-        from pexxero.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
+        from pexxero.clients.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
 
         if local.get(pex_id, 0) >= MAX_ATTACHMENTS:
             self._receipt(pex_id, att.attachment_id, runs.RECEIPT_FAILED,
@@ -793,7 +793,7 @@ class Runner:
 
     def _recover_attachment(self, intent: dict) -> None:
         """An upload a dead run left in flight: look it up on its record, resend it with its key if missing."""
-        from pexxero.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
+        from pexxero.clients.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
 
         data, key = json.loads(intent["body"]), intent["key"]
         pex_id, attachment_id, parent = data["pex_id"], data["attachment_id"], data["xero_parent_id"]
@@ -828,8 +828,8 @@ def run_sync(conn, **options) -> dict:
 
 def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False, from_preview: bool = False,
               today: Optional[date] = None, batch_size: int = BATCH_SIZE, full_refresh: bool = False) -> dict:
-    from pexxero.pex import PexError
-    from pexxero.xero import XeroError
+    from pexxero.clients.pex import PexError
+    from pexxero.clients.xero import XeroError
 
     db = conn.store.db
     mode = "retry_failed" if retry_failed else "sync"
@@ -888,7 +888,7 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
     except PexError as exc:
         status, message = runs.FAILED, pex_stopped(exc)
     except Exception as exc:  # noqa: BLE001 - the run must end with a status and words, never a hang
-        from pexxero.engine import NotConnected
+        from pexxero.connection import NotConnected
 
         status = runs.FAILED
         message = str(exc) if isinstance(exc, NotConnected) else f"the sync stopped on an unexpected error: {type(exc).__name__}: {exc}"

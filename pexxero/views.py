@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 
 import pandas as pd
 
-from pexxero import diff, runs
+from pexxero import reconcile, runs
 from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE, STATUSES, VOIDED, XERO_ONLY
 
 # one colour per preview status, the same on the metrics, the chart and the table
@@ -48,15 +48,15 @@ def _decimal(value) -> Decimal:
 # ------------------------------------------------------------------------------------------ preview
 
 
-TOTALS_DEFINITION = diff.TOTALS_DEFINITION  # said on the Preview page as under the CLI's preview table
+TOTALS_DEFINITION = reconcile.TOTALS_DEFINITION  # said on the Preview page as under the CLI's preview table
 
 
 def status_totals(frame: pd.DataFrame) -> list[dict]:
     """Count, money out, money in and net per status, every status present (zero when none), in the product's
-    status order: `diff.summary`, the one definition the CLI and the CSV share."""
+    status order: `reconcile.summary`, the one definition the CLI and the CSV share."""
     return [{"status": r["status"], "count": int(r["count"]), "money_out": r["money_out"],
              "money_in": r["money_in"], "net": r["net"]}
-            for r in diff.summary(frame).to_dict("records")]
+            for r in reconcile.summary(frame).to_dict("records")]
 
 
 def money(value) -> str:
@@ -148,7 +148,7 @@ def built_ago(built_at: datetime, now: Optional[datetime] = None) -> str:
 def pex_copy_text(freshness: dict, now: Optional[datetime] = None) -> str:
     """How fresh the local copy of PEX is, on PEX's clock (US Eastern):
     'PEX copy read 10:42 (whole range: today 02:15), US Eastern time'."""
-    from pexxero.pex import EASTERN
+    from pexxero.clients.pex import EASTERN
 
     read_at, full_at = freshness.get("read_at"), freshness.get("full_at")
     if read_at is None:
@@ -248,11 +248,11 @@ def organisation_line(conn) -> str:
 def explain(exc: BaseException) -> str:
     """An engine error in words a bookkeeper understands, saying what to do next. Never a traceback, never a
     token: only the engine's own messages (which are written to be shown) and fixed sentences."""
-    from pexxero.engine import NotConnected
-    from pexxero.pex import PexAuthError, PexError, PexRateLimited, PexUnavailable
+    from pexxero.connection import NotConnected
+    from pexxero.clients.pex import PexAuthError, PexError, PexRateLimited, PexUnavailable
     from pexxero.secrets import SecretsError
     from pexxero.setup import SetupError
-    from pexxero.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
+    from pexxero.clients.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
 
     if isinstance(exc, NotConnected):
         return str(exc)[:1].upper() + str(exc)[1:] + "."

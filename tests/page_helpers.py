@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pexxero.engine import open_connection, today_eastern
+from pexxero.connection import open_connection, today_eastern
 from pexxero.sandbox import demo, seed, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent

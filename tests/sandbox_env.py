@@ -27,8 +27,8 @@ from typing import Iterator, Optional
 
 import pytest
 
-from pexxero.endpoints import Endpoints
-from pexxero.engine import Connection, open_connection
+from pexxero.clients.endpoints import Endpoints
+from pexxero.connection import Connection, open_connection
 from pexxero.sandbox import demo
 from pexxero.sandbox.pex_double import PexDouble
 from pexxero.sandbox.seed import sandbox_setup
@@ -174,7 +174,7 @@ def make_connection(db_path: Path, env: dict[str, str], gateway_options: Optiona
     conn = open_connection(db_path, endpoints=Endpoints.from_env(env))
     if today is not None:
         def pex_factory(c: Connection):
-            from pexxero.pex import PexClient
+            from pexxero.clients.pex import PexClient
 
             return PexClient(c.store.load_credentials(c.connection_id, "pex")["token"],
                              base_url=c.endpoints.pex_api_url, today=lambda: today)
@@ -182,7 +182,7 @@ def make_connection(db_path: Path, env: dict[str, str], gateway_options: Optiona
         conn.pex_factory = pex_factory
     if gateway_options:
         def factory(c: Connection):
-            from pexxero.xero import XeroGateway
+            from pexxero.clients.xero import XeroGateway
 
             return XeroGateway(demo.XERO_CLIENT_ID, demo.XERO_CLIENT_SECRET, c.store.token_keeper(c.connection_id),
                                c.tenant_id() or None, endpoints=c.endpoints, **gateway_options)
@@ -196,15 +196,15 @@ def pinned_today(day: date) -> Iterator[None]:
     """Today on PEX's clock is `day` for the engine in this process (preview, sync, config import): with both
     doubles generated for the same day, a test sees the demo business exactly as it would be on that date.
     (PEX clients take their own `today`: see `make_connection`.) Child processes keep the real date."""
-    import pexxero.engine
-    import pexxero.pex
+    import pexxero.connection
+    import pexxero.clients.pex
 
-    saved = pexxero.engine.today_eastern, pexxero.pex.eastern_today
-    pexxero.engine.today_eastern = pexxero.pex.eastern_today = lambda: day
+    saved = pexxero.connection.today_eastern, pexxero.clients.pex.eastern_today
+    pexxero.connection.today_eastern = pexxero.clients.pex.eastern_today = lambda: day
     try:
         yield
     finally:
-        pexxero.engine.today_eastern, pexxero.pex.eastern_today = saved
+        pexxero.connection.today_eastern, pexxero.clients.pex.eastern_today = saved
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from pexxero.models import BLOCKED, NEW, SKIPPED, marker
-from pexxero.pex import BadPexRow, parse_transaction, read_rows
+from pexxero.clients.pex import BadPexRow, parse_transaction, read_rows
 from pexxero.sandbox import demo
 from pexxero.sync import run_sync
 from sandbox_env import SandboxEnv, open_sandbox, sandbox  # noqa: F401
@@ -299,7 +299,7 @@ XERO_READ_FAULTS = [
 @pytest.mark.parametrize("fault,times,message", XERO_READ_FAULTS,
                          ids=[f"{f}x{n}" for f, n, _ in XERO_READ_FAULTS])
 def test_a_bad_xero_answer_to_a_read_is_a_clear_error_not_an_empty_book(sandbox, fault, times, message):
-    from pexxero.xero import XeroError
+    from pexxero.clients.xero import XeroError
 
     _quick_retries(sandbox)
     sandbox.xero.faults.queue(fault, method="GET", path_contains="BankTransactions", count=times)

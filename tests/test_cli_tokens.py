@@ -13,7 +13,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from pexxero import cli
-from pexxero.engine import open_connection
+from pexxero.connection import open_connection
 from pexxero.sandbox import demo
 from pexxero.sandbox.seed import sandbox_setup
 from pexxero.setup import to_toml

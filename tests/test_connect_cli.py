@@ -137,8 +137,8 @@ def test_connect_xero_without_any_token_says_where_a_first_one_comes_from(env):
 
 def test_the_hints_never_suggest_a_token_in_argv():
     from pexxero import cli
-    from pexxero.engine import NotConnected
-    from pexxero.xero import XeroSessionFailed
+    from pexxero.connection import NotConnected
+    from pexxero.clients.xero import XeroSessionFailed
 
     for exc in (NotConnected("PEX is not connected: add the PEX API token first"),
                 NotConnected("Xero is not connected: connect Xero first"), XeroSessionFailed()):

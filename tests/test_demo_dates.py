@@ -25,7 +25,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from pexxero import diff, mapping, runs
+from pexxero import mapping, reconcile, runs
 from pexxero.models import (
     BLOCKED,
     CHANGED,
@@ -43,7 +43,7 @@ from pexxero.models import (
     XeroBankTransaction,
     XeroBankTransfer,
 )
-from pexxero.pex import EASTERN, parse_transaction
+from pexxero.clients.pex import EASTERN, parse_transaction
 from pexxero.sandbox import demo, seed
 from pexxero.sync import run_sync
 from sandbox_env import open_sandbox
@@ -200,7 +200,7 @@ def demo_preview(today: date) -> DemoPreview:
     books = seed.xero_seed(1, today)
     bank = [_bank_transaction(n, e) for n, e in enumerate(books["bank_transactions"])]
     transfers = [_bank_transfer(n, e) for n, e in enumerate(books["bank_transfers"])]
-    frame = diff.reconcile(results, bank, transfers, lock_date=date.fromisoformat(books["period_lock_date"]),
+    frame = reconcile.reconcile(results, bank, transfers, lock_date=date.fromisoformat(books["period_lock_date"]),
                            start=setup.pex.start_date, end=today)
     contacts = {n.casefold() for n in demo.CONTACT_NAMES} | {e["Contact"]["Name"].casefold()
                                                              for e in books["bank_transactions"]}

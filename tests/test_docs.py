@@ -44,7 +44,7 @@ def test_the_module_table_names_only_modules_that_exist():
     assert named, "the README names no module"
     missing = sorted(n for n in named if not (ROOT / n).exists())
     assert not missing, f"the README names modules that do not exist: {missing}"
-    # `pexxero/xero.py`, `xero_limits.py`: a bare name in a table row sits beside its folder's first name
+    # `pexxero/clients/xero.py`, `xero_limits.py`: a bare name in a table row sits beside its folder's first name
     for row in re.findall(r"^\| `(pexxero/[\w/]+)\.py`(.*?)\|", README, flags=re.M):
         folder = Path(row[0]).parent
         for bare in re.findall(r"`(\w+\.py)`", row[1]):

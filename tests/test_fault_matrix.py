@@ -37,8 +37,8 @@ from typing import Callable, Optional
 import pytest
 
 from pexxero import cli, commands, runs
-from pexxero.endpoints import Endpoints
-from pexxero.engine import open_connection
+from pexxero.clients.endpoints import Endpoints
+from pexxero.connection import open_connection
 from pexxero.models import NEW, SYNCED
 from pexxero.sandbox import demo
 from sandbox_env import PROJECT_ROOT, SandboxEnv, open_sandbox
@@ -78,8 +78,8 @@ def env(tmp_path):
 
 def fast_connection(env: SandboxEnv, sleeps: list, xero_timeout=None):
     """A connection like the command line's, whose clients record their waits instead of sleeping them."""
-    from pexxero.pex import PexClient
-    from pexxero.xero import XeroGateway
+    from pexxero.clients.pex import PexClient
+    from pexxero.clients.xero import XeroGateway
 
     conn = open_connection(env.db_path, endpoints=Endpoints.from_env(env.env))
     options = {"minute_limit": 100_000, "sleep": sleeps.append}

@@ -3,7 +3,7 @@
 from page_helpers import *  # noqa: F401,F403
 from page_helpers import app, button, connected, no_exception, texts
 
-from pexxero.engine import open_connection
+from pexxero.connection import open_connection
 from pexxero.sandbox import demo
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from page_helpers import *  # noqa: F401,F403
 from page_helpers import app, button, connected, no_exception, progress_text, set_up, texts
 
-from pexxero.engine import open_connection, today_eastern
+from pexxero.connection import open_connection, today_eastern
 from pexxero.sandbox import seed
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from pexxero.models import TagOption
-from pexxero.pex import PexAuthError, PexClient, PexError, PexRateLimited, PexUnavailable, parse_transaction
+from pexxero.clients.pex import PexAuthError, PexClient, PexError, PexRateLimited, PexUnavailable, parse_transaction
 from pexxero.sandbox import demo
 from pexxero.sandbox.pex_double import PexDouble
 from fakes import FakeClock

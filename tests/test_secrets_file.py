@@ -2,7 +2,7 @@
 
 import pytest
 
-from pexxero.engine import xero_app_credentials
+from pexxero.connection import xero_app_credentials
 from pexxero.secrets import SecretsFileUnreadable, read_secrets_file
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pexxero.engine import open_connection
-from pexxero.endpoints import Endpoints
+from pexxero.connection import open_connection
+from pexxero.clients.endpoints import Endpoints
 from pexxero.sandbox import demo
 from pexxero.sandbox.pex_double import PexDouble
 from pexxero.sandbox.seed import sandbox_setup

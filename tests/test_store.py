@@ -75,8 +75,8 @@ def umask_022():
 def test_the_database_its_wal_and_shm_and_the_csv_are_readable_by_their_owner_alone(isolated, umask_022):
     import pandas as pd
 
-    from pexxero import diff
-    from pexxero.engine import Preview
+    from pexxero import reconcile
+    from pexxero.connection import Preview
 
     path = isolated / "p.db"
     with Store.open(path) as s:
@@ -89,12 +89,12 @@ def test_the_database_its_wal_and_shm_and_the_csv_are_readable_by_their_owner_al
     csv_path = isolated / "reconciliation.csv"
     csv_path.write_text("old", encoding="utf-8")
     csv_path.chmod(0o644)  # an earlier export: narrowed when written again
-    preview = Preview(pd.DataFrame(columns=diff.COLUMNS), datetime.now(timezone.utc), date(2026, 6, 1),
+    preview = Preview(pd.DataFrame(columns=reconcile.COLUMNS), datetime.now(timezone.utc), date(2026, 6, 1),
                       date(2026, 6, 30))
     for target in (csv_path, isolated / "new.csv"):
         preview.to_csv(target)
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
-        assert target.read_text(encoding="utf-8").startswith(",".join(diff.COLUMNS[:2]))
+        assert target.read_text(encoding="utf-8").startswith(",".join(reconcile.COLUMNS[:2]))
 
 
 def test_a_file_that_is_not_a_pexxero_database_is_named_with_what_to_do(isolated, capsys):
@@ -278,7 +278,7 @@ def test_no_key_file_is_made_until_a_credential_is_touched(isolated):
 
 def test_a_missing_key_file_with_stored_credentials_refuses_to_start_and_makes_no_new_key(isolated, capsys):
     from pexxero import cli
-    from pexxero.engine import open_connection
+    from pexxero.connection import open_connection
     from pexxero.secrets import KeyFileMissing
 
     path = isolated / "p.db"

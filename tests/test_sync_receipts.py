@@ -205,7 +205,7 @@ def test_an_upload_xero_committed_then_dropped_is_looked_up_not_sent_twice(sandb
 
 def _impatient(env):
     """A gateway whose waits are recorded, not slept (the dropped uploads are retried at once)."""
-    from pexxero.xero import XeroGateway
+    from pexxero.clients.xero import XeroGateway
     from pexxero.sandbox import demo
 
     return lambda c: XeroGateway(demo.XERO_CLIENT_ID, demo.XERO_CLIENT_SECRET, c.store.token_keeper(c.connection_id),

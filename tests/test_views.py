@@ -6,10 +6,10 @@ from decimal import Decimal
 import pandas as pd
 
 from pexxero import runs, views
-from pexxero.engine import NotConnected
+from pexxero.connection import NotConnected
 from pexxero.models import STATUSES
-from pexxero.pex import PexAuthError
-from pexxero.xero import XeroSessionFailed
+from pexxero.clients.pex import PexAuthError
+from pexxero.clients.xero import XeroSessionFailed
 
 
 def frame() -> pd.DataFrame:

@@ -15,11 +15,11 @@ from decimal import Decimal
 import pytest
 from xero_python.api_client.oauth2 import TokenApi
 
-from pexxero.endpoints import Endpoints
+from pexxero.clients.endpoints import Endpoints
 from pexxero.models import AttachmentFile, Line, PlannedRecord, Tracking
 from pexxero.sandbox import demo
 from pexxero.sandbox.xero_double import XeroDouble
-from pexxero.xero import (
+from pexxero.clients.xero import (
     MemoryTokenKeeper,
     XeroDailyLimit,
     XeroError,
@@ -27,7 +27,7 @@ from pexxero.xero import (
     XeroSessionFailed,
     XeroUnavailable,
 )
-from pexxero.xero_tokens import stamp_expiry
+from pexxero.clients.xero_tokens import stamp_expiry
 from fakes import FakeClock
 
 START = float(int(time.time()))  # the fake clock starts now: record dates stay clear of the demo's lock date

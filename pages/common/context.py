@@ -16,7 +16,7 @@ from typing import Optional
 import streamlit as st
 
 from pexxero import views
-from pexxero.engine import Connection, Preview, open_connection, xero_app_credentials
+from pexxero.connection import Connection, Preview, open_connection, xero_app_credentials
 from pexxero.sandbox import demo
 from pexxero.secrets import SecretsError, read_secrets_file
 from pexxero.store import StoreError

@@ -16,9 +16,9 @@ from typing import Callable, Iterator, Optional
 
 import pandas as pd
 
-from pexxero import diff, mapping, runs
-from pexxero.endpoints import Endpoints
-from pexxero.pex import eastern_today as today_eastern  # today on PEX's clock (US Eastern)
+from pexxero import mapping, reconcile, runs
+from pexxero.clients.endpoints import Endpoints
+from pexxero.clients.pex import eastern_today as today_eastern  # today on PEX's clock (US Eastern)
 from pexxero.models import (
     CHANGED,
     NEW,
@@ -62,7 +62,7 @@ class Preview:
     lock_date: Optional[date] = None  # Xero's lock date: nothing on or before it can be written or removed
 
     def summary(self) -> pd.DataFrame:
-        return diff.summary(self.frame)
+        return reconcile.summary(self.frame)
 
     def to_csv(self, path_or_buffer) -> None:
         """The reconciliation CSV to a buffer, or to a file only its owner may read (it holds the books)."""
@@ -70,9 +70,9 @@ class Preview:
             from pexxero.store import open_private
 
             with open_private(path_or_buffer, "w", encoding="utf-8", newline="") as handle:
-                diff.to_csv(self.frame, handle)
+                reconcile.to_csv(self.frame, handle)
             return
-        diff.to_csv(self.frame, path_or_buffer)
+        reconcile.to_csv(self.frame, path_or_buffer)
 
 
 @dataclass
@@ -212,7 +212,7 @@ class Connection:
             if self.pex_factory is not None:
                 self._pex = self.pex_factory(self)
             else:
-                from pexxero.pex import PexClient
+                from pexxero.clients.pex import PexClient
 
                 creds = self.store.load_credentials(self.connection_id, "pex") or {}
                 if not creds.get("token"):
@@ -228,7 +228,7 @@ class Connection:
             if self.xero_factory is not None:
                 self._xero = self.xero_factory(self)
             else:
-                from pexxero.xero import XeroGateway
+                from pexxero.clients.xero import XeroGateway
 
                 if not self.xero_connected():
                     raise NotConnected("Xero is not connected: connect Xero first")
@@ -296,7 +296,7 @@ class Connection:
         that appears late, or a correction to an old one, is seen. A whole read costs the same calls as a
         look-back read (one window per ledger, paged), so it stays within PEX's hourly limits.
         """
-        from pexxero.pex import MAX_HISTORY_DAYS
+        from pexxero.clients.pex import MAX_HISTORY_DAYS
 
         today = today or today_eastern()
         start, end = self.date_range(self.setup(), today)
@@ -400,7 +400,7 @@ class Connection:
         if ref.organisation is not None:
             locks = [d for d in (ref.organisation.period_lock_date, ref.organisation.end_of_year_lock_date) if d]
             lock = max(locks) if locks else None
-        frame = diff.reconcile(results, bank, transfers, lock_date=lock, start=start, end=end,
+        frame = reconcile.reconcile(results, bank, transfers, lock_date=lock, start=start, end=end,
                                pex_cash=setup.accounts.pex_cash)
         name = ref.organisation.name if ref.organisation is not None else ""
         if name:

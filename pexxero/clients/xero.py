@@ -25,7 +25,7 @@ from xero_python.api_client.deserializer import deserialize
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.identity import IdentityApi
 
-from pexxero.endpoints import Endpoints
+from pexxero.clients.endpoints import Endpoints
 from pexxero.models import (
     AttachmentFile,
     Line,
@@ -40,7 +40,7 @@ from pexxero.models import (
     XeroTrackingCategory,
     XeroTrackingOption,
 )
-from pexxero.xero_limits import (
+from pexxero.clients.xero_calls import (
     MAX_RATE_WAIT,
     CallLimiter,
     CallRunner,
@@ -51,7 +51,7 @@ from pexxero.xero_limits import (
     XeroUnavailable,
     validation_messages,
 )
-from pexxero.xero_tokens import MemoryTokenKeeper, TokenKeeper, TokenManager
+from pexxero.clients.xero_tokens import MemoryTokenKeeper, TokenKeeper, TokenManager
 
 __all__ = [
     "XeroError", "XeroSessionFailed", "XeroDailyLimit", "XeroUnavailable", "TokenKeeper", "MemoryTokenKeeper",

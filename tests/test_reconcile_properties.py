@@ -10,7 +10,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pexxero import diff, models
+from pexxero import models, reconcile
 from pexxero.mapping import plan
 from pexxero.models import (
     Line,
@@ -149,7 +149,7 @@ def scenarios(draw):
 @given(scenarios())
 def test_every_pex_transaction_gets_exactly_one_status_and_the_totals_add_up(scenario):
     txs, results, bank, transfers, lock = scenario
-    frame = diff.reconcile(results, bank, transfers, lock_date=lock)
+    frame = reconcile.reconcile(results, bank, transfers, lock_date=lock)
 
     pex_rows = frame[frame["status"] != models.XERO_ONLY]
     assert list(pex_rows["pex_id"]) == [tx.transaction_id for tx in txs]
@@ -160,7 +160,7 @@ def test_every_pex_transaction_gets_exactly_one_status_and_the_totals_add_up(sce
     orphans = [r for r in bank if r.bank_transaction_id.startswith("o")]  # marked, with no PEX transaction
     assert len(frame) - len(pex_rows) == len(orphans)
 
-    table = diff.summary(frame)
+    table = reconcile.summary(frame)
     assert table["count"].sum() == len(frame)
     orphan_money = sum((-o.total if o.type == "SPEND" else o.total for o in orphans), Decimal("0"))
     assert sum(table["net"]) == sum((tx.amount for tx in txs), Decimal("0")) + orphan_money
@@ -178,7 +178,7 @@ def test_every_pex_transaction_gets_exactly_one_status_and_the_totals_add_up(sce
             assert row.date > lock
 
     buffer = io.StringIO()
-    diff.to_csv(frame, buffer)
+    reconcile.to_csv(frame, buffer)
     assert buffer.getvalue().count("\n") >= len(frame) + 1
 
 
@@ -187,7 +187,7 @@ def test_every_pex_transaction_gets_exactly_one_status_and_the_totals_add_up(sce
 def test_what_sync_would_write_reads_back_as_synced(txs):
     results = plan(txs, SETUP, REF, today=TODAY)
     written = [copy_in_xero(r.planned, f"x{n}") for n, r in enumerate(results) if r.planned is not None]
-    frame = diff.reconcile(results, [w for w in written if isinstance(w, XeroBankTransaction)],
+    frame = reconcile.reconcile(results, [w for w in written if isinstance(w, XeroBankTransaction)],
                            [w for w in written if isinstance(w, XeroBankTransfer)])
     expected = [models.SYNCED if r.planned is not None else r.status for r in results]
     assert list(frame["status"]) == expected

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pexxero import csvsafe, diff, models
+from pexxero import csvsafe, models, reconcile
 from pexxero.mapping import MappingResult
 from pexxero.models import Line, PexTransaction, PlannedRecord, Tracking, XeroBankTransaction, XeroBankTransfer
 
@@ -64,7 +64,7 @@ def xero_transfer(reference="PEX-2", amount="500.00", day=DAY, source="090", tar
 
 
 def only_row(results, bank_transactions=(), bank_transfers=(), **kw):
-    frame = diff.reconcile(results if isinstance(results, list) else [results], list(bank_transactions),
+    frame = reconcile.reconcile(results if isinstance(results, list) else [results], list(bank_transactions),
                            list(bank_transfers), **kw)
     return frame.iloc[0]
 
@@ -73,28 +73,28 @@ def only_row(results, bank_transactions=(), bank_transfers=(), **kw):
 
 CASES = [
     # label, result, bank transactions, transfers, options, status, reason, differences
-    ("nothing in Xero", spend(), [], [], {}, models.NEW, diff.NEW_REASON, ""),
-    ("marker agrees", spend(), [xero_spend()], [], {}, models.SYNCED, diff.SYNCED_REASON, ""),
+    ("nothing in Xero", spend(), [], [], {}, models.NEW, reconcile.NEW_REASON, ""),
+    ("marker agrees", spend(), [xero_spend()], [], {}, models.SYNCED, reconcile.SYNCED_REASON, ""),
     ("contact differs only in case", spend(contact="Home Depot"), [xero_spend(contact=" HOME DEPOT ")], [], {},
-     models.SYNCED, diff.SYNCED_REASON, ""),
+     models.SYNCED, reconcile.SYNCED_REASON, ""),
     ("amount and account differ", spend(), [xero_spend(amount="12.00", account="429")], [], {}, models.CHANGED,
-     diff.CHANGED_REASON, "amount: Xero 12.00, PEX 15.00; account: Xero 429, PEX 453"),
-    ("date differs", spend(), [xero_spend(day=date(2026, 3, 5))], [], {}, models.CHANGED, diff.CHANGED_REASON,
+     reconcile.CHANGED_REASON, "amount: Xero 12.00, PEX 15.00; account: Xero 429, PEX 453"),
+    ("date differs", spend(), [xero_spend(day=date(2026, 3, 5))], [], {}, models.CHANGED, reconcile.CHANGED_REASON,
      "date: Xero 2026-03-05, PEX 2026-03-02"),
-    ("type differs", spend(), [xero_spend(xero_type="RECEIVE")], [], {}, models.CHANGED, diff.CHANGED_REASON,
+    ("type differs", spend(), [xero_spend(xero_type="RECEIVE")], [], {}, models.CHANGED, reconcile.CHANGED_REASON,
      "type: Xero RECEIVE, PEX SPEND"),
-    ("tracking differs", spend(), [xero_spend(tracking=())], [], {}, models.CHANGED, diff.CHANGED_REASON,
+    ("tracking differs", spend(), [xero_spend(tracking=())], [], {}, models.CHANGED, reconcile.CHANGED_REASON,
      "tracking: Xero (none), PEX PROJECTS: Alpha Site"),
-    ("contact differs", spend(), [xero_spend(contact="Lowe's")], [], {}, models.CHANGED, diff.CHANGED_REASON,
+    ("contact differs", spend(), [xero_spend(contact="Lowe's")], [], {}, models.CHANGED, reconcile.CHANGED_REASON,
      "contact: Xero Lowe's, PEX Home Depot"),
-    ("bank account differs", spend(), [xero_spend(bank="090")], [], {}, models.CHANGED, diff.CHANGED_REASON,
+    ("bank account differs", spend(), [xero_spend(bank="090")], [], {}, models.CHANGED, reconcile.CHANGED_REASON,
      "bank account: Xero 090, PEX 091"),
     ("reconciled and changed", spend(), [xero_spend(amount="1.00", is_reconciled=True)], [], {}, models.CHANGED,
-     diff.CHANGED_REASON + diff.RECONCILED_NOTE, "amount: Xero 1.00, PEX 15.00"),
-    ("marked but deleted", spend(), [xero_spend(status="DELETED")], [], {}, models.NEW, diff.NEW_REASON, ""),
-    ("marked but voided", spend(), [xero_spend(status="VOIDED")], [], {}, models.NEW, diff.NEW_REASON, ""),
+     reconcile.CHANGED_REASON + reconcile.RECONCILED_NOTE, "amount: Xero 1.00, PEX 15.00"),
+    ("marked but deleted", spend(), [xero_spend(status="DELETED")], [], {}, models.NEW, reconcile.NEW_REASON, ""),
+    ("marked but voided", spend(), [xero_spend(status="VOIDED")], [], {}, models.NEW, reconcile.NEW_REASON, ""),
     ("marker is case-insensitive", spend(), [xero_spend(reference=" pex-1 ")], [], {}, models.SYNCED,
-     diff.SYNCED_REASON, ""),
+     reconcile.SYNCED_REASON, ""),
     ("unmarked look-alike", spend(), [xero_spend(reference="", day=date(2026, 3, 4), contact="HOME DEPOT 4421")], [],
      {}, models.POSSIBLE_DUPLICATE,
      "Xero already has an unmarked SPEND of 15.00 dated 2026-03-04 to HOME DEPOT 4421 (no PEX reference: a bank-feed "
@@ -104,41 +104,41 @@ CASES = [
      "Xero already has an unmarked SPEND of 15.00 dated 2026-02-28 to Home Depot (no PEX reference: a bank-feed "
      "line or a hand entry?): push it only if it is a different transaction", ""),
     ("look-alike too far", spend(), [xero_spend(reference="", day=date(2026, 3, 6))], [], {}, models.NEW,
-     diff.NEW_REASON, ""),
+     reconcile.NEW_REASON, ""),
     ("look-alike with a wider window", spend(), [xero_spend(reference="", day=date(2026, 3, 6))], [],
      {"duplicate_days": 4}, models.POSSIBLE_DUPLICATE, None, ""),
     ("unmarked, other amount", spend(), [xero_spend(reference="", amount="15.01")], [], {}, models.NEW,
-     diff.NEW_REASON, ""),
+     reconcile.NEW_REASON, ""),
     ("unmarked, other type", spend(), [xero_spend(reference="", xero_type="RECEIVE")], [], {}, models.NEW,
-     diff.NEW_REASON, ""),
-    ("unmarked, other bank", spend(), [xero_spend(reference="", bank="090")], [], {}, models.NEW, diff.NEW_REASON,
+     reconcile.NEW_REASON, ""),
+    ("unmarked, other bank", spend(), [xero_spend(reference="", bank="090")], [], {}, models.NEW, reconcile.NEW_REASON,
      ""),
     ("another record's marker is no look-alike", spend(), [xero_spend(reference="PEX-77")], [], {}, models.NEW,
-     diff.NEW_REASON, ""),
+     reconcile.NEW_REASON, ""),
     ("on the lock date", spend(), [], [], {"lock_date": DAY}, models.BLOCKED,
      "dated 2026-03-02, on or before Xero's lock date 2026-03-02: ask your adviser to move the lock date or change "
      "the start date", ""),
-    ("after the lock date", spend(), [], [], {"lock_date": date(2026, 3, 1)}, models.NEW, diff.NEW_REASON, ""),
+    ("after the lock date", spend(), [], [], {"lock_date": date(2026, 3, 1)}, models.NEW, reconcile.NEW_REASON, ""),
     ("changed before the lock date", spend(), [xero_spend(contact="Shell")], [], {"lock_date": DAY}, models.CHANGED,
-     diff.CHANGED_REASON + "; it is dated on or before Xero's lock date 2026-03-02",
+     reconcile.CHANGED_REASON + "; it is dated on or before Xero's lock date 2026-03-02",
      "contact: Xero Shell, PEX Home Depot"),
     ("synced before the lock date", spend(), [xero_spend()], [], {"lock_date": date(2026, 5, 31)}, models.SYNCED,
-     diff.SYNCED_REASON, ""),
+     reconcile.SYNCED_REASON, ""),
     ("look-alike before the lock date", spend(), [xero_spend(reference="")], [], {"lock_date": date(2026, 5, 31)},
      models.POSSIBLE_DUPLICATE, None, ""),
     ("skipped passes through", not_planned(), [], [], {}, models.SKIPPED, "pending: not settled yet", ""),
     ("blocked passes through", not_planned(status=models.BLOCKED, reason="amount is 0.00"), [xero_spend(
         reference="", amount="9.99")], [], {"lock_date": date(2026, 12, 31)}, models.BLOCKED, "amount is 0.00", ""),
-    ("transfer synced", funding(), [], [xero_transfer()], {}, models.SYNCED, diff.SYNCED_REASON, ""),
+    ("transfer synced", funding(), [], [xero_transfer()], {}, models.SYNCED, reconcile.SYNCED_REASON, ""),
     ("transfer the other way", funding(), [], [xero_transfer(source="091", target="090")], {}, models.CHANGED,
-     diff.CHANGED_REASON, "account: Xero 091 → 090, PEX 090 → 091"),
+     reconcile.CHANGED_REASON, "account: Xero 091 → 090, PEX 090 → 091"),
     ("transfer look-alike", funding(), [], [xero_transfer(reference="ACH 2231", day=date(2026, 3, 3))], {},
      models.POSSIBLE_DUPLICATE, "Xero already has an unmarked TRANSFER of 500.00 dated 2026-03-03 (no PEX reference: "
      "a bank-feed line or a hand entry?): push it only if it is a different transaction", ""),
     ("transfer look-alike the other way", funding(), [], [xero_transfer(reference="", source="091", target="090")],
-     {}, models.NEW, diff.NEW_REASON, ""),
+     {}, models.NEW, reconcile.NEW_REASON, ""),
     ("transfer marker on a bank transaction", funding(), [xero_spend(reference="PEX-2", amount="500.00")], [], {},
-     models.CHANGED, diff.CHANGED_REASON,
+     models.CHANGED, reconcile.CHANGED_REASON,
      "type: Xero SPEND, PEX TRANSFER; account: Xero 453, PEX 090 → 091; tracking: Xero PROJECTS: Alpha Site, "
      "PEX (none); contact: Xero Home Depot, PEX (none)"),
 ]
@@ -170,7 +170,7 @@ def test_the_xero_columns_show_the_marked_record_or_the_look_alike():
 
 def test_a_skipped_row_still_shows_the_xero_record_carrying_its_marker():
     record = xero_spend(reference="PEX-3", xid="x-3", amount="9.99")
-    frame = diff.reconcile([not_planned()], [record], [])
+    frame = reconcile.reconcile([not_planned()], [record], [])
     assert len(frame) == 1  # not `xero only`: the transaction is in the results
     assert (frame.iloc[0]["status"], frame.iloc[0]["xero_id"]) == (models.SKIPPED, "x-3")
 
@@ -184,7 +184,7 @@ def test_the_nearest_look_alike_is_chosen():
 def test_several_records_carrying_one_marker_are_flagged():
     row = only_row(spend(), [xero_spend(xid="a"), xero_spend(xid="b", amount="99.00")])
     assert (row["status"], row["xero_id"]) == (models.SYNCED, "a")
-    assert row["reason"] == diff.SYNCED_REASON + "; PEX-1" + diff.SEVERAL_NOTE
+    assert row["reason"] == reconcile.SYNCED_REASON + "; PEX-1" + reconcile.SEVERAL_NOTE
 
 
 def test_marked_records_without_a_pex_transaction_are_xero_only():
@@ -197,7 +197,7 @@ def test_marked_records_without_a_pex_transaction_are_xero_only():
         xero_spend(reference="INV-1", xid="u-1", amount="3.00"),  # unmarked: never listed
     ]
     bank_only = [o for o in orphans if isinstance(o, XeroBankTransaction)]
-    frame = diff.reconcile([spend()], bank_only, [orphans[1]], start=date(2026, 3, 1), end=date(2026, 3, 31))
+    frame = reconcile.reconcile([spend()], bank_only, [orphans[1]], start=date(2026, 3, 1), end=date(2026, 3, 31))
     xero_only = frame[frame["status"] == models.XERO_ONLY]
     assert list(xero_only["pex_id"]) == [901, 900]  # by date
     assert list(xero_only["xero_id"]) == ["o-2", "o-1"]
@@ -206,17 +206,17 @@ def test_marked_records_without_a_pex_transaction_are_xero_only():
         date(2026, 3, 10), Decimal("15.00"), "Shell", "449")
     # no PEX amount: the row shows Xero's, as money on PEX Cash (a SPEND is money out)
     assert (first["amount"], first["kind"], first["merchant"], first["planned"]) == (Decimal("-15.00"), "", "", None)
-    assert first["reason"] == diff.XERO_ONLY_REASON
+    assert first["reason"] == reconcile.XERO_ONLY_REASON
     assert xero_only.iloc[0]["xero_type"] == "TRANSFER" and xero_only.iloc[0]["amount"] == Decimal("500.00")
-    unbounded = diff.reconcile([spend()], bank_only, [orphans[1]])
+    unbounded = reconcile.reconcile([spend()], bank_only, [orphans[1]])
     assert sorted(unbounded[unbounded["status"] == models.XERO_ONLY]["pex_id"]) == [900, 901, 902]
 
 
 def test_every_pex_transaction_gets_exactly_one_row_in_order():
     results = [spend(pex_id=i, amount=f"{i}.00") for i in range(10, 20)] + [not_planned(pex_id=5), funding(pex_id=6)]
     bank = [xero_spend(reference=f"PEX-{i}", amount=f"{i}.00", xid=f"x{i}") for i in range(10, 15)]
-    frame = diff.reconcile(results, bank, [], lock_date=date(2026, 1, 1))
-    assert list(frame.columns) == diff.COLUMNS + diff.OBJECT_COLUMNS
+    frame = reconcile.reconcile(results, bank, [], lock_date=date(2026, 1, 1))
+    assert list(frame.columns) == reconcile.COLUMNS + reconcile.OBJECT_COLUMNS
     assert list(frame["pex_id"]) == [r.transaction.transaction_id for r in results]
     assert list(frame["status"]) == [models.SYNCED] * 5 + [models.NEW] * 5 + [models.SKIPPED, models.NEW]
     assert list(frame["amount"]) == [r.transaction.amount for r in results]  # signed PEX amounts, as Decimals
@@ -226,9 +226,9 @@ def test_every_pex_transaction_gets_exactly_one_row_in_order():
 
 
 def test_empty_inputs_give_an_empty_frame_with_the_columns():
-    frame = diff.reconcile([], [], [])
-    assert list(frame.columns) == diff.COLUMNS + diff.OBJECT_COLUMNS and len(frame) == 0
-    assert list(diff.summary(frame)["count"]) == [0] * len(models.STATUSES)
+    frame = reconcile.reconcile([], [], [])
+    assert list(frame.columns) == reconcile.COLUMNS + reconcile.OBJECT_COLUMNS and len(frame) == 0
+    assert list(reconcile.summary(frame)["count"]) == [0] * len(models.STATUSES)
 
 
 # ------------------------------------------------------------------------------------ summary and CSV
@@ -238,10 +238,10 @@ def test_summary_counts_money_out_money_in_and_net_per_status():
     results = [spend(pex_id=1, amount="10.00"), spend(pex_id=2, amount="2.50", xero_type="RECEIVE"),
                spend(pex_id=3, amount="7.25"), not_planned(pex_id=4)]
     bank = [xero_spend(reference="PEX-3", amount="7.00", xid="c"), xero_spend(reference="PEX-88", amount="4.40")]
-    frame = diff.reconcile(results, bank, [])
-    table = diff.summary(frame).set_index("status")
+    frame = reconcile.reconcile(results, bank, [])
+    table = reconcile.summary(frame).set_index("status")
     assert list(table.index) == list(models.STATUSES)
-    assert list(table.columns) == diff.TOTALS[1:]
+    assert list(table.columns) == reconcile.TOTALS[1:]
     new = table.loc[models.NEW]
     assert (new["count"], new["money_out"], new["money_in"], new["net"]) == (
         2, Decimal("10.00"), Decimal("2.50"), Decimal("-7.50"))
@@ -259,9 +259,9 @@ def test_summary_counts_money_out_money_in_and_net_per_status():
 def test_a_xero_only_transfer_is_money_out_when_it_leaves_pex_cash():
     transfers = [xero_transfer(reference="PEX-901", xid="in", source="090", target="091"),
                  xero_transfer(reference="PEX-902", xid="out", amount="120.00", source="091", target="090")]
-    frame = diff.reconcile([], [], transfers, pex_cash="091").set_index("xero_id")
+    frame = reconcile.reconcile([], [], transfers, pex_cash="091").set_index("xero_id")
     assert (frame.loc["in", "amount"], frame.loc["out", "amount"]) == (Decimal("500.00"), Decimal("-120.00"))
-    totals = diff.summary(frame).set_index("status").loc[models.XERO_ONLY]
+    totals = reconcile.summary(frame).set_index("status").loc[models.XERO_ONLY]
     assert (totals["money_out"], totals["money_in"], totals["net"]) == (
         Decimal("120.00"), Decimal("500.00"), Decimal("380.00"))
 
@@ -273,11 +273,11 @@ def test_the_csv_has_the_columns_in_order_and_neutralises_formulas():
                        merchant_name="@SUM(A1:A9)", cardholder="+Pat"),
         evil.kind, evil.planned, None, "", DAY, evil.link,
     )
-    frame = diff.reconcile([evil, not_planned(pex_id=2, reason="-declined\tby bank")], [], [])
+    frame = reconcile.reconcile([evil, not_planned(pex_id=2, reason="-declined\tby bank")], [], [])
     buffer = io.StringIO()
-    diff.to_csv(frame, buffer)
+    reconcile.to_csv(frame, buffer)
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
-    assert list(rows[0].keys()) == diff.COLUMNS
+    assert list(rows[0].keys()) == reconcile.COLUMNS
     assert rows[0]["merchant"] == "'@SUM(A1:A9)"
     assert rows[0]["cardholder"] == "'+Pat"
     assert rows[0]["contact"] == "'=HYPERLINK(\"http://x\")"
@@ -289,7 +289,7 @@ def test_the_csv_has_the_columns_in_order_and_neutralises_formulas():
 
 def test_the_csv_can_be_written_to_a_path(tmp_path: Path):
     path = tmp_path / "reconciliation.csv"
-    diff.to_csv(diff.reconcile([spend()], [xero_spend(amount="12.00")], []), path)
+    reconcile.to_csv(reconcile.reconcile([spend()], [xero_spend(amount="12.00")], []), path)
     (row,) = list(csv.DictReader(path.open(newline="")))
     assert (row["status"], row["xero_amount"], row["differences"]) == (
         models.CHANGED, "12.00", "amount: Xero 12.00, PEX 15.00")
@@ -322,13 +322,13 @@ def test_neutralise(cell, expected):
 
 
 def test_the_bench_generator_and_reconcile_still_run_at_a_small_size():
-    path = Path(__file__).resolve().parent.parent / "bench" / "bench_diff.py"
-    spec = importlib.util.spec_from_file_location("bench_diff", path)
+    path = Path(__file__).resolve().parent.parent / "bench" / "bench_reconcile.py"
+    spec = importlib.util.spec_from_file_location("bench_reconcile", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     results, bank_transactions, bank_transfers = bench.generate(1_000)
     assert len(results) == 1_000 and len(bank_transactions) + len(bank_transfers) == 1_000
-    frame = diff.reconcile(results, bank_transactions, bank_transfers, lock_date=date(2026, 1, 5))
+    frame = reconcile.reconcile(results, bank_transactions, bank_transfers, lock_date=date(2026, 1, 5))
     counts = frame["status"].value_counts()
     assert (frame["status"] != models.XERO_ONLY).sum() == 1_000
     assert counts[models.XERO_ONLY] == 1_000 // 50
@@ -347,23 +347,23 @@ def declined(pex_id=5, day=DAY) -> MappingResult:
 
 
 def test_declined_after_it_was_written_is_voided_and_keeps_the_xero_id():
-    frame = diff.reconcile([declined()], [xero_spend("PEX-5", xid="x-5")], [])
+    frame = reconcile.reconcile([declined()], [xero_spend("PEX-5", xid="x-5")], [])
     row = frame.iloc[0]
     assert row["status"] == models.VOIDED
     assert row["reason"] == ("voided in PEX, still in Xero (declined in PEX: Insufficient funds): release it "
                              "(remove) and the next sync deletes it in Xero")
     assert row["xero_id"] == "x-5"
-    assert diff.summary(frame).set_index("status").loc[models.VOIDED, "count"] == 1
+    assert reconcile.summary(frame).set_index("status").loc[models.VOIDED, "count"] == 1
 
 
 def test_declined_and_never_written_or_deleted_since_stays_skipped():
-    frame = diff.reconcile([declined(), declined(6)], [xero_spend("PEX-6", xid="x-6", status="DELETED")], [])
+    frame = reconcile.reconcile([declined(), declined(6)], [xero_spend("PEX-6", xid="x-6", status="DELETED")], [])
     assert list(frame["status"]) == [models.SKIPPED, models.SKIPPED]
     assert list(frame["reason"]) == ["declined in PEX: Insufficient funds"] * 2
 
 
 def test_a_voided_record_on_or_before_the_lock_date_or_reconciled_cannot_be_removed():
-    frame = diff.reconcile([declined(5), declined(6, day=date(2026, 3, 20))],
+    frame = reconcile.reconcile([declined(5), declined(6, day=date(2026, 3, 20))],
                            [xero_spend("PEX-5", xid="x-5"),
                             xero_spend("PEX-6", xid="x-6", day=date(2026, 3, 20), is_reconciled=True)],
                            [], lock_date=date(2026, 3, 2))
@@ -378,14 +378,14 @@ def test_a_voided_transfer_is_to_be_removed_by_hand():
     result = MappingResult(tx, models.TRANSFER, None, models.SKIPPED, "declined in PEX: no reason given", DAY,
                            "link", voided=True)
     transfer = XeroBankTransfer("t-2", DAY, Decimal("500.00"), "090", "091", "PEX-2")
-    row = diff.reconcile([result], [], [transfer]).iloc[0]
+    row = reconcile.reconcile([result], [], [transfer]).iloc[0]
     assert row["status"] == models.VOIDED and row["xero_id"] == "t-2"
     assert row["reason"].endswith("a bank transfer cannot be removed through Xero's API: remove by hand in Xero")
 
 
 def test_the_csv_lists_voided_rows():
     buffer = io.StringIO()
-    diff.to_csv(diff.reconcile([declined()], [xero_spend("PEX-5", xid="x-5")], []), buffer)
+    reconcile.to_csv(reconcile.reconcile([declined()], [xero_spend("PEX-5", xid="x-5")], []), buffer)
     row = list(csv.DictReader(io.StringIO(buffer.getvalue())))[0]
     assert (row["status"], row["xero_id"]) == ("voided", "x-5")
     assert row["reason"].startswith("voided in PEX, still in Xero")

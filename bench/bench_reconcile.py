@@ -1,6 +1,6 @@
-"""Time and measure `diff.reconcile` at scale: 100,000 mapped PEX transactions against 100,000 Xero records.
+"""Time and measure `reconcile.reconcile` at scale: 100,000 mapped PEX transactions against 100,000 Xero records.
 
-    python bench/bench_diff.py [N]
+    python bench/bench_reconcile.py [N]
 
 The Xero side is a realistic mix: half the records carry a PEX marker (a tenth of those edited in Xero since),
 some are unmarked near-duplicates of PEX rows (a bank feed), a few are marked records with no PEX row (xero only),
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pexxero import diff, models  # noqa: E402
+from pexxero import models, reconcile  # noqa: E402
 from pexxero.mapping import MappingResult  # noqa: E402
 
 START = date(2026, 1, 1)
@@ -106,12 +106,12 @@ def run(n: int) -> None:
     timings, cpu = [], []
     for _ in range(3):
         t0, c0 = time.perf_counter(), time.process_time()
-        frame = diff.reconcile(results, bank_transactions, bank_transfers, lock_date=date(2026, 1, 5))
+        frame = reconcile.reconcile(results, bank_transactions, bank_transfers, lock_date=date(2026, 1, 5))
         timings.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
-    diff.reconcile(results, bank_transactions, bank_transfers, lock_date=date(2026, 1, 5))
+    reconcile.reconcile(results, bank_transactions, bank_transfers, lock_date=date(2026, 1, 5))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     print(f"reconcile: best of 3 {min(timings):.2f} s wall (all: {', '.join(f'{t:.2f}' for t in timings)}); "

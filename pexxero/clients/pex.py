@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from pexxero.endpoints import Endpoints
+from pexxero.clients.endpoints import Endpoints
 from pexxero.models import (
     AttachmentFile, Cardholder, PexAttachment, PexTransaction, Split, TagDefinition, TagOption, TagValue,
 )

@@ -14,8 +14,8 @@ from typing import Callable, ContextManager, Protocol
 from xero_python.api_client.oauth2 import TokenApi
 from xero_python.exceptions import HTTPStatusException
 
-from pexxero.endpoints import Endpoints
-from pexxero.xero_limits import (
+from pexxero.clients.endpoints import Endpoints
+from pexxero.clients.xero_calls import (
     TRANSPORT_ERRORS,
     XeroSessionFailed,
     XeroUnavailable,
