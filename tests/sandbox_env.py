@@ -1,9 +1,7 @@
 """A whole sandbox for engine tests: both doubles on loopback, a temp database, and a connected Connection with the
 sandbox setup — the state a user reaches after `connect pex`, `connect xero` and `config import`.
 
-    from sandbox_env import sandbox  # noqa: F401  (the pytest fixture; tests/ is on sys.path)
-
-    def test_something(sandbox):
+    def test_something(sandbox):  # the fixture, in conftest.py
         run = run_sync(sandbox.conn)
         assert sandbox.references()["PEX-400000001"] == 1
 
@@ -24,8 +22,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Iterator, Optional
-
-import pytest
 
 from pexxero.clients.endpoints import Endpoints
 from pexxero.connection import Connection, open_connection
@@ -242,10 +238,3 @@ def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Opt
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-@pytest.fixture
-def sandbox(tmp_path) -> Iterator[SandboxEnv]:
-    """Doubles + temp DB + a connected Connection with the sandbox setup (receipts attached)."""
-    with open_sandbox(tmp_path) as env:
-        yield env

@@ -22,7 +22,7 @@ from pexxero.models import BLOCKED, NEW, SKIPPED, marker
 from pexxero.clients.pex import BadPexRow, parse_transaction, read_rows
 from pexxero.sandbox import demo
 from pexxero.sync import run_sync
-from sandbox_env import SandboxEnv, open_sandbox, sandbox  # noqa: F401
+from sandbox_env import SandboxEnv, open_sandbox
 
 CORPUS = Path(__file__).parent / "corpus"
 FIRST_ID = 900_000_001

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from pexxero import runs
 from pexxero.models import NEW
-from sandbox_env import sandbox  # noqa: F401 - the fixture
 
 ITEM_COLUMNS = ["PEX id", "Date", "Kind", "Amount", "Outcome", "Xero id", "Why"]
 

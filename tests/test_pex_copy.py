@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sandbox_env import sandbox  # noqa: F401  (the fixture)
 
 from pexxero import views
 from pexxero.connection import LOOKBACK_DAYS

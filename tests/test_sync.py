@@ -9,7 +9,6 @@ from dataclasses import replace
 from pexxero import runs
 from pexxero.models import NEW
 from pexxero.sync import run_sync
-from sandbox_env import sandbox  # noqa: F401 - the fixture
 
 
 def _new_refs(env) -> set[str]:

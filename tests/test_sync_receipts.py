@@ -14,7 +14,6 @@ from pexxero.history import receipt_rows
 from pexxero.models import NEW
 from pexxero.sandbox import receipts as files
 from pexxero.sync import run_sync
-from sandbox_env import sandbox  # noqa: F401 - the fixture
 
 
 def _frame(env):

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sandbox_env import sandbox  # noqa: F401  (the fixture)
 
 from pexxero import runs
 from pexxero.models import SKIPPED, VOIDED
