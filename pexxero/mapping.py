@@ -71,7 +71,7 @@ def default_link(tx: PexTransaction) -> str:
 
 
 def classify(tx: PexTransaction) -> Optional[str]:
-    """The kind of a PEX row (PEX-API.md §2.3), or None for rows we never book (card funding and the rest)."""
+    """The kind of a PEX row (from its TransactionType, Category and Description), or None for rows we never book (card funding and the rest)."""
     ttype = tx.transaction_type.strip().lower()
     category = tx.category.strip()
     folded = category.lower()

@@ -110,10 +110,6 @@ def _lines_text(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return accounts, tracking
 
 
-def _transfer_accounts(record) -> str:
-    return f"{record.from_account_code} → {record.to_account_code}"
-
-
 def _xero_details(xero: dict, rows: np.ndarray) -> dict[str, np.ndarray]:
     """Accounts, tracking and contact of the Xero records at `rows`: only the rows a decision or display needs."""
     records = xero["record"][rows]

@@ -1,6 +1,6 @@
 """The connector setup: the vendor guide's seven steps as one immutable value.
 
-Field names follow the setup TOML of PRODUCT.md section by section, so `export` then `import` is the identity.
+Field names follow the setup TOML (the README's example file) section by section, so `export` then `import` is the identity.
 `from_toml` / `to_toml` read and write that file; `validate` checks a setup against the live Xero and PEX lists
 and names each refused field the way the TOML spells it (`accounts.pex_cash`, `fees.tracking.PROJECTS`).
 """
@@ -186,7 +186,7 @@ _SCHEMA: dict[str, dict[str, str]] = {
     "fees": {"contact": _TEXT, "tracking": _MAP},
 }
 
-# a few comments so an exported file explains itself (PRODUCT.md's own wording)
+# a few comments so an exported file explains itself (the wording of the README's example file)
 _COMMENTS = {
     ("pex", "end_date"): "empty: the day of the sync",
     ("pex", "post_date"): '"transaction" or "settlement"',
@@ -203,7 +203,7 @@ _SECTION_COMMENTS = {
 
 
 def from_toml(text: str) -> Setup:
-    """Parse the setup TOML of PRODUCT.md. Checks syntax, shape and enum values; `validate` checks the rest."""
+    """Parse the setup TOML. Checks syntax, shape and enum values; `validate` checks the rest."""
     text = text.removeprefix("\ufeff")  # a byte-order mark, as Windows editors save UTF-8: not part of the TOML
     try:
         data = tomllib.loads(text)
@@ -292,7 +292,7 @@ def _build(v: dict[str, dict[str, Any]]) -> Setup:
 
 
 def _sections(setup: Setup) -> dict[str, dict[str, Any]]:
-    """The setup as TOML sections, in `_SCHEMA` order; None dates become "" (PRODUCT.md: empty = not set)."""
+    """The setup as TOML sections, in `_SCHEMA` order; None dates become "" (an empty date means not set)."""
     p, x, a, u, c, f = setup.pex, setup.xero, setup.accounts, setup.purchases, setup.contacts, setup.fees
     return {
         "pex": {
@@ -320,7 +320,7 @@ def _sections(setup: Setup) -> dict[str, dict[str, Any]]:
 
 
 def to_toml(setup: Setup) -> str:
-    """The setup in PRODUCT.md's TOML format; `from_toml(to_toml(s)) == s`."""
+    """The setup in the TOML format of `config import` / `config export`; `from_toml(to_toml(s)) == s`."""
     doc = tomlkit.document()
     for section, content in _sections(setup).items():
         table = tomlkit.table()

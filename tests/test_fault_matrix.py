@@ -1,7 +1,7 @@
 """The fault matrix: each fault Xero, PEX or the local disk can throw, injected *during* a sync started from the
-command line, must end the run with a clear status and words (never a traceback) and the exit code PRODUCT.md
-gives; once the fault is cleared, a clean rerun ends Succeeded with exactly one Xero record per eligible PEX
-transaction, every receipt attached once, and nothing lost.
+command line, must end the run with a clear status and words (never a traceback) and the exit code of `sync`
+(0 succeeded, 2 partial, 3 paused by the day limit, 1 failed); once the fault is cleared, a clean rerun ends
+Succeeded with exactly one Xero record per eligible PEX transaction, every receipt attached once, and nothing lost.
 
 | fault                                         | status    | exit |
 |-----------------------------------------------|-----------|------|

@@ -181,7 +181,7 @@ def test_export_uses_the_product_format():
         "[pex]", "[xero]", "[xero_fields]", "[accounts]", "[purchases]", "[contacts]", "[fees]",
     ]
     assert 'expense_accounts = "EXPENSE TYPE"' in text
-    assert 'end_date = ""' in text  # None is written the way PRODUCT.md writes "empty"
+    assert 'end_date = ""' in text  # None is written as an empty string, meaning "not set"
     assert f"start_date = {(TODAY - timedelta(days=30)).isoformat()}" in text  # a real TOML date
 
 
