@@ -11,6 +11,8 @@ import sys
 from decimal import Decimal
 from typing import Optional
 
+from tabulate import tabulate
+
 from pexxero import runs
 
 
@@ -21,11 +23,11 @@ def _conn(args: argparse.Namespace):
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
-    """A plain fixed-width table for the terminal."""
-    cells = [headers] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
-    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells[1:]])
+    """A plain fixed-width table for the terminal: the header, a rule of dashes, one line per row, every cell
+    left-aligned as given (amounts arrive formatted, so nothing is parsed as a number)."""
+    text = tabulate([[str(c) for c in row] for row in rows], headers=headers, tablefmt="simple",
+                    disable_numparse=True, stralign="left")
+    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
 def money(value) -> str:
