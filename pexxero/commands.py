@@ -216,7 +216,9 @@ def config(args: argparse.Namespace) -> int:
 
 def _config_import(args: argparse.Namespace) -> int:
     from pexxero.clients.pex import eastern_today  # the 365-day start-date limit counts from today on PEX's clock
-    from pexxero.setup import SetupError, from_toml, length_errors, validate
+    from pexxero.setup import SetupError
+    from pexxero.setup_checks import length_errors, validate
+    from pexxero.setup_toml import from_toml
     from pexxero.store import Store
 
     try:
@@ -247,7 +249,7 @@ def _config_import(args: argparse.Namespace) -> int:
 
 
 def _config_export(args: argparse.Namespace) -> int:
-    from pexxero.setup import to_toml
+    from pexxero.setup_toml import to_toml
     from pexxero.store import Store
 
     if not os.path.exists(args.db):  # do not leave an empty database behind a mistyped --db

@@ -14,7 +14,7 @@ from pexxero.models import STATUSES
 from pexxero.sandbox import demo, seed
 from pexxero.sandbox.pex_double import PexDouble
 from pexxero.sandbox.xero_double import API_PREFIX, XeroDouble
-from pexxero.setup import to_toml
+from pexxero.setup_toml import to_toml
 
 
 @pytest.fixture

@@ -32,12 +32,11 @@ from pexxero.setup import (
     Setup,
     SetupError,
     XeroOptions,
-    from_toml,
     step,
     step_of,
-    to_toml,
-    validate,
 )
+from pexxero.setup_checks import validate
+from pexxero.setup_toml import from_toml, to_toml
 
 TODAY = date(2026, 7, 1)
 

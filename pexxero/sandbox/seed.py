@@ -25,7 +25,7 @@ from pexxero.models import (
 )
 from pexxero.clients.pex import parse_tag_definition, parse_transaction
 from pexxero.sandbox import demo
-from pexxero.setup import from_toml
+from pexxero.setup_toml import from_toml
 
 START_DAYS_BACK = 90  # the sandbox setup's start date
 LOCK_DAYS_BACK = 80  # Xero's period lock date: a few unsynced items before it are blocked
