@@ -108,7 +108,7 @@ def _organisation(name: str, tenant_id: str) -> str:
 
 
 def preview(args: argparse.Namespace) -> int:
-    from pexxero.reconcile import TOTALS_DEFINITION
+    from pexxero.reconcile_report import TOTALS_DEFINITION
     from pexxero.views import pex_copy_text
 
     conn = _conn(args)
