@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from pexxero.clients.endpoints import Endpoints
 from pexxero.connection import Connection, open_connection
@@ -105,6 +106,23 @@ class SandboxEnv:
 
     def release(self) -> None:
         self.xero.faults.release()
+
+    def hold_then(self, method: str, path: str, run: Callable[[], Any], while_held: Callable[[], None], *,
+                  timeout: float = 60.0) -> Any:
+        """Run `run()` on a thread; when Xero holds its first `method path` request, call `while_held()` (the
+        runner is then waiting for Xero and touching nothing), release the request, and return what `run()`
+        returned."""
+        self.hold_next(method, path)
+        box: dict = {}
+        worker = threading.Thread(target=lambda: box.update(result=run()))
+        worker.start()
+        try:
+            self.wait_held()
+            while_held()
+        finally:
+            self.release()
+            worker.join(timeout)
+        return box["result"]
 
     # ------------------------------------------------------------------------------------ PEX side
 
