@@ -150,7 +150,7 @@ PEX_CURRENCY = "USD"
 MAX_DAYS_BACK = 365
 
 
-def _enum_errors(setup: Setup) -> list[FieldError]:
+def enum_errors(setup: Setup) -> list[FieldError]:
     checks = (
         ("pex.post_date", setup.pex.post_date, POST_DATES),
         ("purchases.line_amounts", setup.purchases.line_amounts, LINE_AMOUNTS),

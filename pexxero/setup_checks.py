@@ -18,7 +18,7 @@ from pexxero.setup import (
     FieldError,
     PexOptions,
     Setup,
-    _enum_errors,
+    enum_errors,
     toml_key,
 )
 
@@ -29,7 +29,7 @@ def validate(setup: Setup, ref: ReferenceData, *, today: date) -> list[FieldErro
     """
     too_long = length_errors(setup)  # looked up in the live lists only once every value fits
     return [
-        *_enum_errors(setup),
+        *enum_errors(setup),
         *_check_dates(setup.pex, today),
         *(too_long or _Checker(setup, ref).errors()),
     ]

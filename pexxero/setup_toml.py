@@ -9,19 +9,8 @@ from typing import Any
 
 import tomlkit
 
-from pexxero.setup import (
-    AccountOptions,
-    ContactOptions,
-    FeeOptions,
-    FieldError,
-    PexOptions,
-    PurchaseOptions,
-    Setup,
-    SetupError,
-    XeroOptions,
-    _enum_errors,
-    toml_key,
-)
+from pexxero.setup import AccountOptions, ContactOptions, FeeOptions, FieldError, PexOptions, PurchaseOptions
+from pexxero.setup import Setup, SetupError, XeroOptions, enum_errors, toml_key
 
 
 _BOOL, _TEXT, _DATE, _MAP = "a true/false value", "a text value", "a date like 2026-06-01", "a table of names"
@@ -89,7 +78,7 @@ def from_toml(text: str) -> Setup:
     if errors:
         raise SetupError(errors)
     setup = _build(values)
-    errors = _enum_errors(setup)
+    errors = enum_errors(setup)
     if errors:
         raise SetupError(errors)
     return setup

@@ -12,20 +12,8 @@ from hypothesis import strategies as st
 
 from pexxero import models, reconcile, reconcile_report
 from pexxero.mapping import plan
-from pexxero.models import (
-    Line,
-    PexTransaction,
-    ReferenceData,
-    Split,
-    TagDefinition,
-    TagOption,
-    TagValue,
-    XeroAccount,
-    XeroBankTransaction,
-    XeroBankTransfer,
-    XeroTrackingCategory,
-    XeroTrackingOption,
-)
+from pexxero.models import Line, PexTransaction, ReferenceData, Split, TagDefinition, TagOption, TagValue
+from pexxero.models import XeroAccount, XeroBankTransaction, XeroBankTransfer, XeroTrackingCategory, XeroTrackingOption
 from pexxero.sandbox import demo
 from pexxero.setup import AccountOptions, ContactOptions, FeeOptions, PexOptions, PurchaseOptions, Setup
 
