@@ -1,7 +1,8 @@
 """Connector Setup: the vendor guide's seven steps as a guided form (BACK / NEXT / SAVE), TOML import and export.
 
 The form edits a draft `Setup` kept in the session; only SAVE (after validation against the live Xero and PEX
-lists) stores it. Choices come from `conn.reference()`; every rule lives in `pexxero.setup`.
+lists) stores it. Choices come from `conn.reference()`; every rule lives in `pexxero.setup`, `setup_toml` and
+`setup_checks`.
 """
 
 from dataclasses import replace
@@ -12,7 +13,9 @@ import streamlit as st
 from pages.common import context, widgets
 from pexxero import setup as setup_mod
 from pexxero.connection import today_eastern
-from pexxero.setup import STEPS, Setup, SetupError, from_toml, to_toml, validate
+from pexxero.setup import STEPS, Setup, SetupError
+from pexxero.setup_checks import validate
+from pexxero.setup_toml import from_toml, to_toml
 
 widgets.header("Connector Setup")
 conn = context.connection()

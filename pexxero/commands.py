@@ -11,6 +11,8 @@ import sys
 from decimal import Decimal
 from typing import Optional
 
+from tabulate import tabulate
+
 from pexxero import runs
 
 
@@ -21,11 +23,11 @@ def _conn(args: argparse.Namespace):
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
-    """A plain fixed-width table for the terminal."""
-    cells = [headers] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
-    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells[1:]])
+    """A plain fixed-width table for the terminal: the header, a rule of dashes, one line per row, every cell
+    left-aligned as given (amounts arrive formatted, so nothing is parsed as a number)."""
+    text = tabulate([[str(c) for c in row] for row in rows], headers=headers, tablefmt="simple",
+                    disable_numparse=True, stralign="left")
+    return "\n".join(line.rstrip() for line in text.splitlines())
 
 
 def money(value) -> str:
@@ -106,7 +108,7 @@ def _organisation(name: str, tenant_id: str) -> str:
 
 
 def preview(args: argparse.Namespace) -> int:
-    from pexxero.reconcile import TOTALS_DEFINITION
+    from pexxero.reconcile_report import TOTALS_DEFINITION
     from pexxero.views import pex_copy_text
 
     conn = _conn(args)
@@ -214,7 +216,9 @@ def config(args: argparse.Namespace) -> int:
 
 def _config_import(args: argparse.Namespace) -> int:
     from pexxero.clients.pex import eastern_today  # the 365-day start-date limit counts from today on PEX's clock
-    from pexxero.setup import SetupError, from_toml, length_errors, validate
+    from pexxero.setup import SetupError
+    from pexxero.setup_checks import length_errors, validate
+    from pexxero.setup_toml import from_toml
     from pexxero.store import Store
 
     try:
@@ -245,7 +249,7 @@ def _config_import(args: argparse.Namespace) -> int:
 
 
 def _config_export(args: argparse.Namespace) -> int:
-    from pexxero.setup import to_toml
+    from pexxero.setup_toml import to_toml
     from pexxero.store import Store
 
     if not os.path.exists(args.db):  # do not leave an empty database behind a mistyped --db

@@ -14,16 +14,8 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Callable, Iterable, Optional
 
 from . import models
-from .models import (
-    Line,
-    PexTransaction,
-    PlannedRecord,
-    ReferenceData,
-    TagDefinition,
-    TagValue,
-    Tracking,
-    XeroAccount,
-)
+from .models import Line, PexTransaction, PlannedRecord, ReferenceData, Tracking
+from .mapping_lookup import Blocked, Lookup
 from .setup import Setup
 
 CENT = Decimal("0.01")
@@ -47,10 +39,6 @@ KIND_SWITCH = {
 }
 
 
-class Blocked(Exception):
-    """A transaction that cannot be mapped as the setup stands; the message names the fix."""
-
-
 @dataclass(frozen=True)
 class MappingResult:
     transaction: PexTransaction
@@ -71,7 +59,7 @@ def default_link(tx: PexTransaction) -> str:
 
 
 def classify(tx: PexTransaction) -> Optional[str]:
-    """The kind of a PEX row (PEX-API.md §2.3), or None for rows we never book (card funding and the rest)."""
+    """The kind of a PEX row (from its TransactionType, Category and Description), or None for rows we never book (card funding and the rest)."""
     ttype = tx.transaction_type.strip().lower()
     category = tx.category.strip()
     folded = category.lower()
@@ -106,111 +94,6 @@ def standardize_merchant(name: str, normalized: str = "") -> str:
     return cleaned or " ".join(name.split())
 
 
-# ------------------------------------------------------------------------------------- reference lookups
-
-
-class _Lookup:
-    """ReferenceData indexed once per plan() call, and the resolution rules on top of it."""
-
-    def __init__(self, ref: ReferenceData):
-        self.by_code = {a.code.strip().lower(): a for a in ref.accounts if a.code}
-        self.by_id = {a.account_id.lower(): a for a in ref.accounts}
-        self.by_name = {a.name.strip().lower(): a for a in ref.accounts}
-        live_tags = [t for t in ref.tags if not t.is_deleted]
-        self.tag_by_name = {t.name.strip().lower(): t for t in live_tags}
-        self.tag_by_id = {t.id.lower(): t for t in ref.tags}
-        self.categories = {c.name.strip().lower(): c for c in ref.tracking}
-
-    # --- tags
-    def tag(self, name: str) -> Optional[TagDefinition]:
-        return self.tag_by_name.get(name.strip().lower())
-
-    def tag_value(self, tags: Iterable[TagValue], name: str) -> str:
-        """The raw value of the tag called `name` ("" when absent). Matched on the definition id, else the name."""
-        definition = self.tag(name)
-        wanted_id = definition.id.lower() if definition else None
-        for value in tags:
-            if wanted_id and value.field_id.lower() == wanted_id:
-                return str(value.value).strip()
-        for value in tags:
-            known = self.tag_by_id.get(value.field_id.lower())
-            label = value.name or (known.name if known else "")
-            if label.strip().lower() == name.strip().lower():
-                return str(value.value).strip()
-        return ""
-
-    def option_name(self, tag_name: str, raw: str) -> str:
-        """The display name of a dropdown option whose Value is `raw` ("" when none)."""
-        definition = self.tag(tag_name)
-        for option in definition.options if definition else ():
-            if option.value.strip().lower() == raw.lower():
-                return option.name.strip()
-        return ""
-
-    # --- accounts
-    def account(self, code: str) -> Optional[XeroAccount]:
-        return self.by_code.get(code.strip().lower())
-
-    def usable_account(self, code: str, role: str, setting: str) -> XeroAccount:
-        """The account a setup field names, or Blocked naming the field to change."""
-        if not code.strip():
-            raise Blocked(f"no {role} account is set: choose one in setup step 4 ({setting})")
-        account = self.account(code)
-        if account is None:
-            raise Blocked(f"{role} account {code} is not in Xero's chart of accounts: fix setup step 4 ({setting})")
-        if account.status.upper() == "ARCHIVED":
-            raise Blocked(
-                f"{role} account {account.code} {account.name} is archived in Xero: "
-                f"un-archive it or pick another in setup step 4 ({setting})"
-            )
-        return account
-
-    def account_from_tag(self, tag_name: str, raw: str) -> XeroAccount:
-        """FindMatchingEntity order: id == option Value › code › account name == option Name › name == Value."""
-        option = self.option_name(tag_name, raw)
-        account = (
-            self.by_id.get(raw.lower())
-            or self.by_code.get(raw.lower())
-            or (self.by_name.get(option.lower()) if option else None)
-            or self.by_name.get(raw.lower())
-        )
-        if account is None:
-            shown = option or raw
-            raise Blocked(
-                f"{tag_name} points at {shown}, which is not an account in Xero: "
-                "pick another option or run tags sync"
-            )
-        if account.status.upper() == "ARCHIVED":
-            raise Blocked(
-                f"{tag_name} points at account {account.code} {account.name}, which is archived in Xero: "
-                "pick another option or un-archive it"
-            )
-        return account
-
-    # --- tracking
-    def tracking(self, category_name: str, raw: str, source: str, tag_name: str = "") -> Tracking:
-        """A tracking value from an option id or name; `source` says where it came from for the reason."""
-        category = self.categories.get(category_name.strip().lower())
-        if category is None or category.status.upper() != "ACTIVE":
-            raise Blocked(
-                f"tracking category {category_name} is not active in Xero: fix the tracking mapping in {source}"
-            )
-        option_label = self.option_name(tag_name, raw) if tag_name else ""
-        wanted = {raw.lower(), option_label.lower()} - {""}
-        for option in category.options:
-            if option.option_id.lower() in wanted or option.name.strip().lower() in wanted:
-                if option.status.upper() != "ACTIVE":
-                    raise Blocked(
-                        f"{source} gives {category.name} option {option.name}, which is archived in Xero: "
-                        "pick another option or restore it in Xero"
-                    )
-                return Tracking(category.name, option.name)
-        raise Blocked(
-            f"{source} gives {category.name} option {option_label or raw}, which is not in Xero: "
-            "pick another option or run tags sync"
-        )
-
-
 # ------------------------------------------------------------------------------------------- the plan
 
 
@@ -231,11 +114,11 @@ def plan(
     pex_link: Callable[[PexTransaction], str] = default_link,
 ) -> list[MappingResult]:
     """One MappingResult per transaction, in the order given."""
-    lookup = _Lookup(ref)
+    lookup = Lookup(ref)
     return [_map_one(tx, setup, lookup, today, pex_link) for tx in transactions]
 
 
-def _map_one(tx, setup: Setup, lookup: _Lookup, today: date, pex_link) -> MappingResult:
+def _map_one(tx, setup: Setup, lookup: Lookup, today: date, pex_link) -> MappingResult:
     kind = classify(tx)
     when = post_date(tx, setup)
     link = pex_link(tx)
@@ -283,7 +166,7 @@ def _fit_to_xero(planned: PlannedRecord) -> tuple[PlannedRecord, list[str]]:
     return planned, notes
 
 
-def _skip_reason(tx, kind, when: date, setup: Setup, lookup: _Lookup, today: date) -> str:
+def _skip_reason(tx, kind, when: date, setup: Setup, lookup: Lookup, today: date) -> str:
     """Why the transaction is not eligible ("" when it is)."""
     if kind is None:
         if tx.transaction_type.strip().lower() in ("transfer", "load"):
@@ -313,7 +196,7 @@ def _skip_reason(tx, kind, when: date, setup: Setup, lookup: _Lookup, today: dat
     return ""
 
 
-def _missing_required_tag(tx, setup: Setup, lookup: _Lookup) -> str:
+def _missing_required_tag(tx, setup: Setup, lookup: Lookup) -> str:
     read = [setup.accounts.purchase_account_tag, setup.purchases.description_tag, *setup.purchases.tracking.values()]
     required = [name for name in read if name and (t := lookup.tag(name)) is not None and t.is_required]
     tag_sets = [s.tags for s in tx.splits] if tx.splits else [tx.tags]
@@ -325,7 +208,7 @@ def _missing_required_tag(tx, setup: Setup, lookup: _Lookup) -> str:
     return ""
 
 
-def _planned(tx, kind, when: date, setup: Setup, lookup: _Lookup, link: str) -> PlannedRecord:
+def _planned(tx, kind, when: date, setup: Setup, lookup: Lookup, link: str) -> PlannedRecord:
     amount = tx.amount
     if abs(amount) >= MAX_AMOUNT:  # also keeps quantize below within Decimal's precision
         raise Blocked(f"amount {amount} is beyond any card transaction ({MAX_AMOUNT:,} or more): check it in PEX")
@@ -373,7 +256,7 @@ def _fee_contact(setup: Setup) -> str:
     return name[:CONTACT_NAME_LIMIT]
 
 
-def _fee_tracking(setup: Setup, lookup: _Lookup) -> tuple[Tracking, ...]:
+def _fee_tracking(setup: Setup, lookup: Lookup) -> tuple[Tracking, ...]:
     return tuple(
         lookup.tracking(category, option, "setup step 7 (fees.tracking)")
         for category, option in setup.fees.tracking.items()
@@ -394,7 +277,7 @@ def _purchase_contact(tx: PexTransaction, setup: Setup) -> str:
     return name  # cut to Xero's limit, with a note, by _fit_to_xero
 
 
-def _purchase_lines(tx: PexTransaction, total: Decimal, setup: Setup, lookup: _Lookup) -> tuple[Line, ...]:
+def _purchase_lines(tx: PexTransaction, total: Decimal, setup: Setup, lookup: Lookup) -> tuple[Line, ...]:
     if not tx.splits:
         return (_purchase_line(tx, tx.tags, total, setup, lookup),)
     amounts = _split_amounts(tx, total)
@@ -417,7 +300,7 @@ def _split_amounts(tx: PexTransaction, total: Decimal) -> list[Decimal]:
     return head + [last]
 
 
-def _purchase_line(tx, tags, amount: Decimal, setup: Setup, lookup: _Lookup) -> Line:
+def _purchase_line(tx, tags, amount: Decimal, setup: Setup, lookup: Lookup) -> Line:
     tag_name = setup.accounts.purchase_account_tag
     raw = lookup.tag_value(tags, tag_name) if tag_name else ""
     if raw:

@@ -220,7 +220,7 @@ TRANSFER = "transfer"
 REBATE = "rebate"
 KINDS = (PURCHASE, DISPUTE, FEE, TRANSFER, REBATE)
 
-# Preview statuses (PRODUCT.md)
+# Preview statuses: exactly one per PEX transaction (plus `xero only` for unmatched Xero records)
 NEW = "new"
 SYNCED = "synced"
 CHANGED = "changed"

@@ -13,29 +13,25 @@ import re
 from datetime import date
 from decimal import Decimal
 from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import csvsafe, models
+from . import models
+from . import reconcile_columns as cols
 from .mapping import MappingResult
 from .models import XeroBankTransaction, XeroBankTransfer
+# the totals and the CSV live in reconcile_report; the connection and the views still read them from here
+from .reconcile_report import TOTALS_DEFINITION, summary, to_csv  # noqa: F401
 
-# the reconciliation CSV, in this order
-COLUMNS = [
-    "pex_id", "date", "kind", "amount", "merchant", "cardholder", "status", "reason", "differences", "xero_id",
-    "xero_type", "xero_amount", "account", "contact", "tracking", "link",
-]
 OBJECT_COLUMNS = ["planned", "xero_record"]  # kept for the sync engine; never written to the CSV
 
 TRANSFER_TYPE = "TRANSFER"  # xero_type shown for a bank transfer
 GONE = ("DELETED", "VOIDED")  # Xero keeps these, but they no longer book anything
 MARKER = re.compile(r"PEX-(\d+)", re.IGNORECASE)
 NONE_SHOWN = "(none)"
-EPOCH = date(1970, 1, 1).toordinal()
-HUNDRED = Decimal(100)
 
 SYNCED_REASON = "in Xero with the same amount, date, type, account, tracking and contact"
 CHANGED_REASON = "in Xero (same PEX reference) but different: Sync leaves it alone unless you choose to update it"
@@ -51,69 +47,6 @@ SEVERAL_NOTE = " is carried by more than one Xero record: only the first is comp
 COMPARED = ("amount", "date", "type", "bank account", "account", "tracking", "contact")
 
 
-# ------------------------------------------------------------------------------------------ helpers
-
-
-def _column(values: np.ndarray) -> pd.Series:
-    """An object column (no string-dtype inference: these hold text, Decimals, dates and records as given)."""
-    return pd.Series(values, dtype=object, copy=False)
-
-
-def _objects(values) -> np.ndarray:
-    """A 1-D object array holding `values` as they are (tuples stay elements, never become a second axis)."""
-    return np.fromiter(values, dtype=object, count=len(values))
-
-
-def _days(ordinals: np.ndarray) -> np.ndarray:
-    """Proleptic ordinals -> datetime64, the dtype the date matching runs on."""
-    return (ordinals - EPOCH).astype("datetime64[D]").astype("datetime64[s]")
-
-
-def _date_text(days: np.ndarray) -> np.ndarray:
-    return np.datetime_as_string(days.astype("datetime64[D]"), unit="D").astype(object)
-
-
-def _money_text(cents: np.ndarray) -> np.ndarray:
-    """Integer cents -> "12.50" (exact: integer arithmetic only)."""
-    cents = np.asarray(cents, dtype=np.int64)
-    magnitude = np.abs(cents)
-    whole = (magnitude // 100).astype(str).astype(object)
-    fraction = (magnitude % 100).astype(str).astype(object)
-    return np.where(cents < 0, "-", "") + whole + np.where(magnitude % 100 < 10, ".0", ".") + fraction
-
-
-def _line_keys(lines) -> tuple[str, str]:
-    """Account codes and tracking of a record's lines as comparable text (order of lines ignored)."""
-    accounts = ", ".join(sorted(line.account_code for line in lines))
-    tracking = "; ".join(sorted(f"{t.category}: {t.option}" for line in lines for t in line.tracking))
-    return accounts, tracking
-
-
-def _lines_text(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """_line_keys for an array of line tuples. The common shape (one line, at most one tracking) is read with
-    C-level getters; only the rest goes through Python one record at a time."""
-    count = len(lines)
-    accounts, tracking = np.full(count, "", dtype=object), np.full(count, "", dtype=object)
-    single = np.flatnonzero(np.fromiter(map(len, lines), np.int64, count) == 1)
-    firsts = list(map(itemgetter(0), lines[single]))
-    tracked = _get(firsts, "tracking")
-    tracked_count = np.fromiter(map(len, tracked), np.int64, len(tracked))
-    simple = tracked_count <= 1
-    accounts[single[simple]] = _get(firsts, "account_code")[simple]
-    one = tracked_count == 1
-    options = list(map(itemgetter(0), tracked[one]))
-    tracking[single[one]] = _get(options, "category") + ": " + _get(options, "option")
-    rest = np.ones(count, dtype=bool)
-    rest[single[simple]] = False
-    for row in np.flatnonzero(rest):
-        accounts[row], tracking[row] = _line_keys(lines[row])
-    return accounts, tracking
-
-
-def _transfer_accounts(record) -> str:
-    return f"{record.from_account_code} → {record.to_account_code}"
-
-
 def _xero_details(xero: dict, rows: np.ndarray) -> dict[str, np.ndarray]:
     """Accounts, tracking and contact of the Xero records at `rows`: only the rows a decision or display needs."""
     records = xero["record"][rows]
@@ -121,9 +54,9 @@ def _xero_details(xero: dict, rows: np.ndarray) -> dict[str, np.ndarray]:
     banked, transfers = list(records[~is_transfer]), list(records[is_transfer])
     accounts, tracking = np.full(len(rows), "", dtype=object), np.full(len(rows), "", dtype=object)
     contact = np.full(len(rows), "", dtype=object)
-    accounts[~is_transfer], tracking[~is_transfer] = _lines_text(_get(banked, "lines"))
-    contact[~is_transfer] = _get(banked, "contact_name")
-    accounts[is_transfer] = _get(transfers, "from_account_code") + " → " + _get(transfers, "to_account_code")
+    accounts[~is_transfer], tracking[~is_transfer] = cols.lines_text(cols.get(banked, "lines"))
+    contact[~is_transfer] = cols.get(banked, "contact_name")
+    accounts[is_transfer] = cols.get(transfers, "from_account_code") + " → " + cols.get(transfers, "to_account_code")
     return {"accounts": accounts, "tracking": tracking, "contact": contact}
 
 
@@ -131,31 +64,12 @@ def _xero_details(xero: dict, rows: np.ndarray) -> dict[str, np.ndarray]:
 # Built column by column with C-level getters (map/attrgetter): one pass per field instead of Python code per cell.
 
 
-def _get(records: list, field: str) -> np.ndarray:
-    return np.fromiter(map(attrgetter(field), records), dtype=object, count=len(records))
-
-
-def _text(records: list, field: str, fallback="") -> np.ndarray:
-    """A text field with None and "" replaced by `fallback`."""
-    values = _get(records, field)
-    return np.where((values == None) | (values == ""), fallback, values)  # noqa: E711 (elementwise on objects)
-
-
-def _cents_of(amounts) -> np.ndarray:
-    """Decimal amounts -> integer cents (exact for amounts in cents, which mapping guarantees)."""
-    return np.fromiter(map(int, map(HUNDRED.__mul__, amounts)), np.int64, len(amounts))
-
-
-def _day_of(dates) -> np.ndarray:
-    return _days(np.fromiter(map(date.toordinal, dates), np.int64, len(dates)))
-
-
 def _pex_table(results: Sequence[MappingResult]) -> dict[str, np.ndarray]:
     """One entry per PEX row; everything after this is column operations."""
     results = list(results)
     count = len(results)
     txs = list(map(attrgetter("transaction"), results))
-    plans = _get(results, "planned")
+    plans = cols.get(results, "planned")
     is_planned = np.fromiter(map(operator.is_not, plans, repeat(None, count)), bool, count)
     at = np.flatnonzero(is_planned)
     planned = list(plans[at])
@@ -166,14 +80,14 @@ def _pex_table(results: Sequence[MappingResult]) -> dict[str, np.ndarray]:
     table = {
         "pex_id": np.fromiter(map(attrgetter("transaction_id"), txs), np.int64, count),
         "date": dates,
-        "day": _day_of(dates),
-        "kind": _text(results, "kind"),
-        "amount": _get(txs, "amount"),
-        "merchant": _text(txs, "merchant_name", fallback=_get(txs, "description")),
-        "cardholder": _get(txs, "cardholder"),
-        "status": _text(results, "status"),
-        "reason": _get(results, "reason"),
-        "link": _get(results, "link"),
+        "day": cols.day_of(dates),
+        "kind": cols.text(results, "kind"),
+        "amount": cols.get(txs, "amount"),
+        "merchant": cols.text(txs, "merchant_name", fallback=cols.get(txs, "description")),
+        "cardholder": cols.get(txs, "cardholder"),
+        "status": cols.text(results, "status"),
+        "reason": cols.get(results, "reason"),
+        "link": cols.get(results, "link"),
         "planned": plans,
         "voided": np.fromiter((getattr(r, "voided", False) for r in results), bool, count),
         "cents": np.zeros(count, dtype=np.int64),
@@ -182,14 +96,14 @@ def _pex_table(results: Sequence[MappingResult]) -> dict[str, np.ndarray]:
         table[name] = np.full(count, "", dtype=object)
     if len(at):
         table["link"][at] = list(map(attrgetter("url"), planned))
-        table["cents"][at] = _cents_of(list(map(attrgetter("total"), planned)))
-        transfer = _get(planned, "record_type") == "BankTransfer"
-        table["xtype"][at] = np.where(transfer, TRANSFER_TYPE, _get(planned, "xero_type"))
-        table["bank"][at] = _get(planned, "bank_account_code")
-        table["contact"][at] = _get(planned, "contact_name")
-        accounts, tracking = _lines_text(_get(planned, "lines"))
+        table["cents"][at] = cols.cents_of(list(map(attrgetter("total"), planned)))
+        transfer = cols.get(planned, "record_type") == "BankTransfer"
+        table["xtype"][at] = np.where(transfer, TRANSFER_TYPE, cols.get(planned, "xero_type"))
+        table["bank"][at] = cols.get(planned, "bank_account_code")
+        table["contact"][at] = cols.get(planned, "contact_name")
+        accounts, tracking = cols.lines_text(cols.get(planned, "lines"))
         moves = [p for p, is_transfer in zip(planned, transfer) if is_transfer]
-        accounts[transfer] = _get(moves, "from_account_code") + " → " + _get(moves, "to_account_code")
+        accounts[transfer] = cols.get(moves, "from_account_code") + " → " + cols.get(moves, "to_account_code")
         table["accounts"][at], table["tracking"][at] = accounts, tracking
     table["group"] = _group(table)
     return table
@@ -215,21 +129,21 @@ def _xero_table(
     records = live + transfers
     count, banked = len(records), len(live)
     table = {
-        "xero_id": np.concatenate([_get(live, "bank_transaction_id"), _get(transfers, "bank_transfer_id")]),
-        "date": _get(records, "date"),
-        "xero_amount": np.concatenate([_get(live, "total"), _get(transfers, "amount")]),
-        "record": _objects(records),
+        "xero_id": np.concatenate([cols.get(live, "bank_transaction_id"), cols.get(transfers, "bank_transfer_id")]),
+        "date": cols.get(records, "date"),
+        "xero_amount": np.concatenate([cols.get(live, "total"), cols.get(transfers, "amount")]),
+        "record": cols.objects(records),
         "marked_id": np.fromiter(map(_marked_id, map(attrgetter("reference"), records)), np.int64, count),
-        "reconciled": np.concatenate([_get(live, "is_reconciled").astype(bool), np.zeros(len(transfers), bool)]),
-        "xtype": np.concatenate([_objects(list(map(str.upper, map(attrgetter("type"), live)))),
+        "reconciled": np.concatenate([cols.get(live, "is_reconciled").astype(bool), np.zeros(len(transfers), bool)]),
+        "xtype": np.concatenate([cols.objects(list(map(str.upper, map(attrgetter("type"), live)))),
                                  np.full(len(transfers), TRANSFER_TYPE, dtype=object)]),
-        "bank": np.concatenate([_get(live, "bank_account_code"), np.full(len(transfers), "", dtype=object)]),
+        "bank": np.concatenate([cols.get(live, "bank_account_code"), np.full(len(transfers), "", dtype=object)]),
         # accounts of transfers only (for the group key); a bank transaction's lines are read when needed
         "accounts": np.concatenate([np.full(banked, "", dtype=object),
-                                    _get(transfers, "from_account_code") + " → " + _get(transfers, "to_account_code")]),
+                                    cols.get(transfers, "from_account_code") + " → " + cols.get(transfers, "to_account_code")]),
     }
-    table["day"] = _day_of(table["date"])
-    table["cents"] = _cents_of(table["xero_amount"])
+    table["day"] = cols.day_of(table["date"])
+    table["cents"] = cols.cents_of(table["xero_amount"])
     table["group"] = _group(table)
     return table
 
@@ -257,7 +171,7 @@ def removal_blocker(record, lock_date: Optional[date] = None) -> str:
 
 def _voided_reasons(pex_reasons: np.ndarray, records: np.ndarray, lock_date: Optional[date]) -> np.ndarray:
     """`voided in PEX, still in Xero (declined in PEX: …): <what to do>` for the few rows that are voided."""
-    return _objects([f"{VOIDED_REASON} ({why}): {removal_blocker(record, lock_date) or REMOVE_HINT}"
+    return cols.objects([f"{VOIDED_REASON} ({why}): {removal_blocker(record, lock_date) or REMOVE_HINT}"
                      for why, record in zip(pex_reasons, records)])
 
 
@@ -275,8 +189,8 @@ def _differences(pex: dict, xero: dict, rows: np.ndarray, x_rows: np.ndarray) ->
     def side(table, at, details):
         contact = details["contact"]
         return {
-            "amount": (table["cents"][at], _money_text(table["cents"][at])),
-            "date": (table["day"][at], _date_text(table["day"][at])),
+            "amount": (table["cents"][at], cols.money_text(table["cents"][at])),
+            "date": (table["day"][at], cols.date_text(table["day"][at])),
             "type": (table["xtype"][at], table["xtype"][at]),
             "bank account": (table["bank"][at], table["bank"][at]),
             "account": (details["accounts"], details["accounts"]),
@@ -384,8 +298,8 @@ def reconcile(
     status[duplicate_rows] = models.POSSIBLE_DUPLICATE
     contact = _xero_details(xero, found)["contact"]
     reason[duplicate_rows] = (
-        "Xero already has an unmarked " + xero["xtype"][found] + " of " + _money_text(xero["cents"][found])
-        + " dated " + _date_text(xero["day"][found]) + np.where(contact != "", " to " + contact, "")
+        "Xero already has an unmarked " + xero["xtype"][found] + " of " + cols.money_text(xero["cents"][found])
+        + " dated " + cols.date_text(xero["day"][found]) + np.where(contact != "", " to " + contact, "")
         + " (no PEX reference: a bank-feed line or a hand entry?): push it only if it is a different transaction"
     )
 
@@ -395,7 +309,7 @@ def reconcile(
         locked = still_open[pex["day"][still_open] <= np.datetime64(lock_date, "s")]
         status[locked] = models.BLOCKED
         reason[locked] = (
-            "dated " + _date_text(pex["day"][locked]) + f", on or before Xero's lock date {lock_date.isoformat()}: "
+            "dated " + cols.date_text(pex["day"][locked]) + f", on or before Xero's lock date {lock_date.isoformat()}: "
             "ask your adviser to move the lock date or change the start date"
         )
         still_open = np.setdiff1d(still_open, locked, assume_unique=True)
@@ -412,12 +326,12 @@ def reconcile(
 
     pex_rows = pd.DataFrame({
         "pex_id": pd.Series(pex["pex_id"], dtype="int64"),
-        **{name: _column(pex[name]) for name in ("date", "kind", "amount", "merchant", "cardholder")},
-        "status": _column(status), "reason": _column(reason), "differences": _column(differences),
-        "xero_id": _column(beside("xero_id")), "xero_type": _column(beside("xtype")),
-        "xero_amount": _column(beside("xero_amount")),
-        "account": _column(pex["accounts"]), "contact": _column(pex["contact"]), "tracking": _column(pex["tracking"]),
-        "link": _column(pex["link"]), "planned": _column(pex["planned"]), "xero_record": _column(beside("record")),
+        **{name: cols.column(pex[name]) for name in ("date", "kind", "amount", "merchant", "cardholder")},
+        "status": cols.column(status), "reason": cols.column(reason), "differences": cols.column(differences),
+        "xero_id": cols.column(beside("xero_id")), "xero_type": cols.column(beside("xtype")),
+        "xero_amount": cols.column(beside("xero_amount")),
+        "account": cols.column(pex["accounts"]), "contact": cols.column(pex["contact"]), "tracking": cols.column(pex["tracking"]),
+        "link": cols.column(pex["link"]), "planned": cols.column(pex["planned"]), "xero_record": cols.column(beside("record")),
     })
     return pd.concat([pex_rows, _xero_only(xero, pex["pex_id"], start, end, pex_cash)], ignore_index=True)
 
@@ -443,73 +357,16 @@ def _xero_only(xero: dict, pex_ids: np.ndarray, start: Optional[date], end: Opti
     details = _xero_details(xero, rows)
 
     def fill(value):
-        return _column(np.full(count, value, dtype=object))
+        return cols.column(np.full(count, value, dtype=object))
 
     return pd.DataFrame({
         "pex_id": pd.Series(xero["marked_id"][rows], dtype="int64"),
-        "date": _column(xero["date"][rows]), "kind": fill(""),
-        "amount": _column(_objects([_signed_on_pex_cash(r, pex_cash) for r in xero["record"][rows]])),
+        "date": cols.column(xero["date"][rows]), "kind": fill(""),
+        "amount": cols.column(cols.objects([_signed_on_pex_cash(r, pex_cash) for r in xero["record"][rows]])),
         "merchant": fill(""),
         "cardholder": fill(""), "status": fill(models.XERO_ONLY), "reason": fill(XERO_ONLY_REASON),
-        "differences": fill(""), "xero_id": _column(xero["xero_id"][rows]), "xero_type": _column(xero["xtype"][rows]),
-        "xero_amount": _column(xero["xero_amount"][rows]), "account": _column(details["accounts"]),
-        "contact": _column(details["contact"]), "tracking": _column(details["tracking"]), "link": fill(""),
-        "planned": fill(None), "xero_record": _column(xero["record"][rows]),
+        "differences": fill(""), "xero_id": cols.column(xero["xero_id"][rows]), "xero_type": cols.column(xero["xtype"][rows]),
+        "xero_amount": cols.column(xero["xero_amount"][rows]), "account": cols.column(details["accounts"]),
+        "contact": cols.column(details["contact"]), "tracking": cols.column(details["tracking"]), "link": fill(""),
+        "planned": fill(None), "xero_record": cols.column(xero["record"][rows]),
     })
-
-
-# --------------------------------------------------------------------------------------- summary and CSV
-
-
-TOTALS = ["status", "count", "money_out", "money_in", "net", "xero_amount"]
-# the totals in words, said wherever they are shown (the Preview page, under the CLI's preview table)
-TOTALS_DEFINITION = ("Money out: purchases, fees and transfers leaving PEX Cash. Money in: funding, rebates and "
-                     "credits. Net = money in - money out, the net change to PEX Cash (negative when more went "
-                     "out). A xero only row counts Xero's amount. The CSV's amount column sums to the net.")
-
-
-def summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per status (every status, in STATUSES order), the one definition of the totals the CLI, the dashboard and
-    the CSV share, from the signed `amount` (money on PEX Cash; a `xero only` row's is Xero's):
-
-    - `money_out`: the sum of the negative amounts, as a positive number (purchases, fees, transfers out);
-    - `money_in`: the sum of the positive amounts (funding, rebates, dispute credits);
-    - `net` = money_in - money_out: the net change to PEX Cash, the plain sum of the CSV's amount column;
-    - `xero_amount`: the sum of the Xero totals beside the rows.
-
-    Decimals throughout, so every figure is exact to the cent."""
-    statuses = frame["status"].to_numpy(dtype=object)
-    amounts = [a if isinstance(a, Decimal) else Decimal("0") for a in frame["amount"]]
-    xero_amounts = [a if isinstance(a, Decimal) else Decimal("0") for a in frame["xero_amount"]]
-    zero = Decimal("0.00")
-    rows = []
-    for status in models.STATUSES:
-        chosen = [a for a, s in zip(amounts, statuses) if s == status]
-        out = sum((-a for a in chosen if a < 0), zero)
-        money_in = sum((a for a in chosen if a > 0), zero)
-        rows.append({
-            "status": status,
-            "count": len(chosen),
-            "money_out": out,
-            "money_in": money_in,
-            "net": money_in - out,
-            "xero_amount": sum((a for a, s in zip(xero_amounts, statuses) if s == status), zero),
-        })
-    return pd.DataFrame(rows, columns=TOTALS)
-
-
-def _cell(value: object) -> object:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, date):
-        return value.isoformat()
-    return csvsafe.neutralise(value if isinstance(value, (int, np.integer)) else str(value))
-
-
-def to_csv(frame: pd.DataFrame, path_or_buffer) -> None:
-    """The reconciliation CSV: COLUMNS only, money to the cent, dates ISO, formula-like cells neutralised."""
-    out = pd.DataFrame({name: [_cell(v) for v in frame[name].to_numpy(dtype=object)] for name in COLUMNS},
-                       columns=COLUMNS)
-    out.to_csv(path_or_buffer, index=False)

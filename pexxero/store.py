@@ -41,7 +41,8 @@ from sqlite_utils import Database
 
 from pexxero.models import PexTransaction, Split, TagValue
 from pexxero.secrets import Cipher, KeySource, find_key
-from pexxero.setup import Setup, from_toml, to_toml
+from pexxero.setup import Setup
+from pexxero.setup_toml import from_toml, to_toml
 
 SERVICES = ("pex", "xero")
 BUSY_TIMEOUT_SECONDS = 10.0

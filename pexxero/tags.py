@@ -119,7 +119,7 @@ def _find_tag(definitions: Sequence[TagDefinition], name: str) -> TagDefinition:
     raise ValueError(f"PEX tag '{name}' does not exist (or was deleted) in PEX")
 
 
-def sync_tags(conn, *, dry_run: bool = False) -> TagReport:
+def sync_tags(conn) -> TagReport:
     """Run the tag sync for a connection's setup; one tag failing does not stop the others."""
     setup = conn.setup()
     pex, xero = conn.pex(), conn.xero()
@@ -146,7 +146,7 @@ def sync_tags(conn, *, dry_run: bool = False) -> TagReport:
             else:
                 entities = expense_entities(accounts)
             options = merge_options(definition.options, entities, change)
-            if change.changed and not dry_run:
+            if change.changed:
                 pex.update_dropdown_tag(definition, options)
         except Exception as exc:  # noqa: BLE001 - reported per tag, in words
             change.error = getattr(exc, "message", None) or str(exc)

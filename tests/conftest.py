@@ -1,9 +1,15 @@
-"""Shared fixtures. Each double fixture starts a real server on 127.0.0.1 and stops it after the test."""
+"""Shared fixtures. Each double fixture starts a real server on 127.0.0.1 and stops it after the test (or the
+test module). The plain functions they use live in sandbox_env.py and page_helpers.py, imported by name."""
 
-# ----------------------------------------------------------------------------------------- pex_double
-import pytest  # noqa: E402
+from __future__ import annotations
 
-from pexxero.sandbox.pex_double import PexDouble  # noqa: E402
+from typing import Iterator
+
+import pytest
+from page_helpers import ROOT, page_doubles
+from sandbox_env import SandboxEnv, open_sandbox
+
+from pexxero.sandbox.pex_double import PexDouble
 
 
 @pytest.fixture
@@ -17,7 +23,6 @@ def pex_double():
         yield double
 
 
-# ---------------------------------------------------------------------------------------- xero_double
 @pytest.fixture
 def xero_double():
     """The Xero double of the demo organisations (default limits, real clock), on 127.0.0.1.
@@ -29,3 +34,29 @@ def xero_double():
 
     with XeroDouble() as double:
         yield double
+
+
+@pytest.fixture
+def sandbox(tmp_path) -> Iterator[SandboxEnv]:
+    """Doubles + temp DB + a connected Connection with the sandbox setup (receipts attached)."""
+    with open_sandbox(tmp_path) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def doubles():
+    """Both doubles of the demo business for the page tests, one pair per test module (Xero's minute limit off)."""
+    with page_doubles() as sb:
+        yield sb
+
+
+@pytest.fixture
+def page_env(doubles, tmp_path, monkeypatch):
+    """A fresh temp database in PEXXERO_DB and the doubles' env applied, so the app runs in sandbox mode against
+    these doubles; yields the database path."""
+    for name, value in doubles.env.items():
+        monkeypatch.setenv(name, value)
+    db = str(tmp_path / "pexxero.db")
+    monkeypatch.setenv("PEXXERO_DB", db)
+    monkeypatch.chdir(ROOT)
+    yield db

@@ -1,9 +1,7 @@
 """Shared pieces of the page tests (AppTest): the sandbox doubles, a fresh database, and states built through the
-engine. Import the fixtures into a test module with `from page_helpers import *  # noqa: F401,F403`.
+engine. The fixtures built on them (`doubles`, `page_env`) are in conftest.py.
 
-- `sandbox`: both doubles of the demo business on 127.0.0.1, one pair per test module (Xero's minute limit off).
-- `page_env`: a fresh temp database in PEXXERO_DB and the doubles' env applied (monkeypatched), so the app runs
-  in sandbox mode against these doubles; yields the database path.
+- `page_doubles()`: both doubles of the demo business on 127.0.0.1 (Xero's minute limit off), stopped on exit.
 - `connected(db, sandbox)`: PEX token saved, Xero token granted, organisation chosen -> Connection.
 - `set_up(db, sandbox)`: connected plus the demo setup saved -> Connection.
 - `app(page)`: an AppTest of app.py switched to `pages/<page>.py`, not run yet.
@@ -12,9 +10,9 @@ engine. Import the fixtures into a test module with `from page_helpers import * 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from pexxero.connection import open_connection, today_eastern
@@ -24,23 +22,15 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60
 
 
-@pytest.fixture(scope="module")
-def sandbox():
+@contextmanager
+def page_doubles():
     sb = start_sandbox()
     # page tests are not about Xero's 60-a-minute limit: without this, a preview after a test's sync waits a minute
     sb.xero.limits.minute_limit = 10_000
-    yield sb
-    sb.stop()
-
-
-@pytest.fixture
-def page_env(sandbox, tmp_path, monkeypatch):
-    for name, value in sandbox.env.items():
-        monkeypatch.setenv(name, value)
-    db = str(tmp_path / "pexxero.db")
-    monkeypatch.setenv("PEXXERO_DB", db)
-    monkeypatch.chdir(ROOT)
-    yield db
+    try:
+        yield sb
+    finally:
+        sb.stop()
 
 
 def connected(db: str, sandbox, tenant_id: str = demo.TENANT_ID):

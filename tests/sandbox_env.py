@@ -1,9 +1,7 @@
 """A whole sandbox for engine tests: both doubles on loopback, a temp database, and a connected Connection with the
 sandbox setup — the state a user reaches after `connect pex`, `connect xero` and `config import`.
 
-    from sandbox_env import sandbox  # noqa: F401  (the pytest fixture; tests/ is on sys.path)
-
-    def test_something(sandbox):
+    def test_something(sandbox):  # the fixture, in conftest.py
         run = run_sync(sandbox.conn)
         assert sandbox.references()["PEX-400000001"] == 1
 
@@ -18,14 +16,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Iterator, Optional
-
-import pytest
+from typing import Any, Callable, Iterator, Optional
 
 from pexxero.clients.endpoints import Endpoints
 from pexxero.connection import Connection, open_connection
@@ -119,6 +116,23 @@ class SandboxEnv:
 
     def release(self) -> None:
         self.xero.faults.release()
+
+    def hold_then(self, method: str, path: str, run: Callable[[], Any], while_held: Callable[[], None], *,
+                  timeout: float = 60.0) -> Any:
+        """Run `run()` on a thread; when Xero holds its first `method path` request, call `while_held()` (the
+        runner is then waiting for Xero and touching nothing), release the request, and return what `run()`
+        returned."""
+        self.hold_next(method, path)
+        box: dict = {}
+        worker = threading.Thread(target=lambda: box.update(result=run()))
+        worker.start()
+        try:
+            self.wait_held()
+            while_held()
+        finally:
+            self.release()
+            worker.join(timeout)
+        return box["result"]
 
     # ------------------------------------------------------------------------------------ PEX side
 
@@ -252,10 +266,3 @@ def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Opt
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-@pytest.fixture
-def sandbox(tmp_path) -> Iterator[SandboxEnv]:
-    """Doubles + temp DB + a connected Connection with the sandbox setup (receipts attached)."""
-    with open_sandbox(tmp_path) as env:
-        yield env

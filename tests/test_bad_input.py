@@ -22,7 +22,7 @@ from pexxero.models import BLOCKED, NEW, SKIPPED, marker
 from pexxero.clients.pex import BadPexRow, parse_transaction, read_rows
 from pexxero.sandbox import demo
 from pexxero.sync import run_sync
-from sandbox_env import SandboxEnv, open_sandbox, sandbox  # noqa: F401
+from sandbox_env import SandboxEnv, open_sandbox
 
 CORPUS = Path(__file__).parent / "corpus"
 FIRST_ID = 900_000_001
@@ -341,7 +341,8 @@ def test_a_bad_xero_answer_to_a_write_loses_nothing_and_duplicates_nothing(sandb
 # ------------------------------------------------------------------------------------------ bad setup TOML
 # (tests/test_setup.py covers wrong types, unknown names and enum values; these are the rest)
 
-from pexxero.setup import SetupError, from_toml, to_toml  # noqa: E402
+from pexxero.setup import SetupError  # noqa: E402
+from pexxero.setup_toml import from_toml, to_toml  # noqa: E402
 
 BAD_TOML = [
     ("duplicate key", "[pex]\npurchases = true\npurchases = false\n", "", "line 3"),

@@ -16,7 +16,7 @@ from pexxero import cli
 from pexxero.connection import open_connection
 from pexxero.sandbox import demo
 from pexxero.sandbox.seed import sandbox_setup
-from pexxero.setup import to_toml
+from pexxero.setup_toml import to_toml
 from pexxero.store import Store
 
 

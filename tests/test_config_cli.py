@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 
 from pexxero import cli, commands
 from pexxero.sandbox.pex_double import PexDouble
-from pexxero.setup import from_toml
+from pexxero.setup_toml import from_toml
 from pexxero.store import Store
 from test_setup import _by, demo_reference, sandbox_toml  # the demo business's lists, as ReferenceData
 

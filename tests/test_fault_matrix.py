@@ -1,7 +1,7 @@
 """The fault matrix: each fault Xero, PEX or the local disk can throw, injected *during* a sync started from the
-command line, must end the run with a clear status and words (never a traceback) and the exit code PRODUCT.md
-gives; once the fault is cleared, a clean rerun ends Succeeded with exactly one Xero record per eligible PEX
-transaction, every receipt attached once, and nothing lost.
+command line, must end the run with a clear status and words (never a traceback) and the exit code of `sync`
+(0 succeeded, 2 partial, 3 paused by the day limit, 1 failed); once the fault is cleared, a clean rerun ends
+Succeeded with exactly one Xero record per eligible PEX transaction, every receipt attached once, and nothing lost.
 
 | fault                                         | status    | exit |
 |-----------------------------------------------|-----------|------|
@@ -29,7 +29,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -268,22 +267,6 @@ def test_a_fault_during_a_sync_ends_clearly_and_a_clean_rerun_loses_nothing(env,
 # ------------------------------------------------------------------------------------ the local database
 
 
-def hold_then(env: SandboxEnv, method: str, path: str, run: Callable[[], tuple], while_held: Callable[[], None]):
-    """Run `run()` on a thread; when Xero holds its first `method path` request, call `while_held()` (the runner
-    is then waiting for Xero and touching nothing), release the request, and return what `run()` returned."""
-    env.hold_next(method, path)
-    box: dict = {}
-    worker = threading.Thread(target=lambda: box.update(result=run()))
-    worker.start()
-    try:
-        env.wait_held()
-        while_held()
-    finally:
-        env.release()
-        worker.join(60)
-    return box["result"]
-
-
 def fill_the_disk(db: sqlite3.Connection) -> None:
     """What a full disk looks like to SQLite: the file may not grow (max_page_count) and its free space is used up,
     so the next write that needs a page fails with SQLITE_FULL."""
@@ -313,7 +296,7 @@ def test_a_full_disk_after_the_plan_stops_before_the_next_request_and_a_rerun_fi
     expected = new_references(env)
     run_cli = Cli(env, capfd, monkeypatch)
     # the contacts the plan needs are being created when the disk fills: the first batch's intent cannot be kept
-    code, output = hold_then(env, "PUT", "/Contacts", lambda: run_cli("sync"),
+    code, output = env.hold_then("PUT", "/Contacts", lambda: run_cli("sync"),
                              lambda: fill_the_disk(run_cli.opened[0].store.db.conn))
     assert_clear_words(code, output, "Failed", 1, "cannot write its own database (database or disk is full)")
     TALLY["database-full"] += 1
@@ -346,7 +329,7 @@ def test_a_database_turned_read_only_mid_run_stops_at_once_and_says_so(env, capf
         run_cli.opened[0].store.db.conn.execute("PRAGMA query_only = ON")
 
     # the bank transactions are in Xero, the transfers are in flight when the database stops taking writes
-    code, output = hold_then(env, "PUT", "/BankTransfers", lambda: run_cli("sync"), read_only)
+    code, output = env.hold_then("PUT", "/BankTransfers", lambda: run_cli("sync"), read_only)
     assert_clear_words(code, output, "Failed", 1, "readonly database")
     TALLY["database-read-only"] += 1
     assert len(xero_writes(env)) == len(written_before)  # the held request was the last one sent

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 
 from pexxero import runs
 from pexxero.models import NEW
-from sandbox_env import sandbox  # noqa: F401 - the fixture
 
 ITEM_COLUMNS = ["PEX id", "Date", "Kind", "Amount", "Outcome", "Xero id", "Why"]
 
@@ -26,15 +24,8 @@ def test_sync_exit_codes_and_history_show_runs_and_each_items_outcome(sandbox):
     to_write = len(new)
 
     # a partial run from the command line: an account is archived while the first batch is in flight
-    env.hold_next("PUT", "/BankTransactions")
-    box = {}
-    worker = threading.Thread(target=lambda: box.update(result=env.cli("sync")))
-    worker.start()
-    env.wait_held()
-    env.xero.archive_account(env.tenant_id, code)
-    env.release()
-    worker.join(120)
-    partial = box["result"]
+    partial = env.hold_then("PUT", "/BankTransactions", lambda: env.cli("sync"),
+                            lambda: env.xero.archive_account(env.tenant_id, code), timeout=120)
     assert partial.returncode == 2, partial.stdout + partial.stderr
     assert partial.stdout.startswith("Run 1: Partial")
 

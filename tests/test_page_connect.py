@@ -1,6 +1,5 @@
 """The Connect page (AppTest) against the sandbox doubles: PEX token, Tenant Selection, Xero Session Failure."""
 
-from page_helpers import *  # noqa: F401,F403
 from page_helpers import app, button, connected, no_exception, texts
 
 from pexxero.connection import open_connection
@@ -28,10 +27,10 @@ def test_a_refused_pex_token_is_said_and_not_kept(page_env):
     assert not open_connection(page_env).pex_connected()
 
 
-def test_tenant_selection_confirms_the_picked_organisation(page_env, sandbox):
+def test_tenant_selection_confirms_the_picked_organisation(page_env, doubles):
     conn = open_connection(page_env)
     conn.connect_pex(demo.PEX_TOKEN)
-    conn.connect_xero(sandbox.xero.grant())  # consented, no organisation chosen yet
+    conn.connect_xero(doubles.xero.grant())  # consented, no organisation chosen yet
     at = app("connect").run()
     no_exception(at)
     assert "Tenant Selection" in texts(at)
@@ -43,9 +42,9 @@ def test_tenant_selection_confirms_the_picked_organisation(page_env, sandbox):
     assert f"Xero is connected to **{demo.SECOND_TENANT_NAME}**" in texts(at)
 
 
-def test_session_failure_box_and_disconnect_revokes(page_env, sandbox):
-    conn = connected(page_env, sandbox)
-    sandbox.xero.oauth.revoke_all()  # Xero forgets the grant: the refresh is refused
+def test_session_failure_box_and_disconnect_revokes(page_env, doubles):
+    conn = connected(page_env, doubles)
+    doubles.xero.oauth.revoke_all()  # Xero forgets the grant: the refresh is refused
     conn.store.save_credentials(conn.connection_id, "xero",
                                 {**conn.store.load_credentials(conn.connection_id, "xero"), "expires_at": 0})
     at = app("connect").run()
@@ -59,9 +58,9 @@ def test_session_failure_box_and_disconnect_revokes(page_env, sandbox):
     assert {m.label: m.value for m in at.metric}["Xero"] == "Not connected"
 
 
-def test_the_picked_organisation_survives_a_token_refresh(page_env, sandbox):
+def test_the_picked_organisation_survives_a_token_refresh(page_env, doubles):
     """A refresh saves Xero's new token set over the stored one; the organisation picked must not go with it."""
-    conn = connected(page_env, sandbox)
+    conn = connected(page_env, doubles)
     conn.xero().refresh()
     assert "tenant_id" not in conn.store.load_credentials(conn.connection_id, "xero")
     assert open_connection(page_env).tenant_id() == demo.TENANT_ID

@@ -1,23 +1,22 @@
 """The History page (AppTest): empty, the Sync History table, REFRESH, the drill-down into one run's items."""
 
-from page_helpers import *  # noqa: F401,F403
 from page_helpers import app, button, connected, fake_run, no_exception, texts
 
 from pexxero import runs
 
 
-def test_no_runs_yet(page_env, sandbox):
+def test_no_runs_yet(page_env, doubles):
     at = app("history").run()
     no_exception(at)
     assert "connect PEX" in texts(at)
-    connected(page_env, sandbox)
+    connected(page_env, doubles)
     at = app("history").run()
     no_exception(at)
     assert "No sync has run yet" in texts(at)
 
 
-def test_table_refresh_and_drill_down(page_env, sandbox):
-    conn = connected(page_env, sandbox)
+def test_table_refresh_and_drill_down(page_env, doubles):
+    conn = connected(page_env, doubles)
     first = fake_run(conn, runs.SUCCEEDED, [(11, runs.CREATED), (12, runs.CREATED)], to_write=2,
                      message="2 written to Xero")
     at = app("history").run()
@@ -40,8 +39,8 @@ def test_table_refresh_and_drill_down(page_env, sandbox):
     assert items.loc[22, "Outcome"] == "failed" and "not a valid code" in items.loc[22, "Why"]
 
 
-def test_a_runs_receipts_are_listed_with_their_outcome_and_xeros_words_as_text(page_env, sandbox):
-    conn = connected(page_env, sandbox)
+def test_a_runs_receipts_are_listed_with_their_outcome_and_xeros_words_as_text(page_env, doubles):
+    conn = connected(page_env, doubles)
     run_id = fake_run(conn, runs.PARTIAL, [(31, runs.CREATED), (32, runs.ITEM_SKIPPED)], to_write=1)
     words = "Xero refused the request (HTTP 400): **A document** can have at most 10 attachments."
     with conn.db.atomic():

@@ -3,7 +3,6 @@ the new organisation and Sync refuses the old organisation's plan in words."""
 
 import pytest
 
-from page_helpers import *  # noqa: F401,F403
 from page_helpers import app, button, no_exception, set_up, texts
 
 from pexxero.sandbox import demo
@@ -14,21 +13,21 @@ def _plain(at) -> list[str]:
 
 
 @pytest.mark.parametrize("page", ["connect", "setup", "preview", "sync", "history"])
-def test_the_header_names_the_organisation_as_plain_text(page_env, sandbox, page):
-    set_up(page_env, sandbox)
+def test_the_header_names_the_organisation_as_plain_text(page_env, doubles, page):
+    set_up(page_env, doubles)
     at = app(page).run()
     no_exception(at)
     assert f"Xero organisation: {demo.TENANT_NAME}" in _plain(at)
 
 
-def test_without_an_organisation_the_header_says_to_pick_one(page_env, sandbox):
+def test_without_an_organisation_the_header_says_to_pick_one(page_env, doubles):
     at = app("connect").run()
     no_exception(at)
     assert "Xero organisation: none chosen yet (pick one on the Connect page)" in _plain(at)
 
 
-def test_after_a_switch_preview_is_the_new_organisations_and_sync_refuses_the_old_plan(page_env, sandbox):
-    set_up(page_env, sandbox)
+def test_after_a_switch_preview_is_the_new_organisations_and_sync_refuses_the_old_plan(page_env, doubles):
+    set_up(page_env, doubles)
     at = app("preview").run()  # builds and keeps the preview of the first organisation
     no_exception(at)
     assert {m.label: m.value for m in at.metric}["Synced"] != "0"

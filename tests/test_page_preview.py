@@ -8,7 +8,6 @@ import sys
 from decimal import Decimal
 
 import pandas as pd
-from page_helpers import *  # noqa: F401,F403
 from page_helpers import ROOT, app, button, connected, no_exception, set_up, texts
 
 from pages.common import context
@@ -16,17 +15,17 @@ from pexxero import views
 from pexxero.models import STATUSES
 
 
-def test_not_connected_and_not_set_up(page_env, sandbox):
+def test_not_connected_and_not_set_up(page_env, doubles):
     at = app("preview").run()
     no_exception(at)
     assert "connect PEX and connect Xero" in texts(at)
-    connected(page_env, sandbox)
+    connected(page_env, doubles)
     at = app("preview").run()
     assert "Connector Setup" in texts(at)
 
 
-def test_preview_metrics_filters_release_and_csv(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_preview_metrics_filters_release_and_csv(page_env, doubles):
+    conn = set_up(page_env, doubles)
     at = app("preview").run()
     no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
@@ -51,8 +50,8 @@ def test_preview_metrics_filters_release_and_csv(page_env, sandbox):
     assert conn.releases() == {}
 
 
-def test_changed_rows_release_as_updates_and_text_search(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_changed_rows_release_as_updates_and_text_search(page_env, doubles):
+    conn = set_up(page_env, doubles)
     at = app("preview").run()
     at.multiselect(key="pv_status").select("changed").run()
     at.text_input(key="pv_text").input("xero").run()  # every changed row names what differs from Xero
@@ -62,8 +61,8 @@ def test_changed_rows_release_as_updates_and_text_search(page_env, sandbox):
     assert conn.releases() == {row: "update"}
 
 
-def test_refresh_rebuilds_and_a_kept_preview_is_reused(page_env, sandbox):
-    set_up(page_env, sandbox)
+def test_refresh_rebuilds_and_a_kept_preview_is_reused(page_env, doubles):
+    set_up(page_env, doubles)
     at = app("preview").run()
     first = context._previews()["by_db"][page_env].built_at
     at = app("preview").run()  # a new session (a reload) finds the kept preview
@@ -83,10 +82,10 @@ def _cli_totals(stdout: str) -> dict[str, tuple[int, Decimal, Decimal, Decimal]]
     return rows
 
 
-def test_csv_cli_and_page_give_the_same_totals_to_the_cent(page_env, sandbox, tmp_path):
-    set_up(page_env, sandbox)
+def test_csv_cli_and_page_give_the_same_totals_to_the_cent(page_env, doubles, tmp_path):
+    set_up(page_env, doubles)
     csv_path = tmp_path / "reconciliation.csv"
-    env = {**os.environ, **sandbox.env, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **doubles.env, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "pexxero", "--db", page_env, "preview", "--csv", str(csv_path)],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -120,22 +119,22 @@ def test_csv_cli_and_page_give_the_same_totals_to_the_cent(page_env, sandbox, tm
     assert sum(Decimal(a.replace(",", "")) for a in table["amount"]) == cli["xero only"][3] != 0
 
 
-def test_the_freshness_of_the_pex_copy_and_the_whole_range_re_read(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_the_freshness_of_the_pex_copy_and_the_whole_range_re_read(page_env, doubles):
+    conn = set_up(page_env, doubles)
     at = app("preview").run()
     no_exception(at)
     assert "PEX copy read " in texts(at) and "(whole range: today " in texts(at)
     first = conn.pex_freshness()["full_at"]
-    reads = sum(1 for r in sandbox.pex.requests if "allcardholdertransactions" in r[1].lower())
+    reads = sum(1 for r in doubles.pex.requests if "allcardholdertransactions" in r[1].lower())
     button(at, "Re-read all of PEX").click().run()
     no_exception(at)
     assert conn.pex_freshness()["full_at"] > first
-    assert sum(1 for r in sandbox.pex.requests if "allcardholdertransactions" in r[1].lower()) == reads + 1
+    assert sum(1 for r in doubles.pex.requests if "allcardholdertransactions" in r[1].lower()) == reads + 1
     assert context._previews()["by_db"][page_env].built_at > first
 
 
-def test_a_voided_row_stands_out_and_is_released_for_removal(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_a_voided_row_stands_out_and_is_released_for_removal(page_env, doubles):
+    conn = set_up(page_env, doubles)
     at = app("preview").run()
     no_exception(at)
     metrics = {m.label: m.value for m in at.metric}

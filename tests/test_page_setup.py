@@ -3,7 +3,6 @@ the demo setup, TOML export."""
 
 from dataclasses import replace
 
-from page_helpers import *  # noqa: F401,F403
 from page_helpers import app, button, connected, no_exception, progress_text, set_up, texts
 
 from pexxero.connection import open_connection, today_eastern
@@ -16,8 +15,8 @@ def test_needs_the_connections_first(page_env):
     assert "connect PEX and connect Xero" in texts(at)
 
 
-def test_next_back_and_save_refused_with_the_fields_named(page_env, sandbox):
-    connected(page_env, sandbox)
+def test_next_back_and_save_refused_with_the_fields_named(page_env, doubles):
+    connected(page_env, doubles)
     at = app("setup").run()
     no_exception(at)
     assert progress_text(at) == "Step 1 of 7: Xero Connection"
@@ -37,8 +36,8 @@ def test_next_back_and_save_refused_with_the_fields_named(page_env, sandbox):
     assert open_connection(page_env).store.load_setup(open_connection(page_env).connection_id) is None
 
 
-def test_demo_setup_saves_and_a_bad_edit_is_not_saved(page_env, sandbox):
-    connected(page_env, sandbox)
+def test_demo_setup_saves_and_a_bad_edit_is_not_saved(page_env, doubles):
+    connected(page_env, doubles)
     at = app("setup").run()
     button(at, "Use the demo setup").click().run()
     no_exception(at)
@@ -61,8 +60,8 @@ def test_demo_setup_saves_and_a_bad_edit_is_not_saved(page_env, sandbox):
     assert conn.setup() == replace(saved, accounts=replace(saved.accounts, fee_account="429"))
 
 
-def test_step_two_edits_dates_and_the_export_round_trips(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_step_two_edits_dates_and_the_export_round_trips(page_env, doubles):
+    conn = set_up(page_env, doubles)
     at = app("setup").run()
     button(at, "NEXT").click().run()
     at.checkbox(key="s2_fees").uncheck().run()

@@ -1,24 +1,23 @@
 """The Sync page (AppTest): no preview, SYNC starts a background run, a run mid-way with CANCEL, RETRY FAILED."""
 
-from page_helpers import *  # noqa: F401,F403
 from page_helpers import app, button, fake_run, no_exception, progress_text, set_up, texts, wait_for_run
 
 from pexxero import runs
 
 
-def test_needs_connections_then_a_preview(page_env, sandbox):
+def test_needs_connections_then_a_preview(page_env, doubles):
     at = app("sync").run()
     no_exception(at)
     assert "connect PEX" in texts(at)
-    set_up(page_env, sandbox)
+    set_up(page_env, doubles)
     at = app("sync").run()
     no_exception(at)
     assert "No preview yet" in texts(at)
     assert button(at, "SYNC").disabled and button(at, "CANCEL").disabled
 
 
-def test_sync_starts_a_background_run_that_the_page_follows(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_sync_starts_a_background_run_that_the_page_follows(page_env, doubles):
+    conn = set_up(page_env, doubles)
     conn.preview()
     at = app("sync").run()
     assert "No sync has run yet." in texts(at)
@@ -35,8 +34,8 @@ def test_sync_starts_a_background_run_that_the_page_follows(page_env, sandbox):
     assert not button(at, "SYNC").disabled
 
 
-def test_mid_sync_shows_progress_and_cancel_sets_the_flag(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_mid_sync_shows_progress_and_cancel_sets_the_flag(page_env, doubles):
+    conn = set_up(page_env, doubles)
     conn.preview()
     run_id = fake_run(conn, runs.RUNNING, [(1, runs.CREATED), (2, runs.CREATED), (3, runs.ITEM_FAILED),
                                            (4, runs.PLANNED), (5, runs.SENDING)],
@@ -52,8 +51,8 @@ def test_mid_sync_shows_progress_and_cancel_sets_the_flag(page_env, sandbox):
     assert "cancel requested" in texts(at)
 
 
-def test_after_a_partial_run_retry_failed_starts_a_retry(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_after_a_partial_run_retry_failed_starts_a_retry(page_env, doubles):
+    conn = set_up(page_env, doubles)
     conn.preview()
     fake_run(conn, runs.PARTIAL, [(1, runs.CREATED), (2, runs.ITEM_FAILED), (3, runs.ITEM_SKIPPED)], to_write=2,
              message="1 of 2 could not be written: see each item's message from Xero")
@@ -69,8 +68,8 @@ def test_after_a_partial_run_retry_failed_starts_a_retry(page_env, sandbox):
     assert wait_for_run(page_env, retry["id"])["status"] in runs.FINISHED
 
 
-def test_receipt_outcomes_and_counts_are_shown_after_a_run(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_receipt_outcomes_and_counts_are_shown_after_a_run(page_env, doubles):
+    conn = set_up(page_env, doubles)
     conn.preview()
     run_id = fake_run(conn, runs.PARTIAL, [(1, runs.CREATED), (2, runs.CREATED)], to_write=2,
                       message="2 written to Xero; receipts attached: 1, not attached: 1")
@@ -88,8 +87,8 @@ def test_receipt_outcomes_and_counts_are_shown_after_a_run(page_env, sandbox):
     assert receipts.loc["bbb222", "Outcome"] == "failed" and "10 MB" in receipts.loc["bbb222", "Why"]
 
 
-def test_the_progress_bar_is_not_full_while_receipts_are_sent(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_the_progress_bar_is_not_full_while_receipts_are_sent(page_env, doubles):
+    conn = set_up(page_env, doubles)
     conn.preview()
     run_id = fake_run(conn, runs.RUNNING, [(1, runs.CREATED), (2, runs.CREATED)], to_write=2,
                       step="attaching receipts: 1 of 4")

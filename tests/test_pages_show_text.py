@@ -13,11 +13,10 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 from google.protobuf.message import Message
-from page_helpers import *  # noqa: F401,F403
-from page_helpers import ESCAPED, app, button, connected, fake_run, no_exception, read, set_up
+from page_helpers import ESCAPED, app, button, connected, fake_run, no_exception, page_doubles, read, set_up
 
 from pexxero import runs
-from pexxero.sandbox import demo, start_sandbox
+from pexxero.sandbox import demo
 
 LINK = "[Re-connect Xero here](http://evil.example)"
 BOLD = "**Paid in full**"
@@ -39,33 +38,32 @@ PLAIN_FIELDS = {("Text", "body"), ("Code", "code_text"), ("Selectbox", "options"
 PLAIN_MESSAGES = {"Arrow", "ArrowVegaLiteChart", "VegaLiteChart", "PlotlyChart", "DataFrame"}
 
 
-def plant(sandbox) -> None:
-    sandbox.xero.oauth.tenants[demo.TENANT_ID] = ORGANISATION
-    books = sandbox.xero.books[demo.TENANT_ID]
+def plant(doubles) -> None:
+    doubles.xero.oauth.tenants[demo.TENANT_ID] = ORGANISATION
+    books = doubles.xero.books[demo.TENANT_ID]
     books.organisation["Name"] = books.organisation["LegalName"] = ORGANISATION
     for record in books.bank_transactions.values():
         if record.get("Contact", {}).get("Name"):
             record["Contact"]["Name"] = CONTACT
-    for ledger in sandbox.pex.transactions.values():
+    for ledger in doubles.pex.transactions.values():
         for row in ledger:
             if row.get("MerchantName"):
                 row["MerchantName"] += MERCHANT_TAIL
                 row["MerchantNameNormalized"] = (row.get("MerchantNameNormalized") or "") + MERCHANT_TAIL
             row["Description"] = f"{row.get('Description') or ''} {BOLD}"
-    for holder in sandbox.pex.account_details["CHAccountList"]:
+    for holder in doubles.pex.account_details["CHAccountList"]:
         holder["FirstName"] = CARDHOLDER
-    ledger = sandbox.pex.transactions["cardholder"]
+    ledger = doubles.pex.transactions["cardholder"]
     broken = dict(ledger[-1], TransactionId=None, Description=f"Refund {LINK}")  # no id: listed as unreadable
     ledger.append(broken)
 
 
 @pytest.fixture(scope="module")
-def sandbox():
-    sb = start_sandbox()
-    sb.xero.limits.minute_limit = 10_000
-    plant(sb)
-    yield sb
-    sb.stop()
+def doubles():
+    """This module's doubles carry the planted text (overrides the conftest fixture of the same name)."""
+    with page_doubles() as sb:
+        plant(sb)
+        yield sb
 
 
 def _strings(message: Message, owner: str):
@@ -105,8 +103,8 @@ def frames(at) -> str:
     return "\n".join(e.value.to_csv(index=False) for e in at.dataframe)
 
 
-def test_preview_shows_names_reasons_and_differences_as_text(page_env, sandbox):
-    set_up(page_env, sandbox)
+def test_preview_shows_names_reasons_and_differences_as_text(page_env, doubles):
+    set_up(page_env, doubles)
     at = app("preview").run()
     no_exception(at)
     assert_no_planted_markup(at)
@@ -127,8 +125,8 @@ def test_preview_shows_names_reasons_and_differences_as_text(page_env, sandbox):
         assert CONTACT in plain_texts(at), plain_texts(at)  # the reason or the differences, as text
 
 
-def test_connect_shows_the_organisation_name_as_text(page_env, sandbox):
-    connected(page_env, sandbox)
+def test_connect_shows_the_organisation_name_as_text(page_env, doubles):
+    connected(page_env, doubles)
     at = app("connect").run()
     no_exception(at)
     assert_no_planted_markup(at)
@@ -140,8 +138,8 @@ def test_connect_shows_the_organisation_name_as_text(page_env, sandbox):
     assert any(ORGANISATION in read(e.value) for e in at.toast)
 
 
-def test_setup_shows_the_organisation_and_names_in_messages_as_text(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_setup_shows_the_organisation_and_names_in_messages_as_text(page_env, doubles):
+    conn = set_up(page_env, doubles)
     conn.save_setup(replace(conn.setup(), fees=replace(conn.setup().fees, contact=CONTACT)))
     at = app("setup").run()
     no_exception(at)
@@ -156,8 +154,8 @@ def test_setup_shows_the_organisation_and_names_in_messages_as_text(page_env, sa
     assert any(CONTACT in read(e.value) for e in at.error)
 
 
-def test_sync_and_history_show_xero_messages_as_text(page_env, sandbox):
-    conn = set_up(page_env, sandbox)
+def test_sync_and_history_show_xero_messages_as_text(page_env, doubles):
+    conn = set_up(page_env, doubles)
     conn.preview()
     message = f"Xero said: the contact {CONTACT} is archived {BOLD} {RED} {MATH}"
     fake_run(conn, runs.PARTIAL, [(1, runs.CREATED), (2, runs.ITEM_FAILED)], to_write=2, message=message)

@@ -18,7 +18,7 @@ from pexxero.sandbox import demo
 from pexxero.sandbox.pex_double import PexDouble
 from fakes import FakeClock
 
-# PEX-API.md section 5.3, verbatim: -1.01 split two ways on a dropdown tag, one Tags entry per split
+# a row in PEX's own documented shape: -1.01 split two ways on a dropdown tag, one Tags entry per split
 EXAMPLE_ROW = r"""
 {"TransactionId":419086499,"AcctId":7378,"TransactionType":"Network",
  "TransactionAmount":-1.01,"TransactionTime":"2026-03-02T14:05:11",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sandbox_env import sandbox  # noqa: F401  (the fixture)
 
 from pexxero import views
 from pexxero.connection import LOOKBACK_DAYS
@@ -120,12 +119,19 @@ def test_freshness_text():
         "PEX copy read 10:42 (whole range: not read yet), US Eastern time"
 
 
-def test_cli_preview_full_refresh_rereads_the_whole_range_and_prints_the_freshness(sandbox):
-    env = sandbox
+def _late_purchase_missed_by_the_copy(env, amount: str) -> int:
+    """A purchase 70 days back that PEX shows only after the local copy was read: a plain re-read (the last 60
+    days) does not see it."""
     env.conn.preview(today=env.today)
-    late = env.add_pex_purchase("-70.73", "Late Lumber", days_back=70)
+    late = env.add_pex_purchase(amount, "Late Lumber", days_back=70)
     env.expire_pex_cache()
     env.conn.preview(today=env.today)
+    return late
+
+
+def test_cli_preview_full_refresh_rereads_the_whole_range_and_prints_the_freshness(sandbox):
+    env = sandbox
+    late = _late_purchase_missed_by_the_copy(env, "-70.73")
     start, end = env.today - timedelta(days=90), env.today
     assert late not in {t.transaction_id for t in env.conn.pex_transactions(start, end)}
 
@@ -137,10 +143,7 @@ def test_cli_preview_full_refresh_rereads_the_whole_range_and_prints_the_freshne
 
 def test_cli_sync_full_refresh_writes_the_late_purchase(sandbox):
     env = sandbox
-    env.conn.preview(today=env.today)
-    late = env.add_pex_purchase("-70.74", "Late Lumber", days_back=70)
-    env.expire_pex_cache()
-    env.conn.preview(today=env.today)
+    late = _late_purchase_missed_by_the_copy(env, "-70.74")
     done = env.cli("sync", "--full-refresh")
     assert done.returncode == 0, done.stdout + done.stderr
     assert env.references()[f"PEX-{late}"] == 1

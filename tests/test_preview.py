@@ -8,13 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from pexxero import cli, reconcile
+from pexxero import cli, reconcile_report
 from pexxero.connection import open_connection, today_eastern
 from pexxero.models import STATUSES
 from pexxero.sandbox import demo, seed
 from pexxero.sandbox.pex_double import PexDouble
 from pexxero.sandbox.xero_double import API_PREFIX, XeroDouble
-from pexxero.setup import to_toml
+from pexxero.setup_toml import to_toml
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_cli_preview_prints_the_summary_and_writes_the_csv(sandbox, capsys, tmp_
     assert "nothing was written to Xero" in printed
     with out.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == reconcile.COLUMNS
+    assert rows[0] == reconcile_report.COLUMNS
     frame = sandbox.conn.preview(refresh=False).frame
     assert len(rows) - 1 == len(frame)
 

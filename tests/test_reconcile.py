@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pexxero import csvsafe, models, reconcile
+from pexxero import csvsafe, models, reconcile, reconcile_report
 from pexxero.mapping import MappingResult
 from pexxero.models import Line, PexTransaction, PlannedRecord, Tracking, XeroBankTransaction, XeroBankTransfer
 
@@ -216,7 +216,7 @@ def test_every_pex_transaction_gets_exactly_one_row_in_order():
     results = [spend(pex_id=i, amount=f"{i}.00") for i in range(10, 20)] + [not_planned(pex_id=5), funding(pex_id=6)]
     bank = [xero_spend(reference=f"PEX-{i}", amount=f"{i}.00", xid=f"x{i}") for i in range(10, 15)]
     frame = reconcile.reconcile(results, bank, [], lock_date=date(2026, 1, 1))
-    assert list(frame.columns) == reconcile.COLUMNS + reconcile.OBJECT_COLUMNS
+    assert list(frame.columns) == reconcile_report.COLUMNS + reconcile.OBJECT_COLUMNS
     assert list(frame["pex_id"]) == [r.transaction.transaction_id for r in results]
     assert list(frame["status"]) == [models.SYNCED] * 5 + [models.NEW] * 5 + [models.SKIPPED, models.NEW]
     assert list(frame["amount"]) == [r.transaction.amount for r in results]  # signed PEX amounts, as Decimals
@@ -227,8 +227,8 @@ def test_every_pex_transaction_gets_exactly_one_row_in_order():
 
 def test_empty_inputs_give_an_empty_frame_with_the_columns():
     frame = reconcile.reconcile([], [], [])
-    assert list(frame.columns) == reconcile.COLUMNS + reconcile.OBJECT_COLUMNS and len(frame) == 0
-    assert list(reconcile.summary(frame)["count"]) == [0] * len(models.STATUSES)
+    assert list(frame.columns) == reconcile_report.COLUMNS + reconcile.OBJECT_COLUMNS and len(frame) == 0
+    assert list(reconcile_report.summary(frame)["count"]) == [0] * len(models.STATUSES)
 
 
 # ------------------------------------------------------------------------------------ summary and CSV
@@ -239,9 +239,9 @@ def test_summary_counts_money_out_money_in_and_net_per_status():
                spend(pex_id=3, amount="7.25"), not_planned(pex_id=4)]
     bank = [xero_spend(reference="PEX-3", amount="7.00", xid="c"), xero_spend(reference="PEX-88", amount="4.40")]
     frame = reconcile.reconcile(results, bank, [])
-    table = reconcile.summary(frame).set_index("status")
+    table = reconcile_report.summary(frame).set_index("status")
     assert list(table.index) == list(models.STATUSES)
-    assert list(table.columns) == reconcile.TOTALS[1:]
+    assert list(table.columns) == reconcile_report.TOTALS[1:]
     new = table.loc[models.NEW]
     assert (new["count"], new["money_out"], new["money_in"], new["net"]) == (
         2, Decimal("10.00"), Decimal("2.50"), Decimal("-7.50"))
@@ -261,7 +261,7 @@ def test_a_xero_only_transfer_is_money_out_when_it_leaves_pex_cash():
                  xero_transfer(reference="PEX-902", xid="out", amount="120.00", source="091", target="090")]
     frame = reconcile.reconcile([], [], transfers, pex_cash="091").set_index("xero_id")
     assert (frame.loc["in", "amount"], frame.loc["out", "amount"]) == (Decimal("500.00"), Decimal("-120.00"))
-    totals = reconcile.summary(frame).set_index("status").loc[models.XERO_ONLY]
+    totals = reconcile_report.summary(frame).set_index("status").loc[models.XERO_ONLY]
     assert (totals["money_out"], totals["money_in"], totals["net"]) == (
         Decimal("120.00"), Decimal("500.00"), Decimal("380.00"))
 
@@ -275,9 +275,9 @@ def test_the_csv_has_the_columns_in_order_and_neutralises_formulas():
     )
     frame = reconcile.reconcile([evil, not_planned(pex_id=2, reason="-declined\tby bank")], [], [])
     buffer = io.StringIO()
-    reconcile.to_csv(frame, buffer)
+    reconcile_report.to_csv(frame, buffer)
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
-    assert list(rows[0].keys()) == reconcile.COLUMNS
+    assert list(rows[0].keys()) == reconcile_report.COLUMNS
     assert rows[0]["merchant"] == "'@SUM(A1:A9)"
     assert rows[0]["cardholder"] == "'+Pat"
     assert rows[0]["contact"] == "'=HYPERLINK(\"http://x\")"
@@ -289,7 +289,7 @@ def test_the_csv_has_the_columns_in_order_and_neutralises_formulas():
 
 def test_the_csv_can_be_written_to_a_path(tmp_path: Path):
     path = tmp_path / "reconciliation.csv"
-    reconcile.to_csv(reconcile.reconcile([spend()], [xero_spend(amount="12.00")], []), path)
+    reconcile_report.to_csv(reconcile.reconcile([spend()], [xero_spend(amount="12.00")], []), path)
     (row,) = list(csv.DictReader(path.open(newline="")))
     assert (row["status"], row["xero_amount"], row["differences"]) == (
         models.CHANGED, "12.00", "amount: Xero 12.00, PEX 15.00")
@@ -353,7 +353,7 @@ def test_declined_after_it_was_written_is_voided_and_keeps_the_xero_id():
     assert row["reason"] == ("voided in PEX, still in Xero (declined in PEX: Insufficient funds): release it "
                              "(remove) and the next sync deletes it in Xero")
     assert row["xero_id"] == "x-5"
-    assert reconcile.summary(frame).set_index("status").loc[models.VOIDED, "count"] == 1
+    assert reconcile_report.summary(frame).set_index("status").loc[models.VOIDED, "count"] == 1
 
 
 def test_declined_and_never_written_or_deleted_since_stays_skipped():
@@ -385,7 +385,7 @@ def test_a_voided_transfer_is_to_be_removed_by_hand():
 
 def test_the_csv_lists_voided_rows():
     buffer = io.StringIO()
-    reconcile.to_csv(reconcile.reconcile([declined()], [xero_spend("PEX-5", xid="x-5")], []), buffer)
+    reconcile_report.to_csv(reconcile.reconcile([declined()], [xero_spend("PEX-5", xid="x-5")], []), buffer)
     row = list(csv.DictReader(io.StringIO(buffer.getvalue())))[0]
     assert (row["status"], row["xero_id"]) == ("voided", "x-5")
     assert row["reason"].startswith("voided in PEX, still in Xero")

@@ -10,22 +10,10 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pexxero import models, reconcile
+from pexxero import models, reconcile, reconcile_report
 from pexxero.mapping import plan
-from pexxero.models import (
-    Line,
-    PexTransaction,
-    ReferenceData,
-    Split,
-    TagDefinition,
-    TagOption,
-    TagValue,
-    XeroAccount,
-    XeroBankTransaction,
-    XeroBankTransfer,
-    XeroTrackingCategory,
-    XeroTrackingOption,
-)
+from pexxero.models import Line, PexTransaction, ReferenceData, Split, TagDefinition, TagOption, TagValue
+from pexxero.models import XeroAccount, XeroBankTransaction, XeroBankTransfer, XeroTrackingCategory, XeroTrackingOption
 from pexxero.sandbox import demo
 from pexxero.setup import AccountOptions, ContactOptions, FeeOptions, PexOptions, PurchaseOptions, Setup
 
@@ -160,7 +148,7 @@ def test_every_pex_transaction_gets_exactly_one_status_and_the_totals_add_up(sce
     orphans = [r for r in bank if r.bank_transaction_id.startswith("o")]  # marked, with no PEX transaction
     assert len(frame) - len(pex_rows) == len(orphans)
 
-    table = reconcile.summary(frame)
+    table = reconcile_report.summary(frame)
     assert table["count"].sum() == len(frame)
     orphan_money = sum((-o.total if o.type == "SPEND" else o.total for o in orphans), Decimal("0"))
     assert sum(table["net"]) == sum((tx.amount for tx in txs), Decimal("0")) + orphan_money
@@ -178,7 +166,7 @@ def test_every_pex_transaction_gets_exactly_one_status_and_the_totals_add_up(sce
             assert row.date > lock
 
     buffer = io.StringIO()
-    reconcile.to_csv(frame, buffer)
+    reconcile_report.to_csv(frame, buffer)
     assert buffer.getvalue().count("\n") >= len(frame) + 1
 
 

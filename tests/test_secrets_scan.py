@@ -26,7 +26,7 @@ from pexxero.sandbox.pex_double import PexDouble
 from pexxero.sandbox.seed import sandbox_setup
 from pexxero.sandbox.xero_double import XeroDouble
 from pexxero.secrets import key_file_for
-from pexxero.setup import to_toml
+from pexxero.setup_toml import to_toml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

@@ -32,12 +32,11 @@ from pexxero.setup import (
     Setup,
     SetupError,
     XeroOptions,
-    from_toml,
     step,
     step_of,
-    to_toml,
-    validate,
 )
+from pexxero.setup_checks import validate
+from pexxero.setup_toml import from_toml, to_toml
 
 TODAY = date(2026, 7, 1)
 
@@ -181,7 +180,7 @@ def test_export_uses_the_product_format():
         "[pex]", "[xero]", "[xero_fields]", "[accounts]", "[purchases]", "[contacts]", "[fees]",
     ]
     assert 'expense_accounts = "EXPENSE TYPE"' in text
-    assert 'end_date = ""' in text  # None is written the way PRODUCT.md writes "empty"
+    assert 'end_date = ""' in text  # None is written as an empty string, meaning "not set"
     assert f"start_date = {(TODAY - timedelta(days=30)).isoformat()}" in text  # a real TOML date
 
 

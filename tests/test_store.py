@@ -75,7 +75,7 @@ def umask_022():
 def test_the_database_its_wal_and_shm_and_the_csv_are_readable_by_their_owner_alone(isolated, umask_022):
     import pandas as pd
 
-    from pexxero import reconcile
+    from pexxero import reconcile_report
     from pexxero.connection import Preview
 
     path = isolated / "p.db"
@@ -89,12 +89,12 @@ def test_the_database_its_wal_and_shm_and_the_csv_are_readable_by_their_owner_al
     csv_path = isolated / "reconciliation.csv"
     csv_path.write_text("old", encoding="utf-8")
     csv_path.chmod(0o644)  # an earlier export: narrowed when written again
-    preview = Preview(pd.DataFrame(columns=reconcile.COLUMNS), datetime.now(timezone.utc), date(2026, 6, 1),
+    preview = Preview(pd.DataFrame(columns=reconcile_report.COLUMNS), datetime.now(timezone.utc), date(2026, 6, 1),
                       date(2026, 6, 30))
     for target in (csv_path, isolated / "new.csv"):
         preview.to_csv(target)
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
-        assert target.read_text(encoding="utf-8").startswith(",".join(reconcile.COLUMNS[:2]))
+        assert target.read_text(encoding="utf-8").startswith(",".join(reconcile_report.COLUMNS[:2]))
 
 
 def test_a_file_that_is_not_a_pexxero_database_is_named_with_what_to_do(isolated, capsys):

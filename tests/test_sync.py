@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 
 
 from pexxero import runs
 from pexxero.models import NEW
 from pexxero.sync import run_sync
-from sandbox_env import sandbox  # noqa: F401 - the fixture
 
 
 def _new_refs(env) -> set[str]:
@@ -74,15 +72,8 @@ def test_validation_errors_give_partial_with_xeros_message_then_retry_failed_pus
     expected = _new_refs(env)
 
     # the account is archived in Xero after the sync planned, while its first batch is in flight
-    env.hold_next("PUT", "/BankTransactions")
-    box = {}
-    worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection())))
-    worker.start()
-    env.wait_held()
-    _set_account_status(env, code, "ARCHIVED")
-    env.release()
-    worker.join(60)
-    run = box["run"]
+    run = env.hold_then("PUT", "/BankTransactions", lambda: run_sync(env.connection()),
+                        lambda: _set_account_status(env, code, "ARCHIVED"))
     assert run["status"] == runs.PARTIAL
     assert run["failed"] == len(doomed) and run["written"] == len(expected) - len(doomed)
     failed = {it["reference"]: it for it in runs.items(env.conn.db, run["id"]) if it["outcome"] == runs.ITEM_FAILED}
@@ -130,15 +121,8 @@ def test_a_lock_date_moved_after_planning_fails_the_items_before_it(sandbox):
     if doomed & transfers:  # Xero takes bank transfers all or none: one before the lock date fails its batch
         doomed |= transfers
 
-    env.hold_next("PUT", "/BankTransactions")
-    box = {}
-    worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection())))
-    worker.start()
-    env.wait_held()
-    env.xero.set_lock_date(env.tenant_id, lock)
-    env.release()
-    worker.join(60)
-    run = box["run"]
+    run = env.hold_then("PUT", "/BankTransactions", lambda: run_sync(env.connection()),
+                        lambda: env.xero.set_lock_date(env.tenant_id, lock))
     assert run["status"] == runs.PARTIAL, run["message"]
     failed = {it["reference"]: it["message"] for it in runs.items(env.conn.db, run["id"])
               if it["outcome"] == runs.ITEM_FAILED}

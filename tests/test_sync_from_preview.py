@@ -8,7 +8,6 @@ from dataclasses import replace
 from pexxero import runs
 from pexxero.models import CHANGED, NEW, POSSIBLE_DUPLICATE
 from pexxero.sync import run_sync
-from sandbox_env import sandbox  # noqa: F401 - the fixture
 
 
 def _no_receipts(env) -> None:

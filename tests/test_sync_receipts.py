@@ -14,7 +14,6 @@ from pexxero.history import receipt_rows
 from pexxero.models import NEW
 from pexxero.sandbox import receipts as files
 from pexxero.sync import run_sync
-from sandbox_env import sandbox  # noqa: F401 - the fixture
 
 
 def _frame(env):
@@ -35,11 +34,7 @@ def _receipt(env, tx_id: int, *, status: str = "Loaded", size: int | None = None
 
 def _in_xero(env) -> Counter:
     """(reference, PEX attachment id) -> how many times Xero holds it."""
-    held = Counter()
-    for tx in env.xero.bank_transactions(env.tenant_id):
-        for att in env.xero.attachments(env.tenant_id, tx["BankTransactionID"]):
-            held[(tx["Reference"], att["FileName"].rsplit(".", 1)[0])] += 1
-    return held
+    return env.receipts_held()
 
 
 def _wanted(env, refs: set[str]) -> set[tuple[str, str]]:

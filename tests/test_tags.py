@@ -7,7 +7,6 @@ import pytest
 from pexxero.models import TagOption
 from pexxero.sandbox import demo
 from pexxero.tags import TagChange, merge_options
-from sandbox_env import sandbox  # noqa: F401 - the fixture
 
 
 def O(name: str, value: str, enabled: bool = True) -> TagOption:  # noqa: E743 - short on purpose in tables

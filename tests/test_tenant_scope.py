@@ -15,7 +15,6 @@ from pexxero import runs
 from pexxero.models import NEW, POSSIBLE_DUPLICATE, SKIPPED
 from pexxero.sandbox import demo
 from pexxero.sync import run_sync
-from sandbox_env import sandbox  # noqa: F401 - the fixture
 
 A, B = demo.TENANT_ID, demo.SECOND_TENANT_ID
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sandbox_env import sandbox  # noqa: F401  (the fixture)
 
 from pexxero import runs
 from pexxero.models import SKIPPED, VOIDED
@@ -98,20 +97,27 @@ class Crash(BaseException):
     """The sync process dying mid-request (what SIGKILL does, without killing the test)."""
 
 
-def test_a_removal_left_in_flight_is_looked_up_then_settled_without_a_second_delete(written, monkeypatch):
-    env, pex_id, xero_id = written
+def _released_removal_dies(env, pex_id: int, monkeypatch, *, after_xero_deleted: bool) -> None:
+    """Release the record for removal and run a sync that dies in its delete request: after Xero deleted the
+    record (the answer never comes back) or before the request left."""
     env.conn.release(pex_id, "remove")
     gateway = env.conn.xero()
     real = gateway.delete_bank_transactions
 
-    def delete_then_die(*args, **kwargs):
-        real(*args, **kwargs)  # Xero deletes it; the answer never comes back
+    def die(*args, **kwargs):
+        if after_xero_deleted:
+            real(*args, **kwargs)
         raise Crash()
 
-    monkeypatch.setattr(gateway, "delete_bank_transactions", delete_then_die)
+    monkeypatch.setattr(gateway, "delete_bank_transactions", die)
     with pytest.raises(Crash):
         run_sync(env.conn, today=env.today)
     monkeypatch.undo()
+
+
+def test_a_removal_left_in_flight_is_looked_up_then_settled_without_a_second_delete(written, monkeypatch):
+    env, pex_id, xero_id = written
+    _released_removal_dies(env, pex_id, monkeypatch, after_xero_deleted=True)
     assert _xero_record(env, pex_id)["Status"] == "DELETED"
     [intent] = runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
     assert intent["endpoint"] == "remove"
@@ -127,16 +133,7 @@ def test_a_removal_left_in_flight_is_looked_up_then_settled_without_a_second_del
 
 def test_a_removal_that_died_before_it_was_sent_is_resent_with_the_same_key(written, monkeypatch):
     env, pex_id, xero_id = written
-    env.conn.release(pex_id, "remove")
-    gateway = env.conn.xero()
-
-    def die(*args, **kwargs):
-        raise Crash()
-
-    monkeypatch.setattr(gateway, "delete_bank_transactions", die)
-    with pytest.raises(Crash):
-        run_sync(env.conn, today=env.today)
-    monkeypatch.undo()
+    _released_removal_dies(env, pex_id, monkeypatch, after_xero_deleted=False)
     assert _xero_record(env, pex_id)["Status"] == "AUTHORISED"
     [intent] = runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
     before = len(env.xero.requests)

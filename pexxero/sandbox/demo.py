@@ -697,7 +697,7 @@ def receipts_for(ledgers: dict[str, list[dict]], seed: int = 1) -> dict[int, lis
 
 
 def xero_seed(seed: int = 1, today: date | None = None) -> dict:
-    """What the demo organisation already holds in Xero (built in seed.py with the product's own mapping)."""
+    """What the demo organisation already holds in Xero (written in seed.py by hand-written rules, not the mapping)."""
     from pexxero.sandbox.seed import xero_seed as build
 
     return build(seed, today)

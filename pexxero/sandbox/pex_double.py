@@ -1,4 +1,4 @@
-"""A local PEX API for the sandbox and the tests (PEX-API.md section 8).
+"""A local PEX API for the sandbox and the tests, answering the PEX v4 endpoints the product calls.
 
 Serves the demo business from one seeded store: both transaction ledgers with PEX's 30,000-row paging, account
 details, business settings, tag definitions and dropdown writes, receipts, and notes. Behaves like PEX where
@@ -32,7 +32,8 @@ from pexxero.sandbox.server import serve_in_thread
 WINDOW_DAYS = 365  # PEX serves the last 12 months only
 FAULT_KINDS = ("429", "500", "503", "504", "html_500", "drop", "truncated_json")
 
-# (bucket name, path it applies to (None: every call), calls allowed, per seconds) -- PEX-API.md section 7
+# (bucket name, path it applies to (None: every call), calls allowed, per seconds): PEX's published per-token
+# limits, one overall and one per endpoint
 RATE_LIMITS = (
     ("overall", None, 120, 60),
     ("TransactionDetails", "/v4/details/transactiondetails", 1, 60),

@@ -1,7 +1,8 @@
 """What the demo organisation already holds in Xero, so that every preview status shows up in the sandbox.
 
-Built with the product's own mapping of the demo PEX data under the sandbox setup: a share of the older items is
-already synced (carrying the `PEX-<id>` marker), a few of those were edited in Xero since (changed), a few
+Written from the demo's PEX rows by the rules below, spelled out by hand for the sandbox setup (what a correct
+connector would have written), never by the product's own mapping: so a test's `synced` and `changed` compare the
+code under test with an independent answer. A share of the older items is already synced (carrying the `PEX-<id>` marker), a few of those were edited in Xero since (changed), a few
 unmarked bank-feed-like lines match PEX amounts (possible duplicates), two marked records have no PEX transaction
 (xero only), the period lock date falls inside the range (blocked), and one purchase written to Xero was declined
 in PEX since (voided).
@@ -9,14 +10,13 @@ in PEX since (voided).
 
 from __future__ import annotations
 
+import json
 import random
-from dataclasses import replace
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from pexxero import mapping
 from pexxero.models import (
-    PURCHASE,
     ReferenceData,
     XeroAccount,
     XeroContact,
@@ -25,7 +25,7 @@ from pexxero.models import (
 )
 from pexxero.clients.pex import parse_tag_definition, parse_transaction
 from pexxero.sandbox import demo
-from pexxero.setup import from_toml
+from pexxero.setup_toml import from_toml
 
 START_DAYS_BACK = 90  # the sandbox setup's start date
 LOCK_DAYS_BACK = 80  # Xero's period lock date: a few unsynced items before it are blocked
@@ -63,83 +63,174 @@ def demo_transactions(seed: int, today: date):
         [parse_transaction(r, "business") for r in rows["business"]]
 
 
-def _bank_transaction(record, *, total_delta: Decimal = Decimal(0), account: str = "") -> dict:
-    lines = list(record.lines)
+# ------------------------------------------------------------------ what a correct connector wrote, by hand
+# The sandbox setup, as plain facts: PEX Cash 091, Source Cash 090, purchase accounts from the EXPENSE TYPE tag
+# (an AccountID) else 429, fees on 404 and rebates on 260 with the contact PEX TX FEES, fee tracking PROJECTS =
+# Overhead, line descriptions from the ITEM NOTES tag else the PEX description, tracking PROJECTS from the PROJECTS
+# tag (an option id), one contact per merchant (PEX's normalized name, else the name up to a store marker), NoTax
+# lines, dated by transaction time.
+PEX_CASH, SOURCE_CASH, DEFAULT_PURCHASE_ACCOUNT = "091", "090", "429"
+FEE_ACCOUNT, REBATE_ACCOUNT, FEE_CONTACT = "404", "260", "PEX TX FEES"
+FEE_TRACKING = [{"Name": "PROJECTS", "Option": "Overhead"}]
+REBATE_DESCRIPTIONS = ("Rebate Credit", "Rebate Credit Reversal", "Rebate payout")
+PEX_LINK = "https://dashboard.pexcard.com/transactions/{}"
+
+
+@dataclass
+class Written:
+    """One PEX row as it stands in Xero: the Xero JSON plus what the seed picks by."""
+    pex_id: int
+    kind: str  # purchase (refunds too), dispute, fee, rebate, transfer
+    date: date
+    total: Decimal
+    record: dict  # a BankTransaction or a BankTransfer in Xero's JSON shape
+
+
+def _kind(row: dict) -> str | None:
+    category = (row["TransactionTypeCategory"] or "").lower()
+    if category == "businessrebate" or row["Description"].strip() in REBATE_DESCRIPTIONS:
+        return "rebate"
+    if category in ("cardaccountfee", "businessaccountfee"):
+        return "fee"
+    if row["TransactionType"] == "Network":
+        return "purchase"
+    if row["TransactionType"] == "Transfer" and row["TransactionTypeCategory"] == "Dispute":
+        return "dispute"
+    if category == "businessfunding":
+        return "transfer"
+    return None  # card funding: nothing in Xero
+
+
+def _tag_values(entries) -> dict[int, str]:
+    """Tag values by tag id, from ordinary tag entries or a split's Allocation."""
+    return {e.get("FieldId", e.get("TagId")): str(e["Value"]).strip() for e in entries}
+
+
+def _purchase_line(row: dict, tags: dict, amount: Decimal) -> dict | None:
+    """A purchase line, or None when its EXPENSE TYPE points at an archived account (the product blocks it)."""
+    account = DEFAULT_PURCHASE_ACCOUNT
+    if tags.get(demo.EXPENSE_TYPE_TAG_ID):
+        chosen = next(a for a in demo.accounts() if a["AccountID"] == tags[demo.EXPENSE_TYPE_TAG_ID])
+        if chosen["Status"] == "ARCHIVED":
+            return None
+        account = chosen["Code"]
+    projects = {o["TrackingOptionID"]: o["Name"]
+                for c in demo.tracking_categories() if c["Name"] == "PROJECTS" for o in c["Options"]}
+    tracking = [{"Name": "PROJECTS", "Option": projects[tags[demo.PROJECTS_TAG_ID]]}] \
+        if tags.get(demo.PROJECTS_TAG_ID) else []
+    description = tags.get(demo.NOTES_TAG_ID) or row["Description"].strip() or row["MerchantName"].strip()
+    return {"Description": description, "Quantity": 1, "UnitAmount": str(amount), "AccountCode": account,
+            "Tracking": tracking}
+
+
+def _merchant_contact(row: dict) -> str:
+    return row["MerchantNameNormalized"].strip() or row["MerchantName"].split("*")[0].split("#")[0].strip()
+
+
+def written_record(row: dict) -> Written | None:
+    """The Xero record of one settled PEX row under the sandbox setup (None: nothing is booked for it)."""
+    kind = _kind(row)
+    if kind is None:
+        return None
+    amount = Decimal(row["TransactionAmount"])
+    total = abs(amount).quantize(Decimal("0.01"))
+    when = datetime.fromisoformat(row["TransactionTime"]).date()
+    common = {"Date": when.isoformat(), "Reference": f"PEX-{row['TransactionId']}"}
+    if kind == "transfer":
+        source, pex_cash = {"Code": SOURCE_CASH}, {"Code": PEX_CASH}
+        record = {"FromBankAccount": source if amount > 0 else pex_cash,
+                  "ToBankAccount": pex_cash if amount > 0 else source, "Amount": str(total), **common}
+        return Written(row["TransactionId"], kind, when, total, record)
+    if kind == "fee":
+        contact = FEE_CONTACT
+        lines = [{"Description": row["Description"].strip() or "PEX fee", "Quantity": 1, "UnitAmount": str(total),
+                  "AccountCode": FEE_ACCOUNT, "Tracking": FEE_TRACKING}]
+    elif kind == "rebate":
+        contact = FEE_CONTACT
+        lines = [{"Description": row["Description"].strip() or "PEX rebate", "Quantity": 1,
+                  "UnitAmount": str(total), "AccountCode": REBATE_ACCOUNT, "Tracking": []}]
+    else:
+        contact = _merchant_contact(row)
+        entries = (row["TransactionTags"] or {}).get("Tags") or []
+        splits = [json.loads(e["Value"]) for e in entries if e["FieldId"] == demo.SPLIT_TAG_ID]
+        if splits:  # one line per split; the row's own tags are not read
+            lines = [_purchase_line(row, _tag_values(s["Allocation"]), Decimal(s["Amount"])) for s in splits]
+        else:
+            lines = [_purchase_line(row, _tag_values(entries), total)]
+        if None in lines:
+            return None
+    record = {"Type": "SPEND" if amount < 0 else "RECEIVE", "BankAccount": {"Code": PEX_CASH},
+              "Contact": {"Name": contact}, **common, "Url": PEX_LINK.format(row["TransactionId"]),
+              "LineAmountTypes": "NoTax", "Status": "AUTHORISED", "LineItems": lines}
+    return Written(row["TransactionId"], kind, when, total, record)
+
+
+def _edited(written: Written, *, total_delta: Decimal = Decimal(0), account: str = "") -> dict:
+    """The record as someone changed it in Xero since: another amount or another account on its first line."""
+    record = json.loads(json.dumps(written.record))
+    line = record["LineItems"][0]
     if total_delta:
-        lines[0] = replace(lines[0], amount=lines[0].amount + total_delta)
-    return {
-        "Type": record.xero_type,
-        "BankAccount": {"Code": record.bank_account_code},
-        "Contact": {"Name": record.contact_name},
-        "Date": record.date.isoformat(),
-        "Reference": record.reference,
-        "Url": record.url,
-        "LineAmountTypes": record.line_amount_types,
-        "Status": "AUTHORISED",
-        "LineItems": [
-            {"Description": line.description, "Quantity": 1, "UnitAmount": str(line.amount),
-             "AccountCode": account or line.account_code,
-             "Tracking": [{"Name": t.category, "Option": t.option} for t in line.tracking]}
-            for line in lines
-        ],
-    }
+        line["UnitAmount"] = str(Decimal(line["UnitAmount"]) + total_delta)
+    if account:
+        line["AccountCode"] = account
+    return record
 
 
 def xero_seed(seed: int = 1, today: date | None = None) -> dict:
     today = today or demo.eastern_today()
     rng = random.Random(f"xero-seed-{seed}")
-    setup = sandbox_setup(today)
-    transactions = demo_transactions(seed, today)
-    results = mapping.plan(transactions, setup, reference_data(), today=today)
+    start = today - timedelta(days=START_DAYS_BACK)
+    ledgers = demo.pex_transactions(seed, today)
+    rows = ledgers["cardholder"] + ledgers["business"]
+    settled = [r for r in rows if not r["IsDecline"] and not r["IsPending"]]
+    planned = sorted((w for w in map(written_record, settled) if w is not None and start <= w.date <= today),
+                     key=lambda w: (w.date, w.pex_id))
     lock = today - timedelta(days=LOCK_DAYS_BACK)
-    planned = sorted((r.planned for r in results if r.planned is not None), key=lambda p: (p.date, p.pex_id))
-    older = [p for p in planned if p.date < today - timedelta(days=30)]
+    older = [w for w in planned if w.date < today - timedelta(days=30)]
     bank, transfers = [], []
-    synced = [p for p in older if p.date <= lock or rng.random() < 0.45]
+    synced = [w for w in older if w.date <= lock or rng.random() < 0.45]
     # everything up to the lock date is synced except three, which show as blocked
-    unsynced_before_lock = [p for p in synced if p.date <= lock and p.record_type == "BankTransaction"][-3:]
-    synced = [p for p in synced if p not in unsynced_before_lock]
-    purchases = [p for p in synced if p.kind == PURCHASE and p.date > lock and len(p.lines) == 1]
-    edited = {p.pex_id: i for i, p in enumerate(rng.sample(purchases, min(4, len(purchases))))}
-    for p in synced:
-        if p.record_type == "BankTransfer":
-            transfers.append({"FromBankAccount": {"Code": p.from_account_code},
-                              "ToBankAccount": {"Code": p.to_account_code},
-                              "Amount": str(p.total), "Date": p.date.isoformat(), "Reference": p.reference})
-        elif p.pex_id in edited:
+    unsynced_before_lock = [w for w in synced if w.date <= lock and w.kind != "transfer"][-3:]
+    synced = [w for w in synced if w not in unsynced_before_lock]
+    purchases = [w for w in synced if w.kind == "purchase" and w.date > lock and len(w.record["LineItems"]) == 1]
+    edited = {w.pex_id: i for i, w in enumerate(rng.sample(purchases, min(4, len(purchases))))}
+    for w in synced:
+        if w.kind == "transfer":
+            transfers.append(w.record)
+        elif w.pex_id in edited:
             # edited in Xero since: two with another amount, two booked to another account
-            which = edited[p.pex_id]
-            bank.append(_bank_transaction(p, total_delta=Decimal("5.00")) if which < 2
-                        else _bank_transaction(p, account="453" if p.lines[0].account_code != "453" else "429"))
+            code = w.record["LineItems"][0]["AccountCode"]
+            bank.append(_edited(w, total_delta=Decimal("5.00")) if edited[w.pex_id] < 2
+                        else _edited(w, account="453" if code != "453" else "429"))
         else:
-            bank.append(_bank_transaction(p))
+            bank.append(w.record)
     # bank-feed-like lines with no marker, a day after an unsynced purchase of the same amount
-    fresh = [p for p in planned if p not in synced and p.kind == PURCHASE and p.date > lock
-             and p.date < today - timedelta(days=2)]
-    for p in rng.sample(fresh, min(5, len(fresh))):
+    fresh = [w for w in planned if w not in synced and w.kind == "purchase" and w.date > lock
+             and w.date < today - timedelta(days=2)]
+    for w in rng.sample(fresh, min(5, len(fresh))):
         bank.append({
-            "Type": p.xero_type, "BankAccount": {"Code": p.bank_account_code}, "Contact": {"Name": "PEX"},
-            "Date": (p.date + timedelta(days=1)).isoformat(), "Reference": "", "LineAmountTypes": "NoTax",
+            "Type": w.record["Type"], "BankAccount": {"Code": PEX_CASH}, "Contact": {"Name": "PEX"},
+            "Date": (w.date + timedelta(days=1)).isoformat(), "Reference": "", "LineAmountTypes": "NoTax",
             "Status": "AUTHORISED",
-            "LineItems": [{"Description": "Card payment (bank feed)", "Quantity": 1, "UnitAmount": str(p.total),
+            "LineItems": [{"Description": "Card payment (bank feed)", "Quantity": 1, "UnitAmount": str(w.total),
                            "AccountCode": "429"}],
         })
     # marked records whose PEX transaction is not in the range: listed as `xero only`
     for n, days in enumerate((40, 20)):
         bank.append({
-            "Type": "SPEND", "BankAccount": {"Code": "091"}, "Contact": {"Name": "PEX"},
+            "Type": "SPEND", "BankAccount": {"Code": PEX_CASH}, "Contact": {"Name": "PEX"},
             "Date": (today - timedelta(days=days)).isoformat(), "Reference": f"PEX-39999990{n}",
             "LineAmountTypes": "NoTax", "Status": "AUTHORISED",
             "LineItems": [{"Description": "Entered by hand with a PEX reference", "Quantity": 1,
                            "UnitAmount": "19.99", "AccountCode": "429"}],
         })
     # a purchase written to Xero before PEX declined it: `voided`, for the user to release for removal
-    declined = [tx for tx in transactions if tx.is_decline and tx.transaction_type.lower() == "network"
-                and lock < tx.transaction_time.date() < today - timedelta(days=2)]
+    declined = [r for r in rows if r["IsDecline"] and r["TransactionType"] == "Network"
+                and lock < datetime.fromisoformat(r["TransactionTime"]).date() < today - timedelta(days=2)]
     known = {b["Contact"]["Name"] for b in bank}  # a contact Xero holds already: nothing else in the demo moves
-    for tx in declined:
-        written = mapping.plan([replace(tx, is_decline=False)], setup, reference_data(), today=today)[0].planned
-        if written is not None and written.contact_name in known:
-            bank.append(_bank_transaction(written))
+    for row in declined:
+        written = written_record(row)
+        if written is not None and written.record["Contact"]["Name"] in known:
+            bank.append(written.record)
             break
     return {"bank_transactions": bank, "bank_transfers": transfers, "period_lock_date": lock.isoformat()}
