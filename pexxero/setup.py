@@ -15,6 +15,7 @@ from typing import Any, Iterable, Optional
 
 import tomlkit
 
+from pexxero.errors import PexxeroError
 from pexxero.models import ReferenceData, TagDefinition, XeroAccount
 
 
@@ -137,7 +138,7 @@ class FieldError:
         return f"{self.field}: {self.message}" if self.field else self.message
 
 
-class SetupError(Exception):
+class SetupError(PexxeroError):
     def __init__(self, errors: Iterable[FieldError]):
         self.errors = list(errors)
         super().__init__("\n".join(str(e) for e in self.errors))

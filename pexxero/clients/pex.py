@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from pexxero.clients.endpoints import Endpoints
+from pexxero.errors import PexxeroError
 from pexxero.models import (
     AttachmentFile, Cardholder, PexAttachment, PexTransaction, Split, TagDefinition, TagOption, TagValue,
 )
@@ -48,13 +49,15 @@ _DECIMAL_MARK = re.compile(r'"\\u0000(-?[0-9.Ee+-]+)\\u0000"')  # see _json_body
 
 # -------------------------------------------------------------------------------------------- errors
 
-class PexError(Exception):
+class PexError(PexxeroError):
     """A PEX call failed. `message` is PEX's own {"Message"} text, or the HTTP reason phrase."""
 
     def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(message)
         self.status = status
-        self.message = message
-        super().__init__(f"PEX {status}: {message}" if status else f"PEX: {message}")
+
+    def __str__(self) -> str:
+        return f"PEX {self.status}: {self.message}" if self.status else f"PEX: {self.message}"
 
 
 class PexAuthError(PexError):

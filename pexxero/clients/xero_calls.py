@@ -20,29 +20,28 @@ from typing import Callable, Iterator, Sequence
 import urllib3
 from xero_python.exceptions import ApiSSLException, HTTPStatusException
 
+from pexxero.errors import SESSION_FAILED, SESSION_FAILED_HINT, SESSION_FAILED_MESSAGE, PexxeroError
+
 # ------------------------------------------------------------------------------------------ errors
 
 
-class XeroError(Exception):
+class XeroError(PexxeroError):
     """Xero refused or failed a call. `message` is safe to show: it never holds a token or the secret."""
 
     def __init__(self, message: str, status: int | None = None, validation: Sequence[str] = ()):
         super().__init__(message)
-        self.message = message
         self.status = status
         self.validation = list(validation)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class XeroSessionFailed(XeroError):
     """The grant is gone (refresh refused, revoked): only a new consent helps."""
 
-    MESSAGE = "Xero session failed: re-connect Xero"
+    MESSAGE = SESSION_FAILED
+    hint = SESSION_FAILED_HINT
 
     def __init__(self, status: int | None = None):
-        super().__init__(self.MESSAGE, status)
+        super().__init__(SESSION_FAILED_MESSAGE, status)
 
 
 class XeroDailyLimit(XeroError):
