@@ -148,7 +148,7 @@ def built_ago(built_at: datetime, now: Optional[datetime] = None) -> str:
 def pex_copy_text(freshness: dict, now: Optional[datetime] = None) -> str:
     """How fresh the local copy of PEX is, on PEX's clock (US Eastern):
     'PEX copy read 10:42 (whole range: today 02:15), US Eastern time'."""
-    from pexxero.clients.pex import EASTERN
+    from pexxero.clients.pex_rows import EASTERN
 
     read_at, full_at = freshness.get("read_at"), freshness.get("full_at")
     if read_at is None:
