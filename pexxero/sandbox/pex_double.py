@@ -32,7 +32,7 @@ from pexxero.sandbox.server import serve_in_thread
 WINDOW_DAYS = 365  # PEX serves the last 12 months only
 FAULT_KINDS = ("429", "500", "503", "504", "html_500", "drop", "truncated_json")
 
-# (bucket name, path it applies to (None: every call), calls allowed, per seconds) -- PEX-API.md section 7
+# (bucket name, path it applies to (None: every call), calls allowed, per seconds): PEX's published limits
 RATE_LIMITS = (
     ("overall", None, 120, 60),
     ("TransactionDetails", "/v4/details/transactiondetails", 1, 60),
