@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import context, widgets
-from pexxero import history, runs, views
+from pexxero import errors, history, runs, views
 from pexxero.sync import start_background
 
 POLL_SECONDS = 1.0
@@ -71,7 +71,7 @@ def progress(run_id: int) -> None:
     c[6].metric("Receipts not attached", state["receipts_not_attached"])
     if run["status"] == runs.FAILED and run["message"]:
         st.error(widgets.plain(run["message"]))
-        if "session failed" in run["message"].lower():
+        if errors.is_session_failure(run["message"]):
             st.page_link("pages/connect.py", label="Re-connect Xero", icon=":material/link:")
     elif run["status"] in (runs.PARTIAL, runs.PAUSED, runs.INTERRUPTED, runs.CANCELLED):
         st.warning(widgets.plain(run["message"]))

@@ -1,6 +1,6 @@
 """The command line: a thin layer over the same engine the dashboard uses.
 
-Exit codes (PRODUCT.md): `sync` exits 0 when everything it attempted succeeded, 2 on a partial run,
+Exit codes: `sync` exits 0 when everything it attempted succeeded, 2 on a partial run,
 3 when paused by Xero's daily limit, 1 when it failed or was cancelled.
 """
 
@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from pexxero import commands
+from pexxero import commands, errors
 
 
 def default_db() -> str:
@@ -111,43 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def explain(exc: BaseException) -> str:
     """The engine's errors in words, with the command that fixes them where there is one."""
-    from pexxero.connection import NotConnected
-
-    import sqlite3
-
-    name = type(exc).__name__
-    message = getattr(exc, "message", None) or str(exc)
-    if isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB",
-                                                                                          "SQLITE_CORRUPT"):
-        from pexxero.store import not_pexxero
-
-        return not_pexxero("the database", message)
-    if isinstance(exc, sqlite3.DatabaseError):  # disk full, read-only file, I/O error: before anything was sent
-        return (f"pexxero cannot write its database ({message}); nothing was sent to Xero. Free disk space or make "
-                "the database file writable, then run the command again.")
-    if isinstance(exc, NotConnected):
-        hint = ""
-        if "PEX" in message:
-            hint = " (python -m pexxero connect pex --token -, the token on standard input)"
-        elif "Xero" in message:
-            hint = " (python -m pexxero connect xero --refresh-token -, the refresh token on standard input)"
-        elif "set up" in message:
-            hint = " (python -m pexxero config import FILE.toml)"
-        return message + hint
-    if name == "XeroSessionFailed":
-        return ("Xero session failed: re-connect Xero (python -m pexxero connect xero --refresh-token -, a new "
-                "refresh token on standard input)")
-    if name.startswith("Xero"):
-        return f"Xero: {message}"
-    if name.startswith("Pex"):
-        return f"PEX: {message}"
-    from pexxero.secrets import SecretsError
-
-    if isinstance(exc, SecretsError):
-        return message
-    if name in ("SetupError", "StoreError", "AlreadyRunning"):
-        return message
-    return f"pexxero stopped: {name}: {message}"
+    return errors.explain(exc, errors.CLI)
 
 
 HANDLERS = {

@@ -13,7 +13,7 @@ from typing import Optional
 
 from tabulate import tabulate
 
-from pexxero import runs
+from pexxero import errors, runs
 
 
 def _conn(args: argparse.Namespace):
@@ -145,9 +145,8 @@ def sync(args: argparse.Namespace) -> int:
     print(f"Run {run['id']}: {run['status'].title()} — {run['written']} of {run['to_write']} written. {run['message']}")
     tenant = run.get("tenant_id") or conn.tenant_id()
     print(f"Xero organisation: {_organisation(conn.tenant_name(tenant), tenant)}")
-    if run["message"].startswith("Xero session failed"):
-        print("Re-connect with: python -m pexxero connect xero --refresh-token - (a new refresh token on standard "
-              "input)", file=sys.stderr)
+    if errors.is_session_failure(run["message"]):
+        print(f"Re-connect with: {errors.RECONNECT_XERO_CLI}", file=sys.stderr)
     return EXIT_CODES.get(run["status"], 1)
 
 

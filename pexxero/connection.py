@@ -19,6 +19,7 @@ import pandas as pd
 from pexxero import mapping, reconcile, runs
 from pexxero.clients.endpoints import Endpoints
 from pexxero.clients.pex import eastern_today as today_eastern  # today on PEX's clock (US Eastern)
+from pexxero.errors import NotConnected
 from pexxero.models import (
     CHANGED,
     NEW,
@@ -34,10 +35,6 @@ from pexxero.store import Store
 LOOKBACK_DAYS = 60  # PEX transactions settle and get tagged days after they happen: refetch this much
 REFRESH_INTERVAL = timedelta(minutes=10)  # PEX allows ~10 full-ledger reads an hour: never more than this
 XERO_MARGIN_DAYS = 7  # read Xero a little beyond the range: a record may have been dated a few days off
-
-
-class NotConnected(Exception):
-    """A step needs a connection or setup that is not there yet; the message says which."""
 
 
 def xero_app_credentials(secrets_path: Optional[Path] = None) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Optional
 
+from pexxero.errors import PexxeroError
 from pexxero.models import Line, PlannedRecord, Tracking
 
 # run statuses (PRODUCT.md "Sync"), lower case in the database, title case on screen
@@ -161,7 +162,7 @@ def planned_from_json(text: str) -> PlannedRecord:
 # -------------------------------------------------------------------------------------------- runs
 
 
-class AlreadyRunning(Exception):
+class AlreadyRunning(PexxeroError):
     def __init__(self, run_id: Optional[int]):
         super().__init__(f"a sync is already running for this connection (run {run_id})")
         self.run_id = run_id

@@ -24,12 +24,14 @@ from typing import Callable, Mapping, Optional
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from pexxero.errors import PexxeroError
+
 KEY_ENV = "PEXXERO_KEY"
 SECRETS_FILE = Path(".streamlit") / "secrets.toml"
 GENERATE_HINT = "generate one with: python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\""
 
 
-class SecretsError(Exception):
+class SecretsError(PexxeroError):
     """Base for key problems; never carries key or secret material in its message."""
 
 
@@ -40,9 +42,11 @@ class InvalidKey(SecretsError):
 class CredentialsUnreadable(SecretsError):
     """Stored credentials exist but this key cannot decrypt them."""
 
+    hint = "re-connect"
+
     def __init__(self, service: str = ""):
         what = f"the stored {service} credentials" if service else "the stored credentials"
-        super().__init__(f"{what} cannot be read with this key: re-connect")
+        super().__init__(f"{what} cannot be read with this key")
 
 
 class KeyFileMissing(SecretsError):

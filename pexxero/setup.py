@@ -15,6 +15,8 @@ from typing import Iterable, Optional
 
 import tomlkit
 
+from pexxero.errors import PexxeroError
+
 
 @dataclass(frozen=True)
 class PexOptions:  # step 2
@@ -135,7 +137,7 @@ class FieldError:
         return f"{self.field}: {self.message}" if self.field else self.message
 
 
-class SetupError(Exception):
+class SetupError(PexxeroError):
     def __init__(self, errors: Iterable[FieldError]):
         self.errors = list(errors)
         super().__init__("\n".join(str(e) for e in self.errors))

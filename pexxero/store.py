@@ -39,6 +39,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from sqlite_utils import Database
 
+from pexxero.errors import PexxeroError
 from pexxero.models import PexTransaction, Split, TagValue
 from pexxero.secrets import Cipher, KeySource, find_key
 from pexxero.setup import Setup
@@ -49,7 +50,7 @@ BUSY_TIMEOUT_SECONDS = 10.0
 DEFAULT_CONNECTION_ID = 1
 
 
-class StoreError(Exception):
+class StoreError(PexxeroError):
     pass
 
 
@@ -412,7 +413,7 @@ class StoreTokenKeeper:
         )
 
 
-class LockBusy(Exception):
+class LockBusy(PexxeroError):
     pass
 
 

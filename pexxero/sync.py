@@ -31,6 +31,7 @@ from typing import Optional, Sequence
 from sqlite_utils import Database
 
 from pexxero import runs
+from pexxero.errors import SESSION_FAILED, pex_stopped
 from pexxero.models import (
     BLOCKED,
     CHANGED,
@@ -59,20 +60,9 @@ EXIT_CODES = {
     runs.CANCELLED: 1,
     runs.INTERRUPTED: 1,
 }
-SESSION_FAILED = "Xero session failed: re-connect Xero"
 DATABASE_FAILED = ("the sync stopped because it cannot write its own database ({error}); nothing more was sent to "
                    "Xero. Free disk space or make the database writable, then run sync again: it checks what "
                    "arrived and continues")
-
-
-def pex_stopped(exc) -> str:
-    """A PEX failure that ended a run, in words (the token never appears in a PexError's text)."""
-    from pexxero.clients.pex import PexAuthError
-
-    if isinstance(exc, PexAuthError):
-        return f"PEX refused the token ({exc.message}): connect PEX again (python -m pexxero connect pex)"
-    return (f"PEX did not answer ({exc.message}); nothing more was written to Xero. Run sync again when PEX is "
-            "back: it continues where it stopped")
 
 
 class Stop(Exception):

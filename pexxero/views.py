@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 
 import pandas as pd
 
-from pexxero import reconcile, runs
+from pexxero import errors, reconcile, runs
 from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE, STATUSES, VOIDED, XERO_ONLY
 
 # one colour per preview status, the same on the metrics, the chart and the table
@@ -148,7 +148,7 @@ def built_ago(built_at: datetime, now: Optional[datetime] = None) -> str:
 def pex_copy_text(freshness: dict, now: Optional[datetime] = None) -> str:
     """How fresh the local copy of PEX is, on PEX's clock (US Eastern):
     'PEX copy read 10:42 (whole range: today 02:15), US Eastern time'."""
-    from pexxero.clients.pex import EASTERN
+    from pexxero.clients.pex_rows import EASTERN
 
     read_at, full_at = freshness.get("read_at"), freshness.get("full_at")
     if read_at is None:
@@ -246,40 +246,5 @@ def organisation_line(conn) -> str:
 
 
 def explain(exc: BaseException) -> str:
-    """An engine error in words a bookkeeper understands, saying what to do next. Never a traceback, never a
-    token: only the engine's own messages (which are written to be shown) and fixed sentences."""
-    from pexxero.connection import NotConnected
-    from pexxero.clients.pex import PexAuthError, PexError, PexRateLimited, PexUnavailable
-    from pexxero.secrets import SecretsError
-    from pexxero.setup import SetupError
-    from pexxero.clients.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
-
-    if isinstance(exc, NotConnected):
-        return str(exc)[:1].upper() + str(exc)[1:] + "."
-    if isinstance(exc, SecretsError):  # written to be shown: the key's source and what to do, never the key
-        return str(exc)[:1].upper() + str(exc)[1:]
-    from pexxero.store import StoreError
-
-    if isinstance(exc, StoreError):  # a damaged database, a --db path that cannot be created: in words
-        return str(exc)
-    if isinstance(exc, XeroSessionFailed):
-        return "Xero Session Failure: Xero no longer accepts this connection. Re-connect Xero on the Connect page."
-    if isinstance(exc, XeroDailyLimit):
-        return exc.message
-    if isinstance(exc, XeroUnavailable):
-        return f"Xero did not answer ({exc.message}). Nothing was changed; try again in a few minutes."
-    if isinstance(exc, XeroError):
-        return f"Xero refused the request: {exc.message}"
-    if isinstance(exc, PexAuthError):
-        return "PEX refused the API token. Enter a current token on the Connect page."
-    if isinstance(exc, PexRateLimited):
-        return "PEX asks us to slow down (usage limit reached). Wait a few minutes, then try again."
-    if isinstance(exc, PexUnavailable):
-        return f"PEX did not answer ({exc.message}). Try again in a few minutes."
-    if isinstance(exc, PexError):
-        return f"PEX refused the request: {exc.message}"
-    if isinstance(exc, runs.AlreadyRunning):
-        return "A sync is already running for this connection; follow it on the Sync page."
-    if isinstance(exc, SetupError):
-        return "The setup has problems: " + "; ".join(str(e) for e in exc.errors)
-    return f"Something went wrong ({type(exc).__name__}). Nothing was written to Xero; try again."
+    """An engine error in words a bookkeeper understands, saying what to do next on the dashboard."""
+    return errors.explain(exc, errors.PAGE)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from pexxero.models import BLOCKED, NEW, SKIPPED, marker
-from pexxero.clients.pex import BadPexRow, parse_transaction, read_rows
+from pexxero.clients.pex_rows import BadPexRow, parse_transaction, read_rows
 from pexxero.sandbox import demo
 from pexxero.sync import run_sync
 from sandbox_env import SandboxEnv, open_sandbox

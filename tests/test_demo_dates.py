@@ -43,7 +43,7 @@ from pexxero.models import (
     XeroBankTransaction,
     XeroBankTransfer,
 )
-from pexxero.clients.pex import EASTERN, parse_transaction
+from pexxero.clients.pex_rows import EASTERN, parse_transaction
 from pexxero.sandbox import demo, seed
 from pexxero.sync import run_sync
 from sandbox_env import open_sandbox

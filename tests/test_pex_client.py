@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from pexxero.models import TagOption
-from pexxero.clients.pex import PexAuthError, PexClient, PexError, PexRateLimited, PexUnavailable, parse_transaction
+from pexxero.clients.pex import PexAuthError, PexClient, PexError, PexRateLimited, PexUnavailable
+from pexxero.clients.pex_rows import parse_transaction
 from pexxero.sandbox import demo
 from pexxero.sandbox.pex_double import PexDouble
 from fakes import FakeClock

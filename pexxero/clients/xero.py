@@ -4,15 +4,13 @@ Callers get our own models (`pexxero.models`), never SDK objects. Each call runs
 limiter, with a fresh access token, a request timeout, and retries: 429 waits for `Retry-After`, 5xx, dropped
 connections, timeouts and unreadable bodies back off and try again, and a write is always resent with the same
 `Idempotency-Key`, so Xero answers a resend of something it already committed with the original result.
+The conversions between our records and the SDK's objects are in `pexxero.clients.xero_models`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
-from enum import Enum
 from typing import Any, Callable, Sequence
 
 import certifi
@@ -21,16 +19,13 @@ from xero_python.accounting import AccountingApi
 from xero_python.accounting import models as xm
 from xero_python.api_client import ApiClient
 from xero_python.api_client.configuration import Configuration
-from xero_python.api_client.deserializer import deserialize
 from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.identity import IdentityApi
 
 from pexxero.clients.endpoints import Endpoints
 from pexxero.models import (
     AttachmentFile,
-    Line,
     PlannedRecord,
-    Tracking,
     XeroAccount,
     XeroBankTransaction,
     XeroBankTransfer,
@@ -38,7 +33,6 @@ from pexxero.models import (
     XeroOrganisation,
     XeroTenant,
     XeroTrackingCategory,
-    XeroTrackingOption,
 )
 from pexxero.clients.xero_calls import (
     MAX_RATE_WAIT,
@@ -51,6 +45,10 @@ from pexxero.clients.xero_calls import (
     XeroUnavailable,
     validation_messages,
 )
+from pexxero.clients.xero_models import (
+    WriteResult, account, bank_transaction, bank_transfer, contact, deletion, deletion_results, element_results,
+    is_transfer_view, organisation, sdk_bank_transaction, sdk_bank_transfer, sdk_model, tenant, tracking_category,
+)
 from pexxero.clients.xero_tokens import MemoryTokenKeeper, TokenKeeper, TokenManager
 
 __all__ = [
@@ -62,17 +60,6 @@ BATCH_LIMIT = 50  # Xero's advice: at most 50 elements per write
 PAGE_SIZE = 100
 WHERE_CHUNK = 25  # OR-ed names or references per GET: keeps the URL short
 DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
-EMPTY_ID = "00000000-0000-0000-0000-000000000000"  # Xero's id on an element it did not create
-
-
-@dataclass
-class WriteResult:
-    """One element of a batch write, in the order it was sent."""
-
-    reference: str
-    ok: bool
-    xero_id: str = ""
-    messages: tuple[str, ...] = ()
 
 
 class _TimedApiClient(ApiClient):
@@ -162,33 +149,17 @@ class XeroGateway:
 
     def tenants(self) -> list[XeroTenant]:
         data = self._send(self._identity.get_connections, tenant=False)
-        return [
-            XeroTenant(c.tenant_id, c.tenant_name or "", c.tenant_type or "ORGANISATION")
-            for c in self._model("list[Connection]", data, self._identity)
-        ]
+        return [tenant(c) for c in self._model("list[Connection]", data, self._identity)]
 
     def organisation(self) -> XeroOrganisation:
         orgs = self._model("Organisations", self._send(self._accounting.get_organisations)).organisations or []
         if not orgs:
             raise XeroError("Xero returned no organisation for this tenant")
-        o = orgs[0]
-        return XeroOrganisation(
-            organisation_id=o.organisation_id or "",
-            name=o.name or "",
-            base_currency=_text(o.base_currency),
-            period_lock_date=o.period_lock_date,
-            end_of_year_lock_date=o.end_of_year_lock_date,
-        )
+        return organisation(orgs[0])
 
     def accounts(self) -> list[XeroAccount]:
         found = self._model("Accounts", self._send(self._accounting.get_accounts)).accounts or []
-        accounts = [
-            XeroAccount(
-                account_id=a.account_id or "", code=a.code or "", name=a.name or "", type=_text(a.type),
-                status=a.status or "ACTIVE", currency_code=_text(a.currency_code), tax_type=a.tax_type or "",
-            )
-            for a in found
-        ]
+        accounts = [account(a) for a in found]
         self._accounts_by_code = {a.code: a for a in accounts if a.code}
         return accounts
 
@@ -203,27 +174,18 @@ class XeroGateway:
                 for c in self._pages(self._accounting.get_contacts, "Contacts", "contacts", where=where,
                                      include_archived=True)
             ]
-        return [XeroContact(c.contact_id or "", c.name or "", _text(c.contact_status) or "ACTIVE") for c in pages]
+        return [contact(c) for c in pages]
 
     def tracking_categories(self) -> list[XeroTrackingCategory]:
         data = self._send(self._accounting.get_tracking_categories, include_archived=True)
-        return [
-            XeroTrackingCategory(
-                category_id=c.tracking_category_id or "", name=c.name or "", status=c.status or "ACTIVE",
-                options=tuple(
-                    XeroTrackingOption(o.tracking_option_id or "", o.name or "", o.status or "ACTIVE")
-                    for o in (c.options or [])
-                ),
-            )
-            for c in self._model("TrackingCategories", data).tracking_categories or []
-        ]
+        return [tracking_category(c) for c in self._model("TrackingCategories", data).tracking_categories or []]
 
     def bank_transactions(self, bank_account_code: str, start: date, end: date) -> list[XeroBankTransaction]:
         """Every bank transaction on one bank account between two dates (inclusive), all pages."""
         where = f'BankAccount.Code=={_quote(bank_account_code)} AND {_date_range(start, end)}'
         found = self._pages(self._accounting.get_bank_transactions, "BankTransactions", "bank_transactions",
                             where=where)
-        return [_bank_transaction(t) for t in found if not _is_transfer_view(t)]
+        return [bank_transaction(t) for t in found if not is_transfer_view(t)]
 
     def bank_transactions_by_reference(self, references: Sequence[str]) -> list[XeroBankTransaction]:
         found = [
@@ -232,7 +194,7 @@ class XeroGateway:
             for t in self._pages(self._accounting.get_bank_transactions, "BankTransactions", "bank_transactions",
                                  where=where)
         ]
-        return [_bank_transaction(t) for t in found if not _is_transfer_view(t)]
+        return [bank_transaction(t) for t in found if not is_transfer_view(t)]
 
     def bank_transfers(self, start: date, end: date) -> list[XeroBankTransfer]:
         data = self._send(self._accounting.get_bank_transfers, where=_date_range(start, end))
@@ -268,7 +230,7 @@ class XeroGateway:
         records = _batch(records)
         if not records:
             return []
-        body = xm.BankTransactions(bank_transactions=[_sdk_bank_transaction(r) for r in records])
+        body = xm.BankTransactions(bank_transactions=[sdk_bank_transaction(r) for r in records])
         data = self._send(self._accounting.create_bank_transactions, body, summarize_errors=False,
                           idempotency_key=_key(idempotency_key), validation_body=True)
         refs = [r.reference for r in records]
@@ -295,7 +257,7 @@ class XeroGateway:
     def update_bank_transaction(self, bank_transaction_id: str, record: PlannedRecord,
                                 idempotency_key: str) -> WriteResult:
         """Rewrite one bank transaction from its plan; Xero refuses reconciled ones (ok=False, its message)."""
-        tx = _sdk_bank_transaction(record)
+        tx = sdk_bank_transaction(record)
         tx.bank_transaction_id = bank_transaction_id
         data = self._send(self._accounting.update_bank_transaction, bank_transaction_id,
                           xm.BankTransactions(bank_transactions=[tx]), idempotency_key=_key(idempotency_key),
@@ -312,7 +274,7 @@ class XeroGateway:
             raise ValueError(f"at most {BATCH_LIMIT} records per request (got {len(targets)})")
         if not targets:
             return []
-        body = xm.BankTransactions(bank_transactions=[_deletion(xero_id) for _, xero_id in targets])
+        body = xm.BankTransactions(bank_transactions=[deletion(xero_id) for _, xero_id in targets])
         data = self._send(self._accounting.update_or_create_bank_transactions, body, summarize_errors=False,
                           idempotency_key=_key(idempotency_key), validation_body=True)
         refs = [ref for ref, _ in targets]
@@ -323,16 +285,7 @@ class XeroGateway:
         elements = data.get("BankTransactions") if isinstance(data, dict) else None
         if not isinstance(elements, list) or len(elements) != len(targets):
             raise XeroError("Unexpected answer from Xero: not one BankTransaction per deletion sent")
-        results = []
-        for (ref, xero_id), element in zip(targets, elements):
-            element = element if isinstance(element, dict) else {}
-            messages = validation_messages(element)
-            status = str(element.get("StatusAttributeString") or "").upper()
-            if messages or status == "ERROR" or str(element.get("Status") or "").upper() != "DELETED":
-                results.append(WriteResult(ref, False, messages=messages or ("Xero did not delete it",)))
-            else:
-                results.append(WriteResult(ref, True, xero_id=str(element.get("BankTransactionID") or xero_id)))
-        return results
+        return deletion_results(targets, elements)
 
     def create_bank_transfers(self, records: Sequence[PlannedRecord], idempotency_key: str) -> list[WriteResult]:
         """One request for ≤50 transfers. BankTransfers has no summarizeErrors: Xero takes all or none, so
@@ -353,7 +306,7 @@ class XeroGateway:
                 results.append(None)
                 sendable.append(r)
         if sendable:
-            body = xm.BankTransfers(bank_transfers=[self._sdk_bank_transfer(r) for r in sendable])
+            body = xm.BankTransfers(bank_transfers=[sdk_bank_transfer(r, self._accounts_by_code) for r in sendable])
             data = self._send(self._accounting.create_bank_transfer, body, idempotency_key=_key(idempotency_key),
                               validation_body=True)
             sent = iter(self._with_ids(
@@ -372,26 +325,10 @@ class XeroGateway:
             raise XeroError(f"Xero did not confirm the attachment {file.file_name}")
         return found[0].attachment_id or ""
 
-    # ------------------------------------------------------------------------------------ mapping
-
-    def _sdk_bank_transfer(self, record: PlannedRecord) -> xm.BankTransfer:
-        return xm.BankTransfer(
-            from_bank_account=xm.Account(account_id=self._accounts_by_code[record.from_account_code].account_id),
-            to_bank_account=xm.Account(account_id=self._accounts_by_code[record.to_account_code].account_id),
-            amount=record.total,
-            date=record.date,
-            reference=record.reference or None,
-        )
+    # ------------------------------------------------------------------------------------ answers
 
     def _bank_transfer(self, t) -> XeroBankTransfer:
-        return XeroBankTransfer(
-            bank_transfer_id=t.bank_transfer_id or "",
-            date=t.date,
-            amount=_money(t.amount),
-            from_account_code=self._account_code(t.from_bank_account),
-            to_account_code=self._account_code(t.to_bank_account),
-            reference=t.reference or "",
-        )
+        return bank_transfer(t, self._account_code(t.from_bank_account), self._account_code(t.to_bank_account))
 
     def _account_code(self, account) -> str:
         if account is None:
@@ -420,32 +357,10 @@ class XeroGateway:
         elements = getattr(self._model(model, data), attr) or []
         if len(elements) != len(references):
             raise XeroError(f"Xero answered {len(elements)} elements for {len(references)} sent")
-        results = []
-        for ref, element in zip(references, elements):
-            messages = tuple(v.message for v in (getattr(element, "validation_errors", None) or []) if v.message)
-            status = getattr(element, "status_attribute_string", None) or ""  # BankTransfer has none
-            failed = bool(messages) or status.upper() == "ERROR"
-            xero_id = id_of(element) or ""
-            if failed:
-                results.append(WriteResult(ref, False, messages=messages or ("Xero refused this element",)))
-            else:
-                results.append(WriteResult(ref, True, xero_id=xero_id if xero_id != EMPTY_ID else ""))
-        return results
+        return element_results(references, elements, id_of)
 
     def _model(self, type_name: str, data: Any, api=None):
-        """Our parsed JSON into SDK models via the SDK's own deserializer (it knows Xero's /Date()/ format)."""
-        api = api or self._accounting
-        expected = type_name[5:-1] if type_name.startswith("list[") else type_name
-        # an answer without the list asked for must not read as "Xero holds none": the preview would call
-        # every record new and a sync would write it again
-        if type_name.startswith("list[") and not isinstance(data, list):
-            raise XeroError(f"Unexpected answer from Xero: not a list of {expected}")
-        if not type_name.startswith("list[") and not (isinstance(data, dict) and isinstance(data.get(type_name), list)):
-            raise XeroError(f"Unexpected answer from Xero: no {type_name} list in it")
-        try:
-            return deserialize(type_name, data, api.get_model_finder())
-        except (ValueError, TypeError, AttributeError, KeyError) as error:
-            raise XeroError(f"Unexpected answer from Xero ({type_name}): {type(error).__name__}") from None
+        return sdk_model(type_name, data, (api or self._accounting).get_model_finder())
 
     def _send(self, method, *args, tenant: bool = True, validation_body: bool = False, **kwargs):
         """One API call for this tenant (or for /connections), with limits, token and retries."""
@@ -473,17 +388,8 @@ class XeroGateway:
                 return found
             page += 1
 
+
 # ---------------------------------------------------------------------------------------- helpers
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    return value.value if isinstance(value, Enum) else str(value)
-
-
-def _money(value) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
 
 
 def _quote(value: str) -> str:
@@ -516,69 +422,3 @@ def _batch(records: Sequence[PlannedRecord]) -> list[PlannedRecord]:
     return list(records)
 
 
-def _sdk_bank_transaction(record: PlannedRecord) -> xm.BankTransaction:
-    # SDK quirk: Decimal amounts are serialized as JSON floats; for 2-decimal amounts the float's shortest
-    # repr is the exact decimal text, so nothing is lost on the wire
-    return xm.BankTransaction(
-        type=record.xero_type,
-        bank_account=xm.Account(code=record.bank_account_code),
-        contact=xm.Contact(name=record.contact_name) if record.contact_name else None,
-        date=record.date,
-        reference=record.reference or None,
-        url=record.url or None,
-        line_amount_types=xm.LineAmountTypes(record.line_amount_types),
-        line_items=[
-            xm.LineItem(
-                description=line.description,
-                quantity=Decimal(1),
-                unit_amount=line.amount,
-                account_code=line.account_code,
-                tracking=[xm.LineItemTracking(name=t.category, option=t.option) for t in line.tracking] or None,
-            )
-            for line in record.lines
-        ],
-    )
-
-
-def _deletion(bank_transaction_id: str) -> xm.BankTransaction:
-    """`{"BankTransactionID": …, "Status": "DELETED"}`, the body Xero documents for a deletion. The SDK's model
-    insists on Type, BankAccount and LineItems, which a deletion must not resend: they are built, then unset."""
-    tx = xm.BankTransaction(bank_transaction_id=bank_transaction_id, status="DELETED", type="SPEND",
-                            bank_account=xm.Account(), line_items=[])
-    tx._type = tx._bank_account = tx._line_items = tx._has_attachments = None  # the serializer leaves out None
-    return tx
-
-
-def _bank_transaction(t) -> XeroBankTransaction:
-    return XeroBankTransaction(
-        bank_transaction_id=t.bank_transaction_id or "",
-        type=t.type or "",
-        date=t.date,
-        total=_money(t.total),
-        bank_account_code=(t.bank_account.code if t.bank_account else "") or "",
-        reference=t.reference or "",
-        contact_name=(t.contact.name if t.contact else "") or "",
-        status=t.status or "",
-        is_reconciled=bool(t.is_reconciled),
-        line_amount_types=_text(t.line_amount_types) or "NoTax",
-        url=t.url or "",
-        lines=tuple(
-            Line(
-                description=li.description or "",
-                amount=_money(li.line_amount if li.line_amount is not None
-                              else _money(li.unit_amount) * _money(li.quantity or 1)),
-                account_code=li.account_code or "",
-                tracking=tuple(Tracking(tr.name or "", tr.option or "") for tr in (li.tracking or [])),
-            )
-            for li in (t.line_items or [])
-        ),
-        has_attachments=bool(t.has_attachments),
-    )
-
-
-def _is_transfer_view(transaction) -> bool:
-    """Xero lists each side of a bank transfer as a SPEND-TRANSFER / RECEIVE-TRANSFER bank transaction carrying the
-    transfer's Reference. They are views of the transfer, read through `bank_transfers`; counting them here would
-    make every synced transfer look like a changed bank transaction."""
-    kind = getattr(transaction.type, "value", transaction.type) or ""
-    return str(kind).upper().endswith("-TRANSFER")

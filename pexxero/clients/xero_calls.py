@@ -14,35 +14,34 @@ from collections import deque
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Callable, Iterator, Sequence
 
 import urllib3
 from xero_python.exceptions import ApiSSLException, HTTPStatusException
 
+from pexxero.clients.http import Retries, exponential, retry_after
+from pexxero.errors import SESSION_FAILED, SESSION_FAILED_HINT, SESSION_FAILED_MESSAGE, PexxeroError
+
 # ------------------------------------------------------------------------------------------ errors
 
 
-class XeroError(Exception):
+class XeroError(PexxeroError):
     """Xero refused or failed a call. `message` is safe to show: it never holds a token or the secret."""
 
     def __init__(self, message: str, status: int | None = None, validation: Sequence[str] = ()):
         super().__init__(message)
-        self.message = message
         self.status = status
         self.validation = list(validation)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class XeroSessionFailed(XeroError):
     """The grant is gone (refresh refused, revoked): only a new consent helps."""
 
-    MESSAGE = "Xero session failed: re-connect Xero"
+    MESSAGE = SESSION_FAILED
+    hint = SESSION_FAILED_HINT
 
     def __init__(self, status: int | None = None):
-        super().__init__(self.MESSAGE, status)
+        super().__init__(SESSION_FAILED_MESSAGE, status)
 
 
 class XeroDailyLimit(XeroError):
@@ -90,22 +89,11 @@ def remaining_limits(headers) -> dict[str, int]:
 
 def retry_after_seconds(headers, now: float, default: float) -> float:
     """`Retry-After` as seconds: Xero sends a number; an HTTP date is honoured too."""
-    value = header(headers, "Retry-After")
-    if not value:
-        return default
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return default
+    seconds = retry_after(header(headers, "Retry-After"), now)
+    return default if seconds is None else seconds
 
 
-def backoff_seconds(failures: int) -> float:
-    """Exponential backoff for 5xx and dropped connections: 1, 2, 4, 8 ... capped at 30 s."""
-    return float(min(30, 2 ** max(0, failures - 1)))
+backoff_seconds = exponential(1.0, cap=30.0)  # 5xx and dropped connections: 1, 2, 4, 8 ... at most 30 s
 
 
 def utc_at(timestamp: float) -> datetime:
@@ -204,7 +192,7 @@ class CallRunner:
 
     def run(self, method, args: tuple, kwargs: dict, slot_key: str, validation_body: bool = False):
         """The parsed JSON body of a 2xx answer (a `Refused` for a 400 ValidationException if asked)."""
-        failures = 0
+        retries = Retries(self.max_retries, backoff_seconds)
         rate_waited = 0.0  # seconds spent waiting out Xero's minute limits for this call
         reauthorised = False
         while True:
@@ -234,7 +222,7 @@ class CallRunner:
                     self.sleep(retry_after)
                     continue
                 wait, broke = retry_after, "the rate limit"
-                failures = self.max_retries  # the budget is spent: this is the last attempt
+                retries.spend()  # the budget is spent: this is the last attempt
             elif broke is None and status >= 500:
                 wait = retry_after_seconds(headers, self.clock(), default=0) or None
                 broke = f"HTTP {status}"
@@ -244,11 +232,11 @@ class CallRunner:
                 if validation_body and status == 400 and parsed.get("Elements"):
                     return Refused(status, parsed)
                 raise self.refusal(status, parsed, body)
-            failures += 1
-            if failures > self.max_retries:
-                raise XeroUnavailable(f"Xero is unavailable: {broke} after {failures} attempts",
+            delay = retries.failed(wait)
+            if delay is None:
+                raise XeroUnavailable(f"Xero is unavailable: {broke} after {retries.failures} attempts",
                                       status if broke.startswith(("HTTP", "the rate")) else None)
-            self.sleep(wait if wait is not None else backoff_seconds(failures))
+            self.sleep(delay)
 
     def _attempt(self, method, args, kwargs, slot_key):
         """Send once. Returns (status, headers, body bytes, transport failure or None)."""

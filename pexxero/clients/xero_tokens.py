@@ -15,6 +15,7 @@ from xero_python.api_client.oauth2 import TokenApi
 from xero_python.exceptions import HTTPStatusException
 
 from pexxero.clients.endpoints import Endpoints
+from pexxero.clients.http import Retries
 from pexxero.clients.xero_calls import (
     TRANSPORT_ERRORS,
     XeroSessionFailed,
@@ -193,7 +194,7 @@ class TokenManager:
 
     def _call_token_endpoint(self, current: dict) -> dict:
         api = self._token_api()
-        failures = 0
+        retries = Retries(self._max_retries, backoff_seconds)
         while True:
             self.refreshes += 1
             try:
@@ -213,10 +214,10 @@ class TokenManager:
                 if not (_is_transport_error(error) or type(error) is Exception):
                     raise
                 wait = None
-            failures += 1
-            if failures > self._max_retries:
+            delay = retries.failed(wait)
+            if delay is None:
                 raise XeroUnavailable("Xero's sign-in service did not answer; try again later") from None
-            self._sleep(wait if wait is not None else backoff_seconds(failures))
+            self._sleep(delay)
 
     def revoke(self) -> None:
         """Revoke the refresh token at Xero (removes this app's connections) and forget the token set."""
@@ -224,7 +225,7 @@ class TokenManager:
             current = self._keeper.load()
             if current and current.get("refresh_token"):
                 api = self._token_api()
-                failures = 0
+                retries = Retries(self._max_retries, backoff_seconds)
                 while True:
                     try:
                         api.revoke_token(current["refresh_token"])
@@ -236,10 +237,10 @@ class TokenManager:
                     except Exception as error:  # a bare Exception is the SDK's answer to a 2xx other than 200
                         if not (_is_transport_error(error) or type(error) is Exception):
                             raise
-                    failures += 1
-                    if failures > self._max_retries:
+                    delay = retries.failed()
+                    if delay is None:
                         raise XeroUnavailable("Xero's sign-in service did not answer; try disconnecting again")
-                    self._sleep(backoff_seconds(failures))
+                    self._sleep(delay)
             self._keeper.save({})  # empty: disconnected
             self._token = None
 

@@ -14,7 +14,7 @@ import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-from pexxero.clients.pex import EASTERN, eastern_today  # noqa: F401 - the doubles and tests take "today" from here
+from pexxero.clients.pex_rows import EASTERN, eastern_today  # noqa: F401 - the doubles and tests take "today" from here
 from pexxero.sandbox import receipts
 
 NAMESPACE = uuid.UUID("5b0d6c3e-7a55-4c1e-9f53-0d1c7e2b9a10")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 import threading
 import time
 from collections import deque
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pexxero.clients.http import dumps_exact
 from pexxero.sandbox import demo, receipts
 from pexxero.sandbox.server import serve_in_thread
 
@@ -46,14 +46,7 @@ RATE_LIMITS = (
 
 def dumps(value: object) -> bytes:
     """JSON with Decimals written as exact numbers (PEX sends money as JSON numbers, never strings)."""
-    marked = json.dumps(value, default=_mark_decimal, separators=(",", ":"))
-    return re.sub(r'"\\u0000(-?[0-9.Ee+-]+)\\u0000"', r"\1", marked).encode("utf-8")
-
-
-def _mark_decimal(value: object) -> str:
-    if isinstance(value, Decimal):
-        return f"\x00{value}\x00"  # replaced by the bare number after encoding
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return dumps_exact(value, compact=True, default=None).encode("utf-8")
 
 
 class PexJSON(Response):

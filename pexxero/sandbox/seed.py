@@ -23,7 +23,7 @@ from pexxero.models import (
     XeroTrackingCategory,
     XeroTrackingOption,
 )
-from pexxero.clients.pex import parse_tag_definition, parse_transaction
+from pexxero.clients.pex_rows import parse_tag_definition, parse_transaction
 from pexxero.sandbox import demo
 from pexxero.setup_toml import from_toml
 
