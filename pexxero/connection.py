@@ -160,6 +160,8 @@ class Connection:
         process) cannot move a preview or a sync to another organisation half-way."""
         saved = self._tenant_override
         self._tenant_override = self.tenant_id()
+        if not saved and hasattr(self._xero, "fresh"):  # a new preview or sync reads Xero's lists afresh, once
+            self._xero.fresh()
         try:
             yield self._tenant_override
         finally:
