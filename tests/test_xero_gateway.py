@@ -670,3 +670,25 @@ def test_the_daily_allowance_defaults_to_5000_and_is_read_from_the_environment()
         with pytest.raises(PexxeroError) as caught:
             daily_allowance({"PEXXERO_XERO_DAILY_CALLS": bad})
         assert "PEXXERO_XERO_DAILY_CALLS" in str(caught.value)
+
+
+def test_the_limiter_leaves_a_second_for_calls_that_reach_xero_late(clock):
+    """Xero counts a call when it arrives, a moment after the limiter stamped it. With the first minute's 60 calls
+    arriving 0.9 s late and the next on time, the 61st call must still find Xero's rolling minute with room."""
+    requests: list = []  # the double's request log, once it exists
+
+    def late() -> float:
+        return 0.9 if sum(1 for r in requests if "/api.xro/" in r.path) <= 60 else 0.0
+
+    d = XeroDouble(seed=1, clock=lambda: clock() + late())
+    requests = d.requests
+    d.start()
+    try:
+        gateway, _ = connect(d, clock)
+        for _ in range(130):
+            gateway.bank_transfers(date.today() - timedelta(days=3), date.today())
+        reads = calls_to(d, "/BankTransfers", "GET")
+        assert len(reads) == 130 and {r.status for r in reads} == {200}
+        assert clock() - START >= 2 * 60  # two more windows were waited for, on the fake clock
+    finally:
+        d.stop()
