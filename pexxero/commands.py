@@ -11,7 +11,7 @@ import sys
 from decimal import Decimal
 from typing import Optional
 
-from pexxero import runs
+from pexxero.store import AlreadyRunning
 
 
 def _conn(args: argparse.Namespace):
@@ -137,7 +137,7 @@ def sync(args: argparse.Namespace) -> int:
         run = run_sync(conn, run_id=getattr(args, "run_id", None), retry_failed=args.retry_failed,
                        from_preview=getattr(args, "from_preview", False),
                        full_refresh=getattr(args, "full_refresh", False))
-    except runs.AlreadyRunning as exc:
+    except AlreadyRunning as exc:
         print(f"Not started: {exc}.", file=sys.stderr)
         return 1
     print(f"Run {run['id']}: {run['status'].title()} — {run['written']} of {run['to_write']} written. {run['message']}")

@@ -7,7 +7,6 @@ knows about any of them. Data flows one way: PEX (cached locally) + setup -> map
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -16,7 +15,7 @@ from typing import Callable, Iterator, Optional
 
 import pandas as pd
 
-from pexxero import mapping, reconcile, runs
+from pexxero import mapping, reconcile
 from pexxero.clients.endpoints import Endpoints
 from pexxero.clients.pex import eastern_today as today_eastern  # today on PEX's clock (US Eastern)
 from pexxero.models import (
@@ -26,10 +25,11 @@ from pexxero.models import (
     VOIDED,
     PexTransaction,
     ReferenceData,
+    planned_to_json,
 )
 from pexxero.secrets import read_secrets_file
 from pexxero.setup import CONTACT_NAME_MAX, TENANT_ID_MAX, Setup
-from pexxero.store import Store
+from pexxero.store import Store, default_db_path
 
 LOOKBACK_DAYS = 60  # PEX transactions settle and get tagged days after they happen: refetch this much
 REFRESH_INTERVAL = timedelta(minutes=10)  # PEX allows ~10 full-ledger reads an hour: never more than this
@@ -88,10 +88,6 @@ class Connection:
 
     # ------------------------------------------------------------------------------- credentials
 
-    @property
-    def db(self):
-        return self.store.db
-
     def pex_connected(self) -> bool:
         return bool((self.store.load_credentials(self.connection_id, "pex") or {}).get("token"))
 
@@ -128,9 +124,7 @@ class Connection:
 
             self.store.save_setup(self.connection_id, replace(setup, xero=replace(setup.xero, tenant_id=tenant_id)))
         if before != tenant_id:
-            with self.store.transaction() as db:
-                db.execute("UPDATE plans SET invalidated_at = ? WHERE connection_id = ? AND invalidated_at IS NULL",
-                           [datetime.now(timezone.utc).isoformat(), self.connection_id])
+            self.store.invalidate_plans(self.connection_id)
         self._xero = None
 
     def disconnect_xero(self) -> None:
@@ -241,6 +235,10 @@ class Connection:
                     endpoints=self.endpoints,
                 )
         return self._xero
+
+    def xero_calls(self) -> int:
+        """Xero calls this connection's gateway made so far (0 before it exists: building it calls nothing)."""
+        return getattr(self._xero, "calls", 0) if self._xero is not None else 0
 
     def close(self) -> None:
         for client in (self._pex,):
@@ -419,44 +417,29 @@ class Connection:
         rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE, VOIDED])]
         items = [
             {"pex_id": int(r.pex_id), "status": r.status, "xero_id": r.xero_id or "",
-             "planned": runs.planned_to_json(r.planned) if r.planned is not None else None}
+             "planned": planned_to_json(r.planned) if r.planned is not None else None}
             for r in rows.itertuples()
             if r.planned is not None or r.status == VOIDED  # a voided row: the Xero record shown for removal
         ]
-        with self.db.atomic():
-            self.db.execute(
-                "INSERT OR REPLACE INTO plans (connection_id, tenant_id, tenant_name, built_at, start, end, items, "
-                "invalidated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                [self.connection_id, preview.tenant_id, preview.tenant_name, preview.built_at.isoformat(),
-                 preview.start.isoformat(), preview.end.isoformat(), json.dumps(items)],
-            )
+        self.store.save_plan(self.connection_id, tenant_id=preview.tenant_id, tenant_name=preview.tenant_name,
+                             built_at=preview.built_at, start=preview.start, end=preview.end, items=items)
 
     def saved_plan(self) -> Optional[dict]:
         """The last preview's plan, if it was built for the organisation chosen now and no switch came since."""
-        row = self.db.execute(
-            "SELECT built_at, start, end, items, tenant_id, tenant_name FROM plans "
-            "WHERE connection_id = ? AND tenant_id = ? AND invalidated_at IS NULL",
-            [self.connection_id, self.tenant_id()],
-        ).fetchone()
-        if row is None:
-            return None
-        return {"built_at": datetime.fromisoformat(row[0]), "start": date.fromisoformat(row[1]),
-                "end": date.fromisoformat(row[2]), "items": json.loads(row[3]), "tenant_id": row[4],
-                "tenant_name": row[5]}
+        return self.store.saved_plan(self.connection_id, tenant_id=self.tenant_id())
 
     def plan_refusal(self) -> str:
         """Why the saved plan may not be synced, in words ("" when there is none, or it is fit to sync)."""
-        row = self.db.execute(
-            "SELECT tenant_id, tenant_name, invalidated_at FROM plans WHERE connection_id = ?", [self.connection_id]
-        ).fetchone()
+        stamp = self.store.plan_stamp(self.connection_id)
         current = self.tenant_id()
-        if row is None or (row[0] == current and row[2] is None):
+        if stamp is None or (stamp[0] == current and not stamp[2]):
             return ""
-        built_for = row[1] or self.tenant_name(row[0], lookup=False) or row[0] or "no organisation"
+        built_id, built_name, _ = stamp
+        built_for = built_name or self.tenant_name(built_id, lookup=False) or built_id or "no organisation"
         if not current:
             return f"this preview was built for {built_for}; no Xero organisation is chosen now: pick one on Connect"
         now = self.tenant_name(current) or current
-        if row[0] == current:
+        if built_id == current:
             return (f"this preview was built for {built_for} before the Xero organisation was switched; Xero is now "
                     f"connected to {now}: preview again")
         return f"this preview was built for {built_for}; Xero is now connected to {now}: preview again"
@@ -469,30 +452,30 @@ class Connection:
         if action not in ("push", "update", "remove"):
             raise ValueError("action is 'push' (a possible duplicate), 'update' (a changed record) or 'remove' "
                              "(a voided record, from Xero)")
-        runs.release(self.db, self.connection_id, pex_id, action, tenant_id=self.tenant_id())
+        self.store.release(self.connection_id, pex_id, action, tenant_id=self.tenant_id())
 
     def unrelease(self, pex_id: int) -> None:
-        runs.unrelease(self.db, self.connection_id, pex_id, tenant_id=self.tenant_id())
+        self.store.unrelease(self.connection_id, pex_id, tenant_id=self.tenant_id())
 
     def releases(self) -> dict[int, str]:
         """The rows released for the organisation chosen now."""
-        return runs.releases(self.db, self.connection_id, tenant_id=self.tenant_id())
+        return self.store.releases(self.connection_id, tenant_id=self.tenant_id())
 
     # ------------------------------------------------------------------------------------- history
 
     def history(self, limit: int = 200) -> list[dict]:
-        return runs.list_runs(self.db, self.connection_id, limit)
+        return self.store.list_runs(self.connection_id, limit)
 
     def run_items(self, run_id: int) -> list[dict]:
-        return runs.items(self.db, run_id)
+        return self.store.items(run_id)
 
     def running(self) -> Optional[dict]:
-        return runs.running_run(self.db, self.connection_id)
+        return self.store.running_run(self.connection_id)
 
 
 def open_connection(db_path: str | Path | None = None, **kwargs) -> Connection:
     """Open (creating if needed) the database and its default connection."""
-    path = db_path or os.environ.get("PEXXERO_DB") or "pexxero.db"
+    path = db_path or default_db_path()
     store = Store.open(path)
     if store.holds_credentials():  # credentials and no key for them: refuse to start (KeyFileMissing)
         store.key_source()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -28,9 +27,7 @@ from datetime import date
 from pathlib import Path
 from typing import Optional, Sequence
 
-from sqlite_utils import Database
-
-from pexxero import runs
+from pexxero import models
 from pexxero.models import (
     BLOCKED,
     CHANGED,
@@ -43,7 +40,12 @@ from pexxero.models import (
     XERO_ONLY,
     PlannedRecord,
     XeroBankTransfer,
+    marker,
+    planned_from_json,
+    planned_to_json,
 )
+from pexxero.store import AlreadyRunning, DatabaseUnwritable, Store
+from pexxero.store.sync_tables import now_iso
 
 BATCH_SIZE = 50  # Xero's recommended maximum elements per request
 PIPELINE = 2  # write requests in flight at once (Xero allows 5): one is answered while the next is prepared and sent
@@ -52,12 +54,12 @@ MAX_RECEIPT_BYTES = 10 * 1024 * 1024  # Xero refuses larger attachments (its doc
 MAX_ATTACHMENTS = 10  # attachments Xero takes on one record
 
 EXIT_CODES = {
-    runs.SUCCEEDED: 0,
-    runs.PARTIAL: 2,
-    runs.PAUSED: 3,
-    runs.FAILED: 1,
-    runs.CANCELLED: 1,
-    runs.INTERRUPTED: 1,
+    models.SUCCEEDED: 0,
+    models.PARTIAL: 2,
+    models.PAUSED: 3,
+    models.FAILED: 1,
+    models.CANCELLED: 1,
+    models.INTERRUPTED: 1,
 }
 SESSION_FAILED = "Xero session failed: re-connect Xero"
 DATABASE_FAILED = ("the sync stopped because it cannot write its own database ({error}); nothing more was sent to "
@@ -110,11 +112,11 @@ def idempotency_key(tenant_id: str, endpoint: str, body: str) -> str:
 
 
 def _body(records: Sequence[PlannedRecord]) -> str:
-    return "[" + ",".join(runs.planned_to_json(r) for r in records) + "]"
+    return "[" + ",".join(planned_to_json(r) for r in records) + "]"
 
 
 def _records(body: str) -> list[PlannedRecord]:
-    return [runs.planned_from_json(json.dumps(item)) for item in json.loads(body)]
+    return [planned_from_json(json.dumps(item)) for item in json.loads(body)]
 
 
 def _chunks(seq: Sequence, size: int):
@@ -122,32 +124,27 @@ def _chunks(seq: Sequence, size: int):
         yield seq[i:i + size]
 
 
-def _label(record: PlannedRecord) -> str:
-    return record.contact_name or (record.lines[0].description if record.lines else record.kind)
-
-
 class _Heartbeat(threading.Thread):
     """Keeps the lock and the run's heartbeat fresh from its own SQLite connection."""
 
-    def __init__(self, path: Path, connection_id: int, run_id: int, owner: str):
+    def __init__(self, store: Store, connection_id: int, run_id: int, owner: str):
         super().__init__(daemon=True, name=f"sync-heartbeat-{run_id}")
-        self.path, self.connection_id, self.run_id, self.owner = path, connection_id, run_id, owner
+        self.store, self.connection_id, self.run_id, self.owner = store, connection_id, run_id, owner
         self.stopped = threading.Event()
         self.lost = False
 
     def run(self) -> None:
-        db = Database(self.path)
-        db.execute("PRAGMA busy_timeout = 10000")
+        own = self.store.second_connection()
         try:
             while not self.stopped.wait(HEARTBEAT_SECONDS):
                 try:
-                    if not runs.heartbeat(db, self.connection_id, self.run_id, self.owner):
+                    if not own.heartbeat(self.connection_id, self.run_id, self.owner):
                         self.lost = True
                         return
                 except Exception:  # noqa: BLE001 - a busy database skips one beat, the next one counts
                     continue
         finally:
-            db.close()
+            own.close()
 
     def stop(self) -> None:
         self.stopped.set()
@@ -179,8 +176,8 @@ class Runner:
     waiting: str = ""  # requests left in flight to other organisations, in words
 
     @property
-    def db(self):
-        return self.conn.store.db
+    def store(self) -> "Store":
+        return self.conn.store
 
     @property
     def cid(self) -> int:
@@ -194,11 +191,11 @@ class Runner:
                   "receipts_failed": self.attachment_failures}
         if step is not None:
             fields["step"] = step
-        runs.update_run(self.db, self.run_id, **fields)
+        self.store.update_run(self.run_id, **fields)
         if self.heartbeat is not None and self.heartbeat.lost:
-            raise Stop(runs.INTERRUPTED, "this sync lost its lock to another run and stopped")
-        if runs.cancel_requested(self.db, self.run_id):
-            raise Stop(runs.CANCELLED, "cancelled by the user after the request in flight")
+            raise Stop(models.INTERRUPTED, "this sync lost its lock to another run and stopped")
+        if self.store.cancel_requested(self.run_id):
+            raise Stop(models.CANCELLED, "cancelled by the user after the request in flight")
 
     def _xero_call(self, fn, *args, refusable: bool = False, **kwargs):
         """Call the gateway, turning its terminal errors into a Stop with words a bookkeeper understands.
@@ -220,24 +217,24 @@ class Runner:
         from pexxero.clients.xero import XeroDailyLimit, XeroSessionFailed, XeroUnavailable
 
         if isinstance(exc, XeroSessionFailed):
-            return Stop(runs.FAILED, SESSION_FAILED)
+            return Stop(models.FAILED, SESSION_FAILED)
         if isinstance(exc, XeroDailyLimit):
             resets = getattr(exc, "resets_at", None)
             when = resets.isoformat(timespec="minutes") if resets else "tomorrow"
-            return Stop(runs.PAUSED, f"Xero's daily limit for this organisation is used up; it resets at {when} "
+            return Stop(models.PAUSED, f"Xero's daily limit for this organisation is used up; it resets at {when} "
                                     "(UTC). Run sync again after that: it resumes where it stopped.",
                        resume_at=resets.isoformat() if resets else None)
         if isinstance(exc, XeroUnavailable):
-            return Stop(runs.FAILED, f"Xero did not answer ({exc.message}); nothing is lost: the next sync checks "
+            return Stop(models.FAILED, f"Xero did not answer ({exc.message}); nothing is lost: the next sync checks "
                                     "what arrived and continues")
-        return Stop(runs.FAILED, f"Xero refused a request: {exc.message}")
+        return Stop(models.FAILED, f"Xero refused a request: {exc.message}")
 
     def refuse_foreign_plan(self) -> None:
         """A sync from the dashboard writes the plan the user saw: never one built for another organisation."""
         if self.from_preview:
             refusal = self.conn.plan_refusal()
             if refusal:
-                raise Stop(runs.FAILED, refusal)
+                raise Stop(models.FAILED, refusal)
 
     # --------------------------------------------------------------------------------- recovery
 
@@ -252,27 +249,27 @@ class Runner:
         # another organisation's requests are left alone: resending them here would write into the wrong books,
         # and settling them there would touch an organisation the user has moved away from. They stay open until
         # that organisation is chosen again, when its own run looks them up and finishes them.
-        elsewhere = runs.open_intents_elsewhere(self.db, self.cid, tenant_id=self.tenant)
+        elsewhere = self.store.open_intents_elsewhere(self.cid, tenant_id=self.tenant)
         if elsewhere:
             self.waiting = "; ".join(
                 f"{n} request{'s' if n != 1 else ''} an interrupted run left in flight to "
                 f"{self.conn.tenant_name(t, lookup=False) or t} wait until "
                 f"{self.conn.tenant_name(t, lookup=False) or t} is connected again"
                 for t, n in sorted(elsewhere.items()))
-        for intent in runs.open_intents(self.db, self.cid, tenant_id=self.tenant):
+        for intent in self.store.open_intents(self.cid, tenant_id=self.tenant):
             self.checkpoint("checking what an interrupted run sent")
             endpoint, key, body = intent["endpoint"], intent["key"], intent["body"]
             refs = json.loads(intent["refs"])
             if endpoint == "contacts":
                 self._xero_call(xero.create_contacts, json.loads(body), key)
-                runs.finish_intent(self.db, key)
+                self.store.finish_intent(key)
             elif endpoint == "attachment":
                 self._recover_attachment(intent)
             elif endpoint == "remove":
                 self._recover_removal(intent)
             elif endpoint == "update":
                 data = json.loads(body)
-                record = runs.planned_from_json(json.dumps(data["record"]))
+                record = planned_from_json(json.dumps(data["record"]))
                 self._send("update", [record], key=key, body=body, run_id=intent["run_id"], xero_id=data["xero_id"])
             else:
                 lookup = xero.bank_transfers_by_reference if endpoint == "bank_transfers" \
@@ -302,14 +299,14 @@ class Runner:
                                save_plan=False)
         frame = preview.frame
         released = conn.releases()
-        ledger = runs.ledger(self.db, self.cid, tenant_id=self.tenant)
+        ledger = self.store.ledger(self.cid, tenant_id=self.tenant)
         allowed: Optional[set[int]] = None
         if self.mode == "retry_failed":
-            last = runs.last_finished_run(self.db, self.cid, tenant_id=self.tenant)
+            last = self.store.last_finished_run(self.cid, tenant_id=self.tenant)
             allowed = set()
             if last is not None:
-                allowed = {it["pex_id"] for it in runs.items(self.db, last["id"])
-                           if it["outcome"] in (runs.ITEM_FAILED, runs.PLANNED, runs.SENDING)}
+                allowed = {it["pex_id"] for it in self.store.items(last["id"])
+                           if it["outcome"] in (models.ITEM_FAILED, models.PLANNED, models.SENDING)}
         shown: Optional[dict[int, dict]] = None
         if self.from_preview:
             saved = conn.saved_plan()
@@ -326,10 +323,10 @@ class Runner:
                 continue
             planned: Optional[PlannedRecord] = row.planned
             item = {
-                "pex_id": pex_id, "kind": row.kind or "", "reference": f"PEX-{pex_id}",
+                "pex_id": pex_id, "kind": row.kind or "", "reference": marker(pex_id),
                 "record_type": planned.record_type if planned else "",
                 "date": str(row.date) if row.date is not None else "", "amount": str(row.amount),
-                "label": str(row.merchant or ""), "outcome": runs.ITEM_SKIPPED, "reason": row.reason or "",
+                "label": str(row.merchant or ""), "outcome": models.ITEM_SKIPPED, "reason": row.reason or "",
                 "xero_id": row.xero_id or "", "planned": None, "action": "create",
             }
             write = None
@@ -353,14 +350,14 @@ class Runner:
             if write == "create" and item["reference"] in ledger:
                 write = None
                 item["reason"] = f"already written to Xero ({ledger[item['reference']]})"
-            body = runs.planned_to_json(planned) if write and planned is not None else None
+            body = planned_to_json(planned) if write and planned is not None else None
             if body is not None and shown is not None and shown[pex_id].get("planned") not in (None, body):
                 # what would be written is no longer what the user saw: setup or Xero's lists changed since
                 write, body = None, None
                 item["reason"] = ("its Xero record would differ from what the preview showed (the setup or Xero's "
                                   "accounts, contacts or tracking changed since): preview again")
             if body is not None:
-                item.update(outcome=runs.PLANNED, reason="", action=write, planned=body)
+                item.update(outcome=models.PLANNED, reason="", action=write, planned=body)
             if self.from_preview and shown is not None and pex_id in shown and not write and \
                     shown[pex_id]["status"] == NEW and row.status == SYNCED:
                 item["reason"] = f"appeared in Xero since the preview ({row.xero_id}); not written again"
@@ -376,22 +373,10 @@ class Runner:
         for record in records:
             ok, xero_id, messages = outcome.get(record.reference, (False, "", ("Xero gave no answer for it",)))
             (created if ok else failed).append((record, xero_id, messages))
-        runs.add_to_ledger(self.db, self.cid, [(r.reference, r.record_type, x) for r, x, _ in created], run_id,
+        self.store.add_to_ledger(self.cid, [(r.reference, r.record_type, x) for r, x, _ in created], run_id,
                            tenant_id=self.tenant)
-        with self.db.atomic():
-            for record, xero_id, _ in created:
-                self.db.execute(
-                    "UPDATE run_items SET outcome = CASE WHEN action = 'update' THEN ? ELSE ? END, xero_id = ?, "
-                    "message = '' WHERE run_id = ? AND pex_id = ?",
-                    [runs.UPDATED, runs.CREATED, xero_id, run_id, record.pex_id],
-                )
-            for record, _, messages in failed:
-                self.db.execute(
-                    "UPDATE run_items SET outcome = ?, message = ? WHERE run_id = ? AND pex_id = ?",
-                    [runs.ITEM_FAILED, "; ".join(messages), run_id, record.pex_id],
-                )
-            self.db.execute("UPDATE intents SET status = 'done', finished_at = ? WHERE key = ?",
-                            [runs.now_iso(), key])
+        self.store.settle_request(key, run_id, [(r.pex_id, x) for r, x, _ in created],
+                                  [(r.pex_id, "; ".join(m)) for r, _, m in failed])
         if run_id == self.run_id:
             self.written += len(created)
             self.failed += len(failed)
@@ -410,16 +395,11 @@ class Runner:
         run_id = run_id or self.run_id
         if body is None:
             body = _body(records) if endpoint != "update" else json.dumps(
-                {"xero_id": xero_id, "record": json.loads(runs.planned_to_json(records[0]))}, sort_keys=True)
+                {"xero_id": xero_id, "record": json.loads(planned_to_json(records[0]))}, sort_keys=True)
         key = key or idempotency_key(self.tenant, endpoint, body)
-        runs.record_intent(self.db, key, self.cid, run_id, endpoint, body, [r.reference for r in records],
+        self.store.record_intent(key, self.cid, run_id, endpoint, body, [r.reference for r in records],
                            tenant_id=self.tenant)
-        with self.db.atomic():
-            self.db.conn.executemany(
-                "UPDATE run_items SET outcome = ?, idempotency_key = ?, attempts = attempts + 1 "
-                "WHERE run_id = ? AND pex_id = ?",
-                [(runs.SENDING, key, run_id, r.pex_id) for r in records],
-            )
+        self.store.mark_sending(key, run_id, [r.pex_id for r in records])
         return _Request(endpoint, records, key, run_id, xero_id)
 
     def _call(self, request: "_Request"):
@@ -489,18 +469,18 @@ class Runner:
             self.checkpoint(f"creating {len(missing)} contacts")
             body = json.dumps(chunk)
             key = idempotency_key(self.tenant, "contacts", body)
-            runs.record_intent(self.db, key, self.cid, self.run_id, "contacts", body, chunk, tenant_id=self.tenant)
+            self.store.record_intent(key, self.cid, self.run_id, "contacts", body, chunk, tenant_id=self.tenant)
             results = self._xero_call(xero.create_contacts, chunk, key)
             for name, result in zip(chunk, results):
                 if not result.ok and not any("already" in m.lower() for m in result.messages):
                     refused.add(name)
-            runs.finish_intent(self.db, key)
+            self.store.finish_intent(key)
         return refused
 
     def write(self, items: list[dict]) -> None:
-        todo = [it for it in items if it["outcome"] == runs.PLANNED and it["action"] != "remove"]
+        todo = [it for it in items if it["outcome"] == models.PLANNED and it["action"] != "remove"]
         planned = {it["pex_id"]: it["planned"] for it in todo}
-        records = {pex_id: runs.planned_from_json(text) for pex_id, text in planned.items()}
+        records = {pex_id: planned_from_json(text) for pex_id, text in planned.items()}
         creates = [records[it["pex_id"]] for it in todo if it["action"] == "create"]
         updates = [(records[it["pex_id"]], it["xero_id"]) for it in todo if it["action"] == "update"]
         bank = sorted([r for r in creates if r.record_type == "BankTransaction"], key=lambda r: (r.date, r.pex_id))
@@ -511,7 +491,7 @@ class Runner:
         if refused:
             blocked = [r for r in bank if r.contact_name in refused]
             for r in blocked:
-                runs.set_items(self.db, self.run_id, [r.pex_id], outcome=runs.ITEM_FAILED,
+                self.store.set_items(self.run_id, [r.pex_id], outcome=models.ITEM_FAILED,
                                message=f"Xero refused to create the contact '{r.contact_name}'")
             self.failed += len(blocked)
             bank = [r for r in bank if r.contact_name not in refused]
@@ -546,12 +526,12 @@ class Runner:
             item["reason"] = ("voided in PEX, still in Xero, but not in the preview the sync was started from: "
                               "preview again to remove it")
         else:
-            item.update(outcome=runs.PLANNED, reason="", action="remove", xero_id=row.xero_id)
+            item.update(outcome=models.PLANNED, reason="", action="remove", xero_id=row.xero_id)
 
     def remove(self, items: list[dict]) -> None:
         """Delete in Xero the voided records the user released: Status DELETED, ≤50 a request. Like every write,
         the intent (body and Idempotency-Key) is committed before the request leaves."""
-        todo = [it for it in items if it["outcome"] == runs.PLANNED and it["action"] == "remove"]
+        todo = [it for it in items if it["outcome"] == models.PLANNED and it["action"] == "remove"]
         for chunk in _chunks(todo, self.batch_size):
             self.checkpoint(f"removing voided records from Xero: {self.removed} of {len(todo)}")
             targets = [{"pex_id": it["pex_id"], "reference": it["reference"], "xero_id": it["xero_id"]}
@@ -567,12 +547,9 @@ class Runner:
         run_id = run_id or self.run_id
         body = body or json.dumps(targets, sort_keys=True)
         key = key or idempotency_key(self.tenant, "remove", body)
-        runs.record_intent(self.db, key, self.cid, run_id, "remove", body, [t["reference"] for t in targets],
+        self.store.record_intent(key, self.cid, run_id, "remove", body, [t["reference"] for t in targets],
                            tenant_id=self.tenant)
-        with self.db.atomic():
-            self.db.conn.executemany(
-                "UPDATE run_items SET outcome = ?, idempotency_key = ?, attempts = attempts + 1 "
-                "WHERE run_id = ? AND pex_id = ?", [(runs.SENDING, key, run_id, t["pex_id"]) for t in targets])
+        self.store.mark_sending(key, run_id, [t["pex_id"] for t in targets])
         xero = self.conn.xero()
         try:
             results = self._xero_call(xero.delete_bank_transactions,
@@ -584,24 +561,15 @@ class Runner:
     def _settle_removal(self, key: str, run_id: int, targets: list[dict],
                         outcome: dict[str, tuple[bool, tuple]]) -> None:
         """Record Xero's answer to one removal request: items, release used up, intent done — at once."""
-        removed = failed = 0
-        with self.db.atomic():
-            for t in targets:
-                ok, messages = outcome.get(t["reference"], (False, ("Xero gave no answer for it",)))
-                if ok:
-                    removed += 1
-                    self.db.execute(
-                        "UPDATE run_items SET outcome = ?, message = '', reason = ? WHERE run_id = ? AND pex_id = ?",
-                        [runs.REMOVED, f"voided in PEX: deleted in Xero ({t['xero_id']}, Status DELETED)", run_id,
-                         t["pex_id"]])
-                    self.db.execute("DELETE FROM released WHERE connection_id = ? AND tenant_id = ? AND pex_id = ?",
-                                    [self.cid, self.tenant, t["pex_id"]])
-                else:
-                    failed += 1
-                    self.db.execute("UPDATE run_items SET outcome = ?, message = ? WHERE run_id = ? AND pex_id = ?",
-                                    [runs.ITEM_FAILED, "; ".join(messages), run_id, t["pex_id"]])
-            self.db.execute("UPDATE intents SET status = 'done', finished_at = ? WHERE key = ?",
-                            [runs.now_iso(), key])
+        removed, failed = [], []
+        for t in targets:
+            ok, messages = outcome.get(t["reference"], (False, ("Xero gave no answer for it",)))
+            if ok:
+                removed.append((t["pex_id"], f"voided in PEX: deleted in Xero ({t['xero_id']}, Status DELETED)"))
+            else:
+                failed.append((t["pex_id"], "; ".join(messages)))
+        self.store.settle_removal(key, run_id, self.cid, tenant_id=self.tenant, removed=removed, failed=failed)
+        removed, failed = len(removed), len(failed)
         if run_id == self.run_id:
             self.removed += removed
             self.failed += failed
@@ -635,25 +603,25 @@ class Runner:
     def _receipt(self, pex_id: int, attachment_id: str, outcome: str, message: str = "", *, status: str = "",
                  xero_parent_id: str = "", file_name: str = "", key: str = "") -> None:
         """Record a receipt's outcome in this run and, with `status`, where it stands across runs — at once."""
-        with self.db.atomic():
-            runs.add_receipt(self.db, self.run_id, pex_id, attachment_id, outcome, message, file_name=file_name,
+        with self.store.transaction():
+            self.store.add_receipt(self.run_id, pex_id, attachment_id, outcome, message, file_name=file_name,
                              xero_parent_id=xero_parent_id)
             if status:
-                runs.set_receipt_state(self.db, self.cid, pex_id, attachment_id, status, message, self.run_id,
+                self.store.set_receipt_state(self.cid, pex_id, attachment_id, status, message, self.run_id,
                                        tenant_id=self.tenant, xero_parent_id=xero_parent_id, file_name=file_name,
                                        key=key)
-        if outcome == runs.RECEIPT_ATTACHED:
+        if outcome == models.RECEIPT_ATTACHED:
             self.attached += 1
-        elif outcome == runs.RECEIPT_FAILED:
+        elif outcome == models.RECEIPT_FAILED:
             self.attachment_failures += 1
 
     def _receipt_targets(self) -> list[tuple[int, str, bool]]:
         """(PEX id, Xero bank transaction id, written by us) of every record in range a receipt can go on:
         purchases, refunds, dispute credits (and any other PEX transaction that became a bank transaction)."""
-        ledger = runs.ledger_types(self.db, self.cid, tenant_id=self.tenant)
+        ledger = self.store.ledger_types(self.cid, tenant_id=self.tenant)
         targets = []
         for pex_id, status, xero_id in self.receipt_rows:
-            entry = ledger.get(f"PEX-{pex_id}")
+            entry = ledger.get(marker(pex_id))
             if entry is not None:
                 if entry[0] == "BankTransaction" and entry[1]:
                     targets.append((pex_id, entry[1], True))
@@ -671,11 +639,11 @@ class Runner:
         from pexxero.clients.pex import PexError
 
         pex = self.conn.pex()
-        states = runs.receipt_states(self.db, self.cid, tenant_id=self.tenant)
+        states = self.store.receipt_states(self.cid, tenant_id=self.tenant)
         known = {pex_id for pex_id, _ in states}  # records we hold any receipt record of
         local = {}  # pex id -> receipts we know of on its record (attached or in flight)
         for (pex_id, _), row in states.items():
-            if row["status"] in (runs.ATTACHED, runs.IN_FLIGHT):
+            if row["status"] in (models.ATTACHED, models.IN_FLIGHT):
                 local[pex_id] = local.get(pex_id, 0) + 1
         sends = []
         for n, (pex_id, xero_id, ours) in enumerate(targets):
@@ -686,7 +654,7 @@ class Runner:
                 self._pex_stopped_receipts(exc, len(targets) - n, "records")
                 return
             fresh = [a for a in listed if states.get((pex_id, a.attachment_id), {}).get("status")
-                     not in (runs.ATTACHED, runs.REFUSED, runs.IN_FLIGHT)]
+                     not in (models.ATTACHED, models.REFUSED, models.IN_FLIGHT)]
             if not fresh:
                 continue
             # a record we did not write and know nothing of, or an upload an earlier version of pexxero gave up
@@ -697,19 +665,19 @@ class Runner:
                 stems = {name.rsplit(".", 1)[0].casefold() for name in names}
                 local[pex_id] = max(local.get(pex_id, 0), len(names))
                 for att in [a for a in fresh if a.attachment_id.casefold() in stems]:
-                    self._receipt(pex_id, att.attachment_id, runs.RECEIPT_ATTACHED, "already on the Xero record",
-                                  status=runs.ATTACHED, xero_parent_id=xero_id)
+                    self._receipt(pex_id, att.attachment_id, models.RECEIPT_ATTACHED, "already on the Xero record",
+                                  status=models.ATTACHED, xero_parent_id=xero_id)
                     self.attached -= 1  # there already: not attached by this run
                 fresh = [a for a in fresh if a.attachment_id.casefold() not in stems]
             for att in fresh:
                 if att.upload_status.lower() != "loaded":
-                    self._receipt(pex_id, att.attachment_id, runs.RECEIPT_WAITING,
+                    self._receipt(pex_id, att.attachment_id, models.RECEIPT_WAITING,
                                   f"PEX reports the receipt as {att.upload_status or 'not loaded'}: it is attached "
-                                  "by the first sync after PEX has the file", status=runs.NOT_IN_PEX,
+                                  "by the first sync after PEX has the file", status=models.NOT_IN_PEX,
                                   xero_parent_id=xero_id)
                 else:
                     sends.append((pex_id, xero_id, att))
-        runs.update_run(self.db, self.run_id, receipts_to_send=len(sends))
+        self.store.update_run(self.run_id, receipts_to_send=len(sends))
         self.receipts_to_send = len(sends)
         from pexxero.clients.pex import PexAuthError, PexRateLimited, PexUnavailable
 
@@ -723,9 +691,9 @@ class Runner:
                 self._pex_stopped_receipts(exc, len(sends) - n, "receipts")
                 return
             except PexError as exc:  # this one file (gone, empty): it waits, the others go on
-                self._receipt(pex_id, att.attachment_id, runs.RECEIPT_WAITING,
+                self._receipt(pex_id, att.attachment_id, models.RECEIPT_WAITING,
                               f"PEX could not hand out the file ({exc.message}); the next sync tries again",
-                              status=runs.NOT_IN_PEX, xero_parent_id=xero_id)
+                              status=models.NOT_IN_PEX, xero_parent_id=xero_id)
 
     def _pex_stopped_receipts(self, exc, left: int, what: str) -> None:
         # the records are in Xero; what is left is receipts, which the next sync attaches
@@ -738,10 +706,10 @@ class Runner:
         from pexxero.clients.xero import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
 
         if local.get(pex_id, 0) >= MAX_ATTACHMENTS:
-            self._receipt(pex_id, att.attachment_id, runs.RECEIPT_FAILED,
+            self._receipt(pex_id, att.attachment_id, models.RECEIPT_FAILED,
                           f"not sent: Xero takes at most {MAX_ATTACHMENTS} attachments on a record and this one "
                           f"has {local[pex_id]}; attach it in Xero by hand if it is needed",
-                          status=runs.REFUSED, xero_parent_id=xero_id)
+                          status=models.REFUSED, xero_parent_id=xero_id)
             return True
         if att.size > MAX_RECEIPT_BYTES:
             self._refuse_size(pex_id, att.attachment_id, att.size, xero_id)
@@ -754,10 +722,10 @@ class Runner:
                            "file_name": file.file_name,
                            "sha256": hashlib.sha256(file.content).hexdigest()}, sort_keys=True)
         key = idempotency_key(self.tenant, "attachment", body)
-        with self.db.atomic():  # the intent and the receipt's state together, before the upload leaves
-            runs.record_intent(self.db, key, self.cid, self.run_id, "attachment", body, [f"PEX-{pex_id}"],
+        with self.store.transaction():  # the intent and the receipt's state together, before the upload leaves
+            self.store.record_intent(key, self.cid, self.run_id, "attachment", body, [marker(pex_id)],
                                tenant_id=self.tenant)
-            runs.set_receipt_state(self.db, self.cid, pex_id, att.attachment_id, runs.IN_FLIGHT, "", self.run_id,
+            self.store.set_receipt_state(self.cid, pex_id, att.attachment_id, models.IN_FLIGHT, "", self.run_id,
                                    tenant_id=self.tenant, xero_parent_id=xero_id, file_name=file.file_name, key=key)
         local[pex_id] = local.get(pex_id, 0) + 1
         try:
@@ -766,30 +734,30 @@ class Runner:
             raise self._stop_for(exc)  # the intent stays open: the next run looks it up first
         except XeroUnavailable as exc:
             # it may have arrived: the intent stays open and the next run looks it up before resending
-            self._receipt(pex_id, att.attachment_id, runs.RECEIPT_FAILED,
+            self._receipt(pex_id, att.attachment_id, models.RECEIPT_FAILED,
                           f"Xero did not answer ({exc.message}); the next sync checks whether it arrived and "
                           "sends it if not", xero_parent_id=xero_id, file_name=file.file_name)
             self.notes.append(f"Xero did not answer ({exc.message}) while receipts were sent: receipts could not "
                               "be attached yet; the records are in Xero and the next sync attaches the rest")
             return False
         except XeroError as exc:  # refused (too large, too many, a bad file): said per receipt, not sent again
-            with self.db.atomic():
-                self._receipt(pex_id, att.attachment_id, runs.RECEIPT_FAILED, exc.message, status=runs.REFUSED,
+            with self.store.transaction():
+                self._receipt(pex_id, att.attachment_id, models.RECEIPT_FAILED, exc.message, status=models.REFUSED,
                               xero_parent_id=xero_id, file_name=file.file_name, key=key)
-                runs.finish_intent(self.db, key)
+                self.store.finish_intent(key)
             local[pex_id] -= 1
             return True
-        with self.db.atomic():
-            self._receipt(pex_id, att.attachment_id, runs.RECEIPT_ATTACHED, status=runs.ATTACHED,
+        with self.store.transaction():
+            self._receipt(pex_id, att.attachment_id, models.RECEIPT_ATTACHED, status=models.ATTACHED,
                           xero_parent_id=xero_id, file_name=file.file_name, key=key)
-            runs.finish_intent(self.db, key)
+            self.store.finish_intent(key)
         return True
 
     def _refuse_size(self, pex_id: int, attachment_id: str, size: int, xero_id: str, file_name: str = "") -> None:
-        self._receipt(pex_id, attachment_id, runs.RECEIPT_FAILED,
+        self._receipt(pex_id, attachment_id, models.RECEIPT_FAILED,
                       f"not sent: the file is {size / 1024 / 1024:.1f} MB and Xero takes attachments up to "
                       f"{MAX_RECEIPT_BYTES // 1024 // 1024} MB; attach a smaller copy in Xero by hand",
-                      status=runs.REFUSED, xero_parent_id=xero_id, file_name=file_name)
+                      status=models.REFUSED, xero_parent_id=xero_id, file_name=file_name)
 
     def _recover_attachment(self, intent: dict) -> None:
         """An upload a dead run left in flight: look it up on its record, resend it with its key if missing."""
@@ -800,9 +768,9 @@ class Runner:
         xero = self.conn.xero()
         common = dict(xero_parent_id=parent, file_name=data["file_name"], key=key)
         if data["file_name"] in self._xero_call(xero.attachments, parent):
-            with self.db.atomic():
-                self._receipt(pex_id, attachment_id, runs.RECEIPT_ATTACHED, status=runs.ATTACHED, **common)
-                runs.finish_intent(self.db, key)
+            with self.store.transaction():
+                self._receipt(pex_id, attachment_id, models.RECEIPT_ATTACHED, status=models.ATTACHED, **common)
+                self.store.finish_intent(key)
             return
         file = self.conn.pex().download_attachment(pex_id, attachment_id)
         try:
@@ -810,13 +778,13 @@ class Runner:
         except (XeroSessionFailed, XeroDailyLimit, XeroUnavailable) as exc:
             raise self._stop_for(exc)
         except XeroError as exc:
-            with self.db.atomic():
-                self._receipt(pex_id, attachment_id, runs.RECEIPT_FAILED, exc.message, status=runs.REFUSED, **common)
-                runs.finish_intent(self.db, key)
+            with self.store.transaction():
+                self._receipt(pex_id, attachment_id, models.RECEIPT_FAILED, exc.message, status=models.REFUSED, **common)
+                self.store.finish_intent(key)
             return
-        with self.db.atomic():
-            self._receipt(pex_id, attachment_id, runs.RECEIPT_ATTACHED, status=runs.ATTACHED, **common)
-            runs.finish_intent(self.db, key)
+        with self.store.transaction():
+            self._receipt(pex_id, attachment_id, models.RECEIPT_ATTACHED, status=models.ATTACHED, **common)
+            self.store.finish_intent(key)
 
 
 def run_sync(conn, **options) -> dict:
@@ -831,41 +799,41 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
     from pexxero.clients.pex import PexError
     from pexxero.clients.xero import XeroError
 
-    db = conn.store.db
+    store = conn.store
     mode = "retry_failed" if retry_failed else "sync"
     if run_id is None:
-        run_id = runs.queue_run(db, conn.connection_id, mode)
+        run_id = store.queue_run(conn.connection_id, mode)
     try:
-        owner = runs.acquire_lock(db, conn.connection_id, run_id)
-    except runs.AlreadyRunning as exc:
-        runs.update_run(db, run_id, status=runs.FAILED, ended_at=runs.now_iso(),
+        owner = store.acquire_lock(conn.connection_id, run_id)
+    except AlreadyRunning as exc:
+        store.update_run(run_id, status=models.FAILED, ended_at=now_iso(),
                         message=f"not started: {exc}")
         raise
-    runs.update_run(db, run_id, status=runs.RUNNING, mode=mode, started_at=runs.now_iso(), pid=os.getpid(),
+    store.update_run(run_id, status=models.RUNNING, mode=mode, started_at=now_iso(), pid=os.getpid(),
                     heartbeat_at=time.time(), tenant_id=conn.tenant_id())
     calls_before = _calls(conn)  # the gateway counts for its lifetime; a run reports its own calls
-    beat = _Heartbeat(Path(conn.store.path), conn.connection_id, run_id, owner)
+    beat = _Heartbeat(store, conn.connection_id, run_id, owner)
     beat.start()
     runner = Runner(conn, run_id, mode=mode, from_preview=from_preview, today=today, batch_size=batch_size,
                     heartbeat=beat, tenant=conn.tenant_id(), full_refresh=full_refresh)
-    status, message, resume_at = runs.SUCCEEDED, "", None
+    status, message, resume_at = models.SUCCEEDED, "", None
     try:
         runner.refuse_foreign_plan()
         runner.recover()
         synced, selected = _sync_tags(conn)
-        runs.update_run(db, run_id, fields_synced=synced, fields_selected=selected)
+        store.update_run(run_id, fields_synced=synced, fields_selected=selected)
         items = runner.plan()
-        runs.add_items(db, run_id, items)
-        to_write = sum(1 for it in items if it["outcome"] == runs.PLANNED)
-        runs.update_run(db, run_id, to_write=to_write)
+        store.add_items(run_id, items)
+        to_write = sum(1 for it in items if it["outcome"] == models.PLANNED)
+        store.update_run(run_id, to_write=to_write)
         runner.write(items)
         runner.remove(items)
         runner.attach()
         if runner.failed:
-            status = runs.PARTIAL
+            status = models.PARTIAL
             message = f"{runner.failed} of {to_write} could not be written: see each item's message from Xero"
         elif runner.attachment_failures:
-            status = runs.PARTIAL
+            status = models.PARTIAL
             message = "; ".join(dict.fromkeys(runner.notes)) or \
                 f"{runner.attachment_failures} receipts could not be attached: see each receipt's message"
         else:
@@ -883,32 +851,32 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
     except XeroError as exc:  # a read outside the runner's own calls (the plan's reads) ends the run the same way
         stop = Runner._stop_for(exc)
         status, message, resume_at = stop.status, stop.message, stop.resume_at
-    except sqlite3.DatabaseError as exc:  # disk full, read-only, I/O error: no intent can be committed now
-        status, message = runs.FAILED, DATABASE_FAILED.format(error=exc)
+    except DatabaseUnwritable as exc:  # disk full, read-only, I/O error: no intent can be committed now
+        status, message = models.FAILED, DATABASE_FAILED.format(error=exc)
     except PexError as exc:
-        status, message = runs.FAILED, pex_stopped(exc)
+        status, message = models.FAILED, pex_stopped(exc)
     except Exception as exc:  # noqa: BLE001 - the run must end with a status and words, never a hang
         from pexxero.connection import NotConnected
 
-        status = runs.FAILED
+        status = models.FAILED
         message = str(exc) if isinstance(exc, NotConnected) else f"the sync stopped on an unexpected error: {type(exc).__name__}: {exc}"
     finally:
         beat.stop()
-        end = dict(status=status, message=message, ended_at=runs.now_iso(), written=runner.written,
+        end = dict(status=status, message=message, ended_at=now_iso(), written=runner.written,
                    failed=runner.failed, resume_at=resume_at, calls=_calls(conn) - calls_before, step="",
                    receipts_attached=runner.attached, receipts_failed=runner.attachment_failures)
         recorded = _record_end(conn, run_id, owner, end)
     if not recorded:
         # the database would not take the run's end: say it anyway; the next sync finds the lock of a finished
         # process and marks this run Interrupted
-        return {**(_read_run(db, run_id) or {"id": run_id, "to_write": 0}), **end}
-    return runs.get_run(db, run_id)
+        return {**(_read_run(store, run_id) or {"id": run_id, "to_write": 0}), **end}
+    return store.get_run(run_id)
 
 
 def _receipts_said(runner: Runner) -> str:
     """How many receipts the run attached, and what is left ("" when it had none to deal with)."""
-    counts = runs.receipt_counts(runner.db, runner.run_id)
-    waiting = counts.get(runs.RECEIPT_WAITING, 0)
+    counts = runner.store.receipt_counts(runner.run_id)
+    waiting = counts.get(models.RECEIPT_WAITING, 0)
     if not (runner.attached or runner.attachment_failures or waiting or runner.receipts_to_send):
         return ""
     parts = [f"receipts attached: {runner.attached}"]
@@ -923,39 +891,35 @@ def _record_end(conn, run_id: int, owner: str, end: dict) -> bool:
     """Write the run's end and free its lock; through a fresh connection when the run's own one is broken.
     False when neither could write (the disk is full or the file read-only)."""
     for attempt in range(2):
-        db = conn.store.db if attempt == 0 else Database(conn.store.path)
+        store = conn.store if attempt == 0 else conn.store.second_connection()
         try:
-            if attempt:
-                db.execute("PRAGMA busy_timeout = 10000")
-            runs.update_run(db, run_id, **end)
-            runs.release_lock(db, conn.connection_id, owner)
+            store.update_run(run_id, **end)
+            store.release_lock(conn.connection_id, owner)
             return True
-        except sqlite3.DatabaseError:
+        except DatabaseUnwritable:
             continue
         finally:
             if attempt:
-                db.close()
+                store.close()
     return False
 
 
-def _read_run(db, run_id: int) -> Optional[dict]:
+def _read_run(store: Store, run_id: int) -> Optional[dict]:
     try:
-        return runs.get_run(db, run_id)
-    except sqlite3.DatabaseError:
+        return store.get_run(run_id)
+    except DatabaseUnwritable:
         return None
 
 
 def _calls(conn) -> int:
     """Xero calls the connection's gateway made so far (0 before it exists: building it calls nothing)."""
-    return getattr(conn._xero, "calls", 0) if conn._xero is not None else 0
+    return conn.xero_calls()
 
 
 def _sync_tags(conn) -> tuple[int, int]:
     """Tag sync is the first step of every sync; it never stops the transactions from syncing."""
-    try:
-        from pexxero import tags
-    except ImportError:
-        return 0, 0
+    from pexxero import tags
+
     try:
         report = tags.sync_tags(conn)
     except Exception:  # noqa: BLE001 - counted as fields not synced; the message is in the tag report
@@ -973,14 +937,14 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     server restarts; a crash in it cannot take the dashboard down; and it is the very same `python -m pexxero
     sync` that cron runs.
     """
-    from pexxero.store import Store, open_private
+    from pexxero.store import open_private
 
     store = Store.open(db_path)
     cid = store.connection_id()
-    running = runs.running_run(store.db, cid)
+    running = store.running_run(cid)
     if running is not None:
-        raise runs.AlreadyRunning(running["id"])
-    run_id = runs.queue_run(store.db, cid, "retry_failed" if retry_failed else "sync")
+        raise AlreadyRunning(running["id"])
+    run_id = store.queue_run(cid, "retry_failed" if retry_failed else "sync")
     args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "sync", "--run-id", str(run_id)]
     if retry_failed:
         args.append("--retry-failed")
@@ -993,13 +957,12 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
             child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                      env=env if env is not None else os.environ.copy(), close_fds=True)
     except OSError as exc:
-        runs.update_run(store.db, run_id, status=runs.FAILED, ended_at=runs.now_iso(),
+        store.update_run(run_id, status=models.FAILED, ended_at=now_iso(),
                         message=f"the sync process could not be started ({exc.strerror or type(exc).__name__}); "
                                 "nothing was sent to Xero")
         store.close()
         raise
     # the run is the child's from now on: if it dies before it takes the lock, the run is seen as interrupted
-    store.db.execute("UPDATE runs SET pid = ? WHERE id = ? AND status = ?", [child.pid, run_id, runs.QUEUED])
-    store.db.conn.commit()
+    store.hand_queued_run_to(run_id, child.pid)
     store.close()
     return run_id
