@@ -29,7 +29,7 @@ def start(retry_failed: bool) -> None:
 plan = conn.saved_plan()
 refusal = conn.plan_refusal() if plan is None else ""
 running = conn.running()
-last = running or conn.store.last_finished_run(conn.connection_id, tenant_id=conn.tenant_id())
+last = running or conn.last_finished_run()
 
 left, mid, right = st.columns([1, 1, 4])
 if refusal:
@@ -42,7 +42,7 @@ else:
 if left.button("SYNC", type="primary", disabled=running is not None or plan is None, width="stretch"):
     start(retry_failed=False)
 if mid.button("CANCEL", disabled=running is None, width="stretch"):
-    conn.store.request_cancel(running["id"])
+    conn.cancel_run(running["id"])
     st.toast("Cancel requested: the sync stops after the request in flight.")
     st.rerun()
 
@@ -51,11 +51,11 @@ if mid.button("CANCEL", disabled=running is None, width="stretch"):
 def progress(run_id: int) -> None:
     """The run's row and item counts, re-read on every tick while the run is active."""
     live = context.connection()
-    run = live.store.get_run(run_id)
+    run = live.run(run_id)
     if run is None:
         st.warning(f"Run {run_id} is not in this database.")
         return
-    counts = live.store.item_counts(run_id)
+    counts = live.run_counts(run_id)
     state = views.run_progress(run, counts)
     colour = views.RUN_COLOURS.get(run["status"], "gray")
     st.markdown(f"**Run {run_id}** · :{colour}-badge[{run['status'].title()}]"
@@ -85,7 +85,7 @@ if last is None:
 progress(last["id"])
 
 if running is None:
-    counts = conn.store.item_counts(last["id"])
+    counts = conn.run_counts(last["id"])
     if views.can_retry_failed(last, counts):
         if st.button("RETRY FAILED", help="Send again only the items the last sync could not write"):
             start(retry_failed=True)

@@ -14,7 +14,9 @@ from pexxero import commands
 
 
 def default_db() -> str:
-    return os.environ.get("PEXXERO_DB") or "pexxero.db"
+    from pexxero.store import default_db_path
+
+    return default_db_path()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,7 +46,7 @@ def run_row(run: dict) -> dict:
 
 
 def run_rows(conn, limit: int = 200) -> list[dict]:
-    return [run_row(r) for r in conn.store.list_runs(conn.connection_id, limit)]
+    return [run_row(r) for r in conn.history(limit)]
 
 
 OUTCOME_WORDS = {
@@ -61,13 +61,13 @@ OUTCOME_WORDS = {
 
 
 def item_rows(conn, run_id: int) -> Optional[list[dict]]:
-    if conn.store.get_run(run_id) is None:
+    if conn.run(run_id) is None:
         return None
     rows = []
     # what needs a look first: failures, then what the run did not reach, then what it wrote, then the rest
     order = {models.ITEM_FAILED: 0, models.PLANNED: 1, models.SENDING: 2, models.CREATED: 3, models.UPDATED: 4,
              models.REMOVED: 5}
-    for it in sorted(conn.store.items(run_id), key=lambda it: order.get(it["outcome"], 6)):
+    for it in sorted(conn.run_items(run_id), key=lambda it: order.get(it["outcome"], 6)):
         why = it["message"] if it["outcome"] == models.ITEM_FAILED else it["reason"]
         if it["outcome"] == models.PLANNED:
             why = why or "the run ended before this item was sent"
@@ -85,10 +85,10 @@ RECEIPT_ORDER = {models.RECEIPT_FAILED: 0, models.RECEIPT_WAITING: 1, models.REC
 def receipt_rows(conn, run_id: int) -> Optional[list[dict]]:
     """One row per PEX receipt the run dealt with: attached, waiting (for PEX, or for the next sync to check
     what arrived) or failed, with Xero's own words. Failures first."""
-    if conn.store.get_run(run_id) is None:
+    if conn.run(run_id) is None:
         return None
     rows = []
-    for r in sorted(conn.store.receipts(run_id), key=lambda r: RECEIPT_ORDER.get(r["outcome"], 3)):
+    for r in sorted(conn.run_receipts(run_id), key=lambda r: RECEIPT_ORDER.get(r["outcome"], 3)):
         rows.append({
             "PEX id": r["pex_id"], "Receipt": r["attachment_id"], "File": r["file_name"], "Outcome": r["outcome"],
             "Xero id": r["xero_parent_id"], "Why": r["message"],

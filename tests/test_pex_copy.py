@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from sandbox_env import sandbox  # noqa: F401  (the fixture)
 
 from pexxero import views
-from pexxero.connection import LOOKBACK_DAYS
+from pexxero.local_pex import LOOKBACK_DAYS
 
 
 def _ledger_reads(env) -> int:
