@@ -13,21 +13,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-import pandas as pd
-
 from pexxero import mapping, reconcile
 from pexxero.clients.endpoints import Endpoints
 from pexxero.clients.pex import eastern_today as today_eastern  # today on PEX's clock (US Eastern)
-from pexxero.models import (
-    CHANGED,
-    NEW,
-    POSSIBLE_DUPLICATE,
-    VOIDED,
-    ReferenceData,
-    planned_to_json,
-)
 from pexxero.local_pex import LocalPexCopy
+from pexxero.models import ReferenceData
 from pexxero.ports import PexPort, XeroPort
+from pexxero.preview import Preview
 from pexxero.secrets import read_secrets_file
 from pexxero.setup import CONTACT_NAME_MAX, TENANT_ID_MAX, Setup
 from pexxero.store import Store, default_db_path
@@ -47,31 +39,6 @@ def xero_app_credentials(secrets_path: Optional[Path] = None) -> tuple[str, str]
         return client_id, client_secret
     section = read_secrets_file(secrets_path).get("xero", {})
     return client_id or section.get("client_id", ""), client_secret or section.get("client_secret", "")
-
-
-@dataclass
-class Preview:
-    frame: pd.DataFrame
-    built_at: datetime
-    start: date
-    end: date
-    rejected: list[str] = field(default_factory=list)  # PEX rows that could not be read at all, in words
-    tenant_id: str = ""  # the Xero organisation it was built against: it says nothing about another one
-    tenant_name: str = ""
-    lock_date: Optional[date] = None  # Xero's lock date: nothing on or before it can be written or removed
-
-    def summary(self) -> pd.DataFrame:
-        return reconcile.summary(self.frame)
-
-    def to_csv(self, path_or_buffer) -> None:
-        """The reconciliation CSV to a buffer, or to a file only its owner may read (it holds the books)."""
-        if isinstance(path_or_buffer, (str, os.PathLike)):
-            from pexxero.store import open_private
-
-            with open_private(path_or_buffer, "w", encoding="utf-8", newline="") as handle:
-                reconcile.to_csv(self.frame, handle)
-            return
-        reconcile.to_csv(self.frame, path_or_buffer)
 
 
 @dataclass
@@ -334,16 +301,9 @@ class Connection(LocalPexCopy):
     def _save_plan(self, preview: Preview) -> None:
         """Remember what the user was shown: from the dashboard, a sync writes exactly this plan, and only into
         the organisation it was built for."""
-        frame = preview.frame
-        rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE, VOIDED])]
-        items = [
-            {"pex_id": int(r.pex_id), "status": r.status, "xero_id": r.xero_id or "",
-             "planned": planned_to_json(r.planned) if r.planned is not None else None}
-            for r in rows.itertuples()
-            if r.planned is not None or r.status == VOIDED  # a voided row: the Xero record shown for removal
-        ]
         self.store.save_plan(self.connection_id, tenant_id=preview.tenant_id, tenant_name=preview.tenant_name,
-                             built_at=preview.built_at, start=preview.start, end=preview.end, items=items)
+                             built_at=preview.built_at, start=preview.start, end=preview.end,
+                             items=preview.plan_items())
 
     def saved_plan(self) -> Optional[dict]:
         """The last preview's plan, if it was built for the organisation chosen now and no switch came since."""
