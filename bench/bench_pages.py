@@ -30,7 +30,7 @@ os.chdir(ROOT)
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from page_helpers import fake_run, set_up  # noqa: E402
-from pexxero import runs  # noqa: E402
+from pexxero import models  # noqa: E402
 from pexxero.sandbox import start_sandbox  # noqa: E402
 
 TARGET = 3.0
@@ -141,8 +141,8 @@ def browser_figures(sandbox, db: str) -> dict[str, float]:
                 time.perf_counter() - started
 
             done = SYNC_ITEMS * 2 // 5
-            fake_run(conn, runs.RUNNING,
-                     [(600_000_000 + i, runs.CREATED if i < done else runs.PLANNED) for i in range(SYNC_ITEMS)],
+            fake_run(conn, models.RUNNING,
+                     [(600_000_000 + i, models.CREATED if i < done else models.PLANNED) for i in range(SYNC_ITEMS)],
                      to_write=SYNC_ITEMS, step=f"writing to Xero: {done} of {SYNC_ITEMS}")
             started = time.perf_counter()
             nav("Sync")
@@ -173,8 +173,8 @@ def main() -> int:
     assert f"{PREVIEW_ROWS:,} of {PREVIEW_ROWS:,} rows" in "\n".join(c.value for c in at.caption)
 
     done = SYNC_ITEMS * 2 // 5
-    fake_run(conn, runs.RUNNING,
-             [(600_000_000 + i, runs.CREATED if i < done else runs.PLANNED) for i in range(SYNC_ITEMS)],
+    fake_run(conn, models.RUNNING,
+             [(600_000_000 + i, models.CREATED if i < done else models.PLANNED) for i in range(SYNC_ITEMS)],
              to_write=SYNC_ITEMS, step=f"writing to Xero: {done} of {SYNC_ITEMS}")
     render("sync")
     results[f"Sync page script, {SYNC_ITEMS:,}-item run in progress (AppTest)"], _ = render("sync")

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
 
 from bench_sync import purchases  # noqa: E402
-from pexxero import runs  # noqa: E402
+from pexxero import models  # noqa: E402
 from pexxero.sandbox import demo, receipts  # noqa: E402
 from pexxero.sandbox.pex_double import PexDouble  # noqa: E402
 from pexxero.sandbox.seed import sandbox_setup  # noqa: E402
@@ -127,7 +127,7 @@ def measure(args, ready: dict, child) -> int:
         wall = time.perf_counter() - started
         seen = ask(child, before)
     n = args.receipts
-    if run["status"] != runs.SUCCEEDED or run["receipts_attached"] != n:
+    if run["status"] != models.SUCCEEDED or run["receipts_attached"] != n:
         print(f"the sync did not attach every receipt: {run['status']} {run['receipts_attached']} of {n}: "
               f"{run['message']}")
         return 1

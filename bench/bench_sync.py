@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from pexxero import runs  # noqa: E402
+from pexxero import models  # noqa: E402
 from pexxero.sandbox import demo  # noqa: E402
 from pexxero.sandbox.pex_double import PexDouble  # noqa: E402
 from pexxero.sandbox.xero_double import XeroDouble  # noqa: E402
@@ -134,7 +134,7 @@ def measure(args, ready: dict, child) -> int:
         run = run_sync(conn, today=today)
         wall = time.perf_counter() - started
         counts = ask_counts(child, before)
-        if run["status"] != runs.SUCCEEDED or run["written"] != args.purchases:
+        if run["status"] != models.SUCCEEDED or run["written"] != args.purchases:
             print(f"the sync did not write everything: {run['status']} {run['written']} {run['message']}")
             return 1
         calls = run["calls"]

@@ -33,7 +33,7 @@ with st.form("pex_token"):
             try:
                 conn.pex().cardholders()  # check it at once: a refused token is said here, not on Preview
             except PexAuthError as exc:
-                conn.store.delete_credentials(conn.connection_id, "pex")  # a refused token is not a connection
+                conn.disconnect_pex()  # a refused token is not a connection
                 st.error(widgets.plain(views.explain(exc)))
             except Exception as exc:  # noqa: BLE001 - PEX unreachable: keep the token, say why it is unchecked
                 st.warning(widgets.plain(views.explain(exc)))

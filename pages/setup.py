@@ -27,7 +27,7 @@ NOT_SYNCED = ""
 
 # ------------------------------------------------------------------------------------------- the draft
 
-saved = conn.store.load_setup(conn.connection_id)
+saved = conn.saved_setup()
 if "setup_draft" not in st.session_state or st.session_state.get("setup_db") != context.db_path():
     st.session_state.setup_draft = saved or Setup()
     st.session_state.setup_db = context.db_path()

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import context, widgets
-from pexxero import errors, history, runs, views
+from pexxero import errors, history, models, views
 from pexxero.sync import start_background
 
 POLL_SECONDS = 1.0
@@ -29,7 +29,7 @@ def start(retry_failed: bool) -> None:
 plan = conn.saved_plan()
 refusal = conn.plan_refusal() if plan is None else ""
 running = conn.running()
-last = running or runs.last_finished_run(conn.db, conn.connection_id, tenant_id=conn.tenant_id())
+last = running or conn.last_finished_run()
 
 left, mid, right = st.columns([1, 1, 4])
 if refusal:
@@ -42,7 +42,7 @@ else:
 if left.button("SYNC", type="primary", disabled=running is not None or plan is None, width="stretch"):
     start(retry_failed=False)
 if mid.button("CANCEL", disabled=running is None, width="stretch"):
-    runs.request_cancel(conn.db, running["id"])
+    conn.cancel_run(running["id"])
     st.toast("Cancel requested: the sync stops after the request in flight.")
     st.rerun()
 
@@ -51,11 +51,11 @@ if mid.button("CANCEL", disabled=running is None, width="stretch"):
 def progress(run_id: int) -> None:
     """The run's row and item counts, re-read on every tick while the run is active."""
     live = context.connection()
-    run = runs.get_run(live.db, run_id)
+    run = live.run(run_id)
     if run is None:
         st.warning(f"Run {run_id} is not in this database.")
         return
-    counts = runs.item_counts(live.db, run_id)
+    counts = live.run_counts(run_id)
     state = views.run_progress(run, counts)
     colour = views.RUN_COLOURS.get(run["status"], "gray")
     st.markdown(f"**Run {run_id}** · :{colour}-badge[{run['status'].title()}]"
@@ -69,11 +69,11 @@ def progress(run_id: int) -> None:
     c[4].metric("Skipped", state["skipped"])
     c[5].metric("Receipts attached", state["receipts_attached"])
     c[6].metric("Receipts not attached", state["receipts_not_attached"])
-    if run["status"] == runs.FAILED and run["message"]:
+    if run["status"] == models.FAILED and run["message"]:
         st.error(widgets.plain(run["message"]))
         if errors.is_session_failure(run["message"]):
             st.page_link("pages/connect.py", label="Re-connect Xero", icon=":material/link:")
-    elif run["status"] in (runs.PARTIAL, runs.PAUSED, runs.INTERRUPTED, runs.CANCELLED):
+    elif run["status"] in (models.PARTIAL, models.PAUSED, models.INTERRUPTED, models.CANCELLED):
         st.warning(widgets.plain(run["message"]))
     if running is not None and not state["active"]:
         st.rerun()  # the run just ended: redraw the whole page (buttons, outcomes)
@@ -85,7 +85,7 @@ if last is None:
 progress(last["id"])
 
 if running is None:
-    counts = runs.item_counts(conn.db, last["id"])
+    counts = conn.run_counts(last["id"])
     if views.can_retry_failed(last, counts):
         if st.button("RETRY FAILED", help="Send again only the items the last sync could not write"):
             start(retry_failed=True)

@@ -7,14 +7,15 @@ Exit codes: `sync` exits 0 when everything it attempted succeeded, 2 on a partia
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from pexxero import commands, errors
 
 
 def default_db() -> str:
-    return os.environ.get("PEXXERO_DB") or "pexxero.db"
+    from pexxero.store import default_db_path
+
+    return default_db_path()
 
 
 def build_parser() -> argparse.ArgumentParser:

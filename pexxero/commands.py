@@ -13,7 +13,8 @@ from typing import Optional
 
 from tabulate import tabulate
 
-from pexxero import errors, runs
+from pexxero import errors
+from pexxero.store import AlreadyRunning
 
 
 def _conn(args: argparse.Namespace):
@@ -64,13 +65,12 @@ def _fingerprint(token: str) -> str:
 def connect_xero(args: argparse.Namespace) -> int:
     conn = _conn(args)
     given = _secret(args.refresh_token, XERO_REFRESH_ENV, "Xero refresh token", "--refresh-token")
-    used_key = f"xero_refresh_used:{conn.connection_id}"
     if given and args.refresh_token is None and conn.xero_connected() and \
-            conn.store.meta(used_key) == _fingerprint(given):
+            conn.remembered("xero_refresh_used") == _fingerprint(given):
         given = ""  # $XERO_REFRESH_TOKEN was already spent by an earlier connect: the saved, rotated one is the token
     if given:
         conn.connect_xero({"refresh_token": given, "expires_at": 0})
-        conn.store.set_meta(used_key, _fingerprint(given))  # one-way: tells a spent token from a new one
+        conn.remember("xero_refresh_used", _fingerprint(given))  # one-way: tells a spent token from a new one
     elif not conn.xero_connected():
         return _fail(f"No Xero refresh token given: pass it on standard input with --refresh-token - (or set "
                      f"${XERO_REFRESH_ENV}). {FIRST_REFRESH_TOKEN}")
@@ -139,7 +139,7 @@ def sync(args: argparse.Namespace) -> int:
         run = run_sync(conn, run_id=getattr(args, "run_id", None), retry_failed=args.retry_failed,
                        from_preview=getattr(args, "from_preview", False),
                        full_refresh=getattr(args, "full_refresh", False))
-    except runs.AlreadyRunning as exc:
+    except AlreadyRunning as exc:
         print(f"Not started: {exc}.", file=sys.stderr)
         return 1
     print(f"Run {run['id']}: {run['status'].title()} — {run['written']} of {run['to_write']} written. {run['message']}")

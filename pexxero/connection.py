@@ -7,33 +7,24 @@ knows about any of them. Data flows one way: PEX (cached locally) + setup -> map
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-import pandas as pd
-
-from pexxero import mapping, reconcile, runs
+from pexxero import mapping, reconcile
 from pexxero.clients.endpoints import Endpoints
 from pexxero.clients.pex import eastern_today as today_eastern  # today on PEX's clock (US Eastern)
 from pexxero.errors import NotConnected
-from pexxero.models import (
-    CHANGED,
-    NEW,
-    POSSIBLE_DUPLICATE,
-    VOIDED,
-    PexTransaction,
-    ReferenceData,
-)
+from pexxero.local_pex import LocalPexCopy
+from pexxero.models import ReferenceData
+from pexxero.ports import PexPort, XeroPort
+from pexxero.preview import Preview
 from pexxero.secrets import read_secrets_file
 from pexxero.setup import CONTACT_NAME_MAX, TENANT_ID_MAX, Setup
-from pexxero.store import Store
+from pexxero.store import Store, default_db_path
 
-LOOKBACK_DAYS = 60  # PEX transactions settle and get tagged days after they happen: refetch this much
-REFRESH_INTERVAL = timedelta(minutes=10)  # PEX allows ~10 full-ledger reads an hour: never more than this
 XERO_MARGIN_DAYS = 7  # read Xero a little beyond the range: a record may have been dated a few days off
 
 
@@ -48,46 +39,19 @@ def xero_app_credentials(secrets_path: Optional[Path] = None) -> tuple[str, str]
 
 
 @dataclass
-class Preview:
-    frame: pd.DataFrame
-    built_at: datetime
-    start: date
-    end: date
-    rejected: list[str] = field(default_factory=list)  # PEX rows that could not be read at all, in words
-    tenant_id: str = ""  # the Xero organisation it was built against: it says nothing about another one
-    tenant_name: str = ""
-    lock_date: Optional[date] = None  # Xero's lock date: nothing on or before it can be written or removed
-
-    def summary(self) -> pd.DataFrame:
-        return reconcile.summary(self.frame)
-
-    def to_csv(self, path_or_buffer) -> None:
-        """The reconciliation CSV to a buffer, or to a file only its owner may read (it holds the books)."""
-        if isinstance(path_or_buffer, (str, os.PathLike)):
-            from pexxero.store import open_private
-
-            with open_private(path_or_buffer, "w", encoding="utf-8", newline="") as handle:
-                reconcile.to_csv(self.frame, handle)
-            return
-        reconcile.to_csv(self.frame, path_or_buffer)
-
-
-@dataclass
-class Connection:
+class Connection(LocalPexCopy):
     store: Store
     connection_id: int
     endpoints: Endpoints = field(default_factory=Endpoints.from_env)
     # seams for tests: build the clients differently
-    pex_factory: Optional[Callable[["Connection"], object]] = None
-    xero_factory: Optional[Callable[["Connection"], object]] = None
-    _pex: object = None
-    _xero: object = None
+    pex_factory: Optional[Callable[["Connection"], PexPort]] = None
+    xero_factory: Optional[Callable[["Connection"], XeroPort]] = None
+    _pex: Optional[PexPort] = field(default=None, init=False, repr=False)
+    _xero: Optional[XeroPort] = field(default=None, init=False, repr=False)
+    # the organisation held by `pinned_tenant()` for a preview or a sync ("" when none is held)
+    _tenant_override: str = field(default="", init=False, repr=False)
 
     # ------------------------------------------------------------------------------- credentials
-
-    @property
-    def db(self):
-        return self.store.db
 
     def pex_connected(self) -> bool:
         return bool((self.store.load_credentials(self.connection_id, "pex") or {}).get("token"))
@@ -97,6 +61,11 @@ class Connection:
 
     def connect_pex(self, token: str) -> None:
         self.store.save_credentials(self.connection_id, "pex", {"token": token})
+        self._pex = None
+
+    def disconnect_pex(self) -> None:
+        """Forget the PEX token (one PEX refused is not a connection)."""
+        self.store.delete_credentials(self.connection_id, "pex")
         self._pex = None
 
     def connect_xero(self, token: dict, tenant_id: Optional[str] = None) -> None:
@@ -125,9 +94,7 @@ class Connection:
 
             self.store.save_setup(self.connection_id, replace(setup, xero=replace(setup.xero, tenant_id=tenant_id)))
         if before != tenant_id:
-            with self.store.transaction() as db:
-                db.execute("UPDATE plans SET invalidated_at = ? WHERE connection_id = ? AND invalidated_at IS NULL",
-                           [datetime.now(timezone.utc).isoformat(), self.connection_id])
+            self.store.invalidate_plans(self.connection_id)
         self._xero = None
 
     def disconnect_xero(self) -> None:
@@ -138,8 +105,6 @@ class Connection:
             pass
         self.store.delete_credentials(self.connection_id, "xero")
         self._xero = None
-
-    _tenant_override: str = ""
 
     def tenant_id(self) -> str:
         if self._tenant_override:
@@ -155,11 +120,11 @@ class Connection:
         return f"xero_tenant:{self.connection_id}"
 
     @contextlib.contextmanager
-    def pinned_tenant(self) -> Iterator[str]:
-        """The organisation chosen now, held for the block: a switch made meanwhile (another page, another
-        process) cannot move a preview or a sync to another organisation half-way."""
+    def pinned_tenant(self, tenant_id: Optional[str] = None) -> Iterator[str]:
+        """The organisation chosen now (or `tenant_id`), held for the block: a switch made meanwhile (another
+        page, another process) cannot move a preview or a sync to another organisation half-way."""
         saved = self._tenant_override
-        self._tenant_override = self.tenant_id()
+        self._tenant_override = tenant_id or self.tenant_id()
         if not saved and hasattr(self._xero, "fresh"):  # a new preview or sync reads Xero's lists afresh, once
             self._xero.fresh()
         try:
@@ -206,7 +171,7 @@ class Connection:
 
     # ------------------------------------------------------------------------------------ clients
 
-    def pex(self):
+    def pex(self) -> PexPort:
         if self._pex is None:
             if self.pex_factory is not None:
                 self._pex = self.pex_factory(self)
@@ -219,7 +184,7 @@ class Connection:
                 self._pex = PexClient(creds["token"], base_url=self.endpoints.pex_api_url)
         return self._pex
 
-    def xero(self):
+    def xero(self) -> XeroPort:
         if self._xero is not None and hasattr(self._xero, "tenant_id") and \
                 (self._xero.tenant_id or "") != self.tenant_id():
             self._xero = None  # chosen elsewhere since it was built: never talk to the previous organisation
@@ -241,6 +206,10 @@ class Connection:
                 )
         return self._xero
 
+    def xero_calls(self) -> int:
+        """Xero calls this connection's gateway made so far (0 before it exists: building it calls nothing)."""
+        return getattr(self._xero, "calls", 0) if self._xero is not None else 0
+
     def close(self) -> None:
         for client in (self._pex,):
             if client is not None and hasattr(client, "close"):
@@ -255,6 +224,10 @@ class Connection:
         if setup is None:
             raise NotConnected("the connector is not set up yet: complete the seven setup steps or import a TOML")
         return setup
+
+    def saved_setup(self) -> Optional[Setup]:
+        """The stored setup, or None before the seven steps are saved."""
+        return self.store.load_setup(self.connection_id)
 
     def save_setup(self, setup: Setup) -> None:
         self.store.save_setup(self.connection_id, setup)
@@ -281,93 +254,6 @@ class Connection:
         end = setup.pex.end_date or today
         return start, end
 
-    # ------------------------------------------------------------------------------- PEX local copy
-
-    def _cache_key(self) -> str:
-        return f"pex_cache:{self.connection_id}"
-
-    def refresh_pex(self, *, today: Optional[date] = None, force: bool = False, full: bool = False) -> bool:
-        """Bring the local copy of PEX up to date; True when PEX was called.
-
-        Never refetches a whole year to answer a page view: after the first fill it rereads only the look-back
-        window, and not more often than REFRESH_INTERVAL unless forced. Once a day (the first refresh of a day on
-        PEX's clock) and when `full` is asked, it rereads the whole configured range instead, so a transaction
-        that appears late, or a correction to an old one, is seen. A whole read costs the same calls as a
-        look-back read (one window per ledger, paged), so it stays within PEX's hourly limits.
-        """
-        from pexxero.clients.pex import MAX_HISTORY_DAYS
-
-        today = today or today_eastern()
-        start, end = self.date_range(self.setup(), today)
-        start = max(start, today - timedelta(days=MAX_HISTORY_DAYS))  # PEX serves the last 12 months only
-        if start > end:
-            return False  # the whole range is older than PEX keeps: the copy is all there is
-        state = self.store.meta(self._cache_key()) or {}
-        now = datetime.now(timezone.utc)
-        whole = True
-        if state:
-            cached_start = date.fromisoformat(state["start"])
-            cached_end = date.fromisoformat(state["end"])
-            fetched_at = datetime.fromisoformat(state["fetched_at"])
-            covered = cached_start <= start and cached_end >= end
-            daily_due = state.get("full_day") != today.isoformat()
-            if covered and not (force or full or daily_due) and now - fetched_at < REFRESH_INTERVAL:
-                return False
-            if cached_start <= start and not (full or daily_due):
-                whole = False
-                start = max(start, min(cached_end, end) - timedelta(days=LOOKBACK_DAYS))
-        pex = self.pex()
-        rejected_before = len(getattr(pex, "rejected", []))
-        cardholder = list(pex.cardholder_transactions(start, end, include_pendings=True, include_declines=True))
-        business = list(pex.business_transactions(start, end))
-        # rows PEX sent without a usable id cannot be listed or synced: keep them to say so on every preview
-        self.store.set_meta(self._rejected_key(), list(getattr(pex, "rejected", []))[rejected_before:])
-        # each ledger replaces its window: an authorisation PEX dropped (or settled under a new id) goes away
-        self.store.save_pex_transactions(self.connection_id, self._with_cardholder_names(cardholder),
-                                         fetched_at=now, window=(start, end), ledger="cardholder")
-        self.store.save_pex_transactions(self.connection_id, business, fetched_at=now, window=(start, end),
-                                         ledger="business")
-        new_state = {
-            "start": min(start, date.fromisoformat(state["start"])).isoformat() if state else start.isoformat(),
-            "end": max(end, date.fromisoformat(state["end"])).isoformat() if state else end.isoformat(),
-            "fetched_at": now.isoformat(),
-            # the last whole-range read: its day on PEX's clock (the daily re-read) and its moment (for display)
-            "full_day": today.isoformat() if whole else state.get("full_day"),
-            "full_at": now.isoformat() if whole else state.get("full_at"),
-        }
-        self.store.set_meta(self._cache_key(), new_state)
-        return True
-
-    def pex_freshness(self) -> dict:
-        """How fresh the local copy of PEX is: {"read_at": the last read, "full_at": the last whole-range read}
-        (aware UTC datetimes, None when never)."""
-        state = self.store.meta(self._cache_key()) or {}
-
-        def moment(key: str) -> Optional[datetime]:
-            return datetime.fromisoformat(state[key]) if state.get(key) else None
-
-        return {"read_at": moment("fetched_at"), "full_at": moment("full_at")}
-
-    def _rejected_key(self) -> str:
-        return f"pex_rejected:{self.connection_id}"
-
-    def rejected_pex_rows(self) -> list[str]:
-        """PEX rows the last refresh could not identify (no usable TransactionId): not listed, not synced."""
-        return list(self.store.meta(self._rejected_key()) or [])
-
-    def _with_cardholder_names(self, transactions: list[PexTransaction]) -> list[PexTransaction]:
-        from dataclasses import replace
-
-        key = f"pex_cardholders:{self.connection_id}"
-        names = {int(k): v for k, v in (self.store.meta(key) or {}).items()}
-        needed = {t.acct_id for t in transactions if t.ledger == "cardholder"}
-        if needed - names.keys():
-            names.update({acct: holder.name for acct, holder in self.pex().cardholders().items()})
-            self.store.set_meta(key, {str(k): v for k, v in names.items()})
-        return [replace(t, cardholder=names.get(t.acct_id, t.cardholder)) for t in transactions]
-
-    def pex_transactions(self, start: date, end: date) -> list[PexTransaction]:
-        return self.store.pex_transactions(self.connection_id, start, end)
 
     # ------------------------------------------------------------------------------------- preview
 
@@ -414,48 +300,26 @@ class Connection:
     def _save_plan(self, preview: Preview) -> None:
         """Remember what the user was shown: from the dashboard, a sync writes exactly this plan, and only into
         the organisation it was built for."""
-        frame = preview.frame
-        rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE, VOIDED])]
-        items = [
-            {"pex_id": int(r.pex_id), "status": r.status, "xero_id": r.xero_id or "",
-             "planned": runs.planned_to_json(r.planned) if r.planned is not None else None}
-            for r in rows.itertuples()
-            if r.planned is not None or r.status == VOIDED  # a voided row: the Xero record shown for removal
-        ]
-        with self.db.atomic():
-            self.db.execute(
-                "INSERT OR REPLACE INTO plans (connection_id, tenant_id, tenant_name, built_at, start, end, items, "
-                "invalidated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                [self.connection_id, preview.tenant_id, preview.tenant_name, preview.built_at.isoformat(),
-                 preview.start.isoformat(), preview.end.isoformat(), json.dumps(items)],
-            )
+        self.store.save_plan(self.connection_id, tenant_id=preview.tenant_id, tenant_name=preview.tenant_name,
+                             built_at=preview.built_at, start=preview.start, end=preview.end,
+                             items=preview.plan_items())
 
     def saved_plan(self) -> Optional[dict]:
         """The last preview's plan, if it was built for the organisation chosen now and no switch came since."""
-        row = self.db.execute(
-            "SELECT built_at, start, end, items, tenant_id, tenant_name FROM plans "
-            "WHERE connection_id = ? AND tenant_id = ? AND invalidated_at IS NULL",
-            [self.connection_id, self.tenant_id()],
-        ).fetchone()
-        if row is None:
-            return None
-        return {"built_at": datetime.fromisoformat(row[0]), "start": date.fromisoformat(row[1]),
-                "end": date.fromisoformat(row[2]), "items": json.loads(row[3]), "tenant_id": row[4],
-                "tenant_name": row[5]}
+        return self.store.saved_plan(self.connection_id, tenant_id=self.tenant_id())
 
     def plan_refusal(self) -> str:
         """Why the saved plan may not be synced, in words ("" when there is none, or it is fit to sync)."""
-        row = self.db.execute(
-            "SELECT tenant_id, tenant_name, invalidated_at FROM plans WHERE connection_id = ?", [self.connection_id]
-        ).fetchone()
+        stamp = self.store.plan_stamp(self.connection_id)
         current = self.tenant_id()
-        if row is None or (row[0] == current and row[2] is None):
+        if stamp is None or (stamp[0] == current and not stamp[2]):
             return ""
-        built_for = row[1] or self.tenant_name(row[0], lookup=False) or row[0] or "no organisation"
+        built_id, built_name, _ = stamp
+        built_for = built_name or self.tenant_name(built_id, lookup=False) or built_id or "no organisation"
         if not current:
             return f"this preview was built for {built_for}; no Xero organisation is chosen now: pick one on Connect"
         now = self.tenant_name(current) or current
-        if row[0] == current:
+        if built_id == current:
             return (f"this preview was built for {built_for} before the Xero organisation was switched; Xero is now "
                     f"connected to {now}: preview again")
         return f"this preview was built for {built_for}; Xero is now connected to {now}: preview again"
@@ -468,30 +332,55 @@ class Connection:
         if action not in ("push", "update", "remove"):
             raise ValueError("action is 'push' (a possible duplicate), 'update' (a changed record) or 'remove' "
                              "(a voided record, from Xero)")
-        runs.release(self.db, self.connection_id, pex_id, action, tenant_id=self.tenant_id())
+        self.store.release(self.connection_id, pex_id, action, tenant_id=self.tenant_id())
 
     def unrelease(self, pex_id: int) -> None:
-        runs.unrelease(self.db, self.connection_id, pex_id, tenant_id=self.tenant_id())
+        self.store.unrelease(self.connection_id, pex_id, tenant_id=self.tenant_id())
 
     def releases(self) -> dict[int, str]:
         """The rows released for the organisation chosen now."""
-        return runs.releases(self.db, self.connection_id, tenant_id=self.tenant_id())
+        return self.store.releases(self.connection_id, tenant_id=self.tenant_id())
 
     # ------------------------------------------------------------------------------------- history
 
     def history(self, limit: int = 200) -> list[dict]:
-        return runs.list_runs(self.db, self.connection_id, limit)
+        return self.store.list_runs(self.connection_id, limit)
 
     def run_items(self, run_id: int) -> list[dict]:
-        return runs.items(self.db, run_id)
+        return self.store.items(run_id)
 
     def running(self) -> Optional[dict]:
-        return runs.running_run(self.db, self.connection_id)
+        return self.store.running_run(self.connection_id)
+
+    def run(self, run_id: int) -> Optional[dict]:
+        return self.store.get_run(run_id)
+
+    def last_finished_run(self) -> Optional[dict]:
+        """The last finished run into the organisation chosen now."""
+        return self.store.last_finished_run(self.connection_id, tenant_id=self.tenant_id())
+
+    def run_counts(self, run_id: int) -> dict[str, int]:
+        """outcome -> how many of the run's items have it."""
+        return self.store.item_counts(run_id)
+
+    def run_receipts(self, run_id: int) -> list[dict]:
+        return self.store.receipts(run_id)
+
+    def cancel_run(self, run_id: int) -> None:
+        """Ask the run to stop after the request in flight (it checks between requests)."""
+        self.store.request_cancel(run_id)
+
+    def remembered(self, name: str):
+        """A small value this connection keeps across processes (None when unset)."""
+        return self.store.meta(f"{name}:{self.connection_id}")
+
+    def remember(self, name: str, value) -> None:
+        self.store.set_meta(f"{name}:{self.connection_id}", value)
 
 
 def open_connection(db_path: str | Path | None = None, **kwargs) -> Connection:
     """Open (creating if needed) the database and its default connection."""
-    path = db_path or os.environ.get("PEXXERO_DB") or "pexxero.db"
+    path = db_path or default_db_path()
     store = Store.open(path)
     if store.holds_credentials():  # credentials and no key for them: refuse to start (KeyFileMissing)
         store.key_source()
@@ -501,6 +390,8 @@ def open_connection(db_path: str | Path | None = None, **kwargs) -> Connection:
 def load_reference(store: Store, connection_id: int, setup: Optional[Setup] = None) -> ReferenceData:
     """Live reference data for validating `setup` (used by `config import`)."""
     conn = Connection(store=store, connection_id=connection_id)
+    tenant = ""
     if setup is not None and setup.xero.tenant_id and len(setup.xero.tenant_id) <= TENANT_ID_MAX:
-        conn._tenant_override = setup.xero.tenant_id  # (a longer one is refused by validation, never sent)
-    return conn.reference(setup)
+        tenant = setup.xero.tenant_id  # (a longer one is refused by validation, never sent)
+    with conn.pinned_tenant(tenant or None):
+        return conn.reference(setup)

@@ -79,7 +79,7 @@ def explain(exc: BaseException, where: str = PAGE) -> str:
     Never a traceback, never a token: only the messages of pexxero's own errors (written to be shown) and fixed
     sentences; an unexpected exception is named by its type alone.
     """
-    from pexxero import runs
+    from pexxero.store import AlreadyRunning
     from pexxero.clients.pex import PexAuthError, PexError, PexRateLimited, PexUnavailable
     from pexxero.clients.xero_calls import XeroDailyLimit, XeroError, XeroSessionFailed, XeroUnavailable
     from pexxero.secrets import SecretsError
@@ -124,7 +124,7 @@ def explain(exc: BaseException, where: str = PAGE) -> str:
         if isinstance(exc, PexUnavailable):
             return f"PEX did not answer ({exc.message}). Try again in a few minutes."
         return f"PEX refused the request: {exc.message}"
-    if isinstance(exc, runs.AlreadyRunning):
+    if isinstance(exc, AlreadyRunning):
         return str(exc) if cli else "A sync is already running for this connection; follow it on the Sync page."
     if isinstance(exc, SetupError):
         return str(exc) if cli else "The setup has problems: " + "; ".join(str(e) for e in exc.errors)

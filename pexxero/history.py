@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Optional
 
-from pexxero import runs
+from pexxero import models
 
 
 def _when(iso: Optional[str]) -> str:
@@ -46,30 +46,30 @@ def run_row(run: dict) -> dict:
 
 
 def run_rows(conn, limit: int = 200) -> list[dict]:
-    return [run_row(r) for r in runs.list_runs(conn.store.db, conn.connection_id, limit)]
+    return [run_row(r) for r in conn.history(limit)]
 
 
 OUTCOME_WORDS = {
-    runs.PLANNED: "not reached",
-    runs.SENDING: "in flight",
-    runs.CREATED: "created",
-    runs.UPDATED: "updated",
-    runs.REMOVED: "removed from Xero",
-    runs.ITEM_FAILED: "failed",
-    runs.ITEM_SKIPPED: "skipped",
+    models.PLANNED: "not reached",
+    models.SENDING: "in flight",
+    models.CREATED: "created",
+    models.UPDATED: "updated",
+    models.REMOVED: "removed from Xero",
+    models.ITEM_FAILED: "failed",
+    models.ITEM_SKIPPED: "skipped",
 }
 
 
 def item_rows(conn, run_id: int) -> Optional[list[dict]]:
-    if runs.get_run(conn.store.db, run_id) is None:
+    if conn.run(run_id) is None:
         return None
     rows = []
     # what needs a look first: failures, then what the run did not reach, then what it wrote, then the rest
-    order = {runs.ITEM_FAILED: 0, runs.PLANNED: 1, runs.SENDING: 2, runs.CREATED: 3, runs.UPDATED: 4,
-             runs.REMOVED: 5}
-    for it in sorted(runs.items(conn.store.db, run_id), key=lambda it: order.get(it["outcome"], 6)):
-        why = it["message"] if it["outcome"] == runs.ITEM_FAILED else it["reason"]
-        if it["outcome"] == runs.PLANNED:
+    order = {models.ITEM_FAILED: 0, models.PLANNED: 1, models.SENDING: 2, models.CREATED: 3, models.UPDATED: 4,
+             models.REMOVED: 5}
+    for it in sorted(conn.run_items(run_id), key=lambda it: order.get(it["outcome"], 6)):
+        why = it["message"] if it["outcome"] == models.ITEM_FAILED else it["reason"]
+        if it["outcome"] == models.PLANNED:
             why = why or "the run ended before this item was sent"
         rows.append({
             "PEX id": it["pex_id"], "Date": it["date"], "Kind": it["kind"], "Amount": it["amount"],
@@ -79,16 +79,16 @@ def item_rows(conn, run_id: int) -> Optional[list[dict]]:
     return rows
 
 
-RECEIPT_ORDER = {runs.RECEIPT_FAILED: 0, runs.RECEIPT_WAITING: 1, runs.RECEIPT_ATTACHED: 2}
+RECEIPT_ORDER = {models.RECEIPT_FAILED: 0, models.RECEIPT_WAITING: 1, models.RECEIPT_ATTACHED: 2}
 
 
 def receipt_rows(conn, run_id: int) -> Optional[list[dict]]:
     """One row per PEX receipt the run dealt with: attached, waiting (for PEX, or for the next sync to check
     what arrived) or failed, with Xero's own words. Failures first."""
-    if runs.get_run(conn.store.db, run_id) is None:
+    if conn.run(run_id) is None:
         return None
     rows = []
-    for r in sorted(runs.receipts(conn.store.db, run_id), key=lambda r: RECEIPT_ORDER.get(r["outcome"], 3)):
+    for r in sorted(conn.run_receipts(run_id), key=lambda r: RECEIPT_ORDER.get(r["outcome"], 3)):
         rows.append({
             "PEX id": r["pex_id"], "Receipt": r["attachment_id"], "File": r["file_name"], "Outcome": r["outcome"],
             "Xero id": r["xero_parent_id"], "Why": r["message"],

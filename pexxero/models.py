@@ -6,7 +6,8 @@ Parsed once at the edge (the PEX client, the Xero gateway) and immutable after t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Optional
@@ -256,3 +257,73 @@ class PlannedRecord:
     from_account_code: str = ""  # for a BankTransfer
     to_account_code: str = ""
     wants_attachments: bool = False
+
+
+# ------------------------------------------------------------------------------------------ plan JSON
+# A planned record as the exact text its write intent keeps and its Idempotency-Key is derived from: keys
+# sorted, no spaces, so the same record is always the same text.
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _plain(value):
+    """A plan as JSON-ready values: like `dataclasses.asdict`, without its deep copies (ten times faster, and a
+    preview of 10,000 rows saves a plan of as many records)."""
+    if isinstance(value, (Line, PlannedRecord, Tracking)):
+        names = _FIELD_NAMES.get(type(value))
+        if names is None:
+            names = _FIELD_NAMES[type(value)] = tuple(f.name for f in fields(value))
+        return {name: _plain(getattr(value, name)) for name in names}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def planned_to_json(record: PlannedRecord) -> str:
+    return json.dumps(_plain(record), sort_keys=True, separators=(",", ":"))
+
+
+def planned_from_json(text: str) -> PlannedRecord:
+    data = json.loads(text)
+    data["date"] = date.fromisoformat(data["date"])
+    data["total"] = Decimal(data["total"])
+    data["lines"] = tuple(
+        Line(
+            description=line["description"],
+            amount=Decimal(line["amount"]),
+            account_code=line["account_code"],
+            tracking=tuple(Tracking(**t) for t in line["tracking"]),
+        )
+        for line in data["lines"]
+    )
+    return PlannedRecord(**data)
+
+
+# ------------------------------------------------------------------------------------------ sync runs
+
+# run statuses, lower case in the database, title case on screen
+QUEUED, RUNNING = "queued", "running"
+SUCCEEDED, PARTIAL, FAILED, CANCELLED, INTERRUPTED, PAUSED = (
+    "succeeded", "partial", "failed", "cancelled", "interrupted", "paused",
+)
+FINISHED = (SUCCEEDED, PARTIAL, FAILED, CANCELLED, INTERRUPTED, PAUSED)
+
+# item outcomes
+PLANNED, SENDING, CREATED, UPDATED, ITEM_FAILED, ITEM_SKIPPED = (
+    "planned", "sending", "created", "updated", "failed", "skipped",
+)
+REMOVED = "removed"  # a voided record deleted in Xero (action "remove")
+
+# what happened to one PEX receipt in one run (run_receipts.outcome)
+RECEIPT_ATTACHED, RECEIPT_WAITING, RECEIPT_FAILED = "attached", "waiting", "failed"
+
+# where a receipt stands across runs (attachment_items.status):
+#   attached  Xero confirmed it (or showed it)         nothing more to do, ever
+#   sending   its upload left; Xero's answer unknown    the next run looks it up before resending (its intent)
+#   waiting   PEX does not have the file yet            checked again by every sync
+#   refused   Xero refused it (too large, too many)     reported once, not sent again
+ATTACHED, IN_FLIGHT, NOT_IN_PEX, REFUSED = "attached", "sending", "waiting", "refused"

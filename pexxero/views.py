@@ -13,8 +13,8 @@ from typing import Iterable, Optional
 
 import pandas as pd
 
-from pexxero import errors, reconcile, runs
-from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE, STATUSES, VOIDED, XERO_ONLY
+from pexxero import errors, models, reconcile
+from pexxero.models import CHANGED, POSSIBLE_DUPLICATE, PURCHASE, VOIDED
 
 # one colour per preview status, the same on the metrics, the chart and the table
 STATUS_COLOURS = {
@@ -30,8 +30,8 @@ STATUS_COLOURS = {
 
 # run status -> colour of its badge on the Sync and History pages
 RUN_COLOURS = {
-    runs.QUEUED: "gray", runs.RUNNING: "blue", runs.SUCCEEDED: "green", runs.PARTIAL: "orange",
-    runs.FAILED: "red", runs.CANCELLED: "gray", runs.INTERRUPTED: "orange", runs.PAUSED: "violet",
+    models.QUEUED: "gray", models.RUNNING: "blue", models.SUCCEEDED: "green", models.PARTIAL: "orange",
+    models.FAILED: "red", models.CANCELLED: "gray", models.INTERRUPTED: "orange", models.PAUSED: "violet",
 }
 
 # the only rows a user may release, and what releasing them does (the vocabulary of Connection.release)
@@ -176,12 +176,12 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
     is 0 and the sentence is the step; while the run is active it never shows 100%.
     """
     to_write = int(run.get("to_write") or 0)
-    done = int(counts.get(runs.CREATED, 0)) + int(counts.get(runs.UPDATED, 0)) + int(counts.get(runs.ITEM_FAILED, 0)) \
-        + int(counts.get(runs.REMOVED, 0))
+    done = int(counts.get(models.CREATED, 0)) + int(counts.get(models.UPDATED, 0)) + int(counts.get(models.ITEM_FAILED, 0)) \
+        + int(counts.get(models.REMOVED, 0))
     receipts_total = int(run.get("receipts_to_send") or 0)
     attached, not_attached = int(run.get("receipts_attached") or 0), int(run.get("receipts_failed") or 0)
     receipts_done = min(receipts_total, attached + not_attached)
-    active = run["status"] in (runs.QUEUED, runs.RUNNING)
+    active = run["status"] in (models.QUEUED, models.RUNNING)
     total = to_write + receipts_total
     if total:
         fraction = min(1.0, (min(done, to_write) + receipts_done) / total)
@@ -189,7 +189,7 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
         fraction = 0.0 if active else 1.0
     if active:
         fraction = min(fraction, 0.99)  # records written, receipts still to read or send: not done yet
-    if run["status"] == runs.QUEUED:
+    if run["status"] == models.QUEUED:
         text = "Waiting for the sync to start"
     elif active:
         text = run.get("step") or "Starting"
@@ -201,18 +201,18 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
         text = f"{run['status'].title()}: {run.get('message') or ''}".rstrip(": ")
     return {
         "fraction": fraction, "text": text, "active": active, "done": done, "to_write": to_write,
-        "created": int(counts.get(runs.CREATED, 0)), "updated": int(counts.get(runs.UPDATED, 0)),
-        "failed": int(counts.get(runs.ITEM_FAILED, 0)), "skipped": int(counts.get(runs.ITEM_SKIPPED, 0)),
-        "waiting": int(counts.get(runs.PLANNED, 0)) + int(counts.get(runs.SENDING, 0)),
+        "created": int(counts.get(models.CREATED, 0)), "updated": int(counts.get(models.UPDATED, 0)),
+        "failed": int(counts.get(models.ITEM_FAILED, 0)), "skipped": int(counts.get(models.ITEM_SKIPPED, 0)),
+        "waiting": int(counts.get(models.PLANNED, 0)) + int(counts.get(models.SENDING, 0)),
         "receipts_attached": attached, "receipts_not_attached": not_attached, "receipts_to_send": receipts_total,
     }
 
 
 def can_retry_failed(run: Optional[dict], counts: dict[str, int]) -> bool:
     """RETRY FAILED makes sense after a finished run that left failed or unsent items."""
-    if run is None or run["status"] in (runs.QUEUED, runs.RUNNING):
+    if run is None or run["status"] in (models.QUEUED, models.RUNNING):
         return False
-    return bool(counts.get(runs.ITEM_FAILED, 0) or counts.get(runs.PLANNED, 0) or counts.get(runs.SENDING, 0))
+    return bool(counts.get(models.ITEM_FAILED, 0) or counts.get(models.PLANNED, 0) or counts.get(models.SENDING, 0))
 
 
 # ----------------------------------------------------------------------------------------- history

@@ -84,42 +84,43 @@ def wait_for_run(db: str, run_id: int, timeout: float = 60.0) -> dict:
     import threading
     import time
 
-    from pexxero import runs
+    from pexxero import models
 
     conn = open_connection(db)
     deadline = time.monotonic() + timeout
     tick = threading.Event()
     while time.monotonic() < deadline:
-        run = runs.get_run(conn.db, run_id)
-        if run is not None and run["status"] in runs.FINISHED:
+        run = conn.store.get_run(run_id)
+        if run is not None and run["status"] in models.FINISHED:
             return run
         tick.wait(0.05)  # the run is another process: its row is the only state there is to watch
-    raise AssertionError(f"run {run_id} did not finish within {timeout} s: {runs.get_run(conn.db, run_id)}")
+    raise AssertionError(f"run {run_id} did not finish within {timeout} s: {conn.store.get_run(run_id)}")
 
 
 def fake_run(conn, status: str, items: list[tuple[int, str]], *, to_write: int = 0, step: str = "",
              message: str = "") -> int:
-    """A run row with items in a given state, written through `pexxero.runs` (what a sync process leaves)."""
+    """A run row with items in a given state, written through the store (what a sync process leaves)."""
     import time
 
-    from pexxero import runs
+    from pexxero import models
+    from pexxero.store import sync_tables
 
-    run_id = runs.queue_run(conn.db, conn.connection_id)
-    fields = dict(status=status, started_at=runs.now_iso(), to_write=to_write, step=step, message=message,
+    run_id = conn.store.queue_run(conn.connection_id)
+    fields = dict(status=status, started_at=sync_tables.now_iso(), to_write=to_write, step=step, message=message,
                   heartbeat_at=time.time(), tenant_id=conn.tenant_id())
-    if status in runs.FINISHED:
-        fields["ended_at"] = runs.now_iso()
-        fields["written"] = sum(1 for _, o in items if o == runs.CREATED)
-        fields["failed"] = sum(1 for _, o in items if o == runs.ITEM_FAILED)
-    runs.update_run(conn.db, run_id, **fields)
-    runs.add_items(conn.db, run_id, [
+    if status in models.FINISHED:
+        fields["ended_at"] = sync_tables.now_iso()
+        fields["written"] = sum(1 for _, o in items if o == models.CREATED)
+        fields["failed"] = sum(1 for _, o in items if o == models.ITEM_FAILED)
+    conn.store.update_run(run_id, **fields)
+    conn.store.add_items(run_id, [
         {"pex_id": pex_id, "kind": "purchase", "record_type": "BankTransaction", "reference": f"PEX-{pex_id}",
          "date": "2026-06-01", "amount": "-10.00", "label": "Home Depot", "outcome": outcome,
-         "reason": "" if outcome != runs.ITEM_SKIPPED else "already in Xero"}
+         "reason": "" if outcome != models.ITEM_SKIPPED else "already in Xero"}
         for pex_id, outcome in items
     ])
-    if status in runs.FINISHED:
-        runs.set_items(conn.db, run_id, [p for p, o in items if o == runs.ITEM_FAILED],
+    if status in models.FINISHED:
+        conn.store.set_items(run_id, [p for p, o in items if o == models.ITEM_FAILED],
                        message="Xero said: Account code '999' is not a valid code")
     return run_id
 

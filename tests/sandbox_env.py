@@ -210,15 +210,17 @@ def pinned_today(day: date) -> Iterator[None]:
     """Today on PEX's clock is `day` for the engine in this process (preview, sync, config import): with both
     doubles generated for the same day, a test sees the demo business exactly as it would be on that date.
     (PEX clients take their own `today`: see `make_connection`.) Child processes keep the real date."""
-    import pexxero.connection
     import pexxero.clients.pex
+    import pexxero.connection
+    import pexxero.local_pex
 
-    saved = pexxero.connection.today_eastern, pexxero.clients.pex.eastern_today
-    pexxero.connection.today_eastern = pexxero.clients.pex.eastern_today = lambda: day
+    saved = pexxero.connection.today_eastern, pexxero.local_pex.today_eastern, pexxero.clients.pex.eastern_today
+    pexxero.connection.today_eastern = pexxero.local_pex.today_eastern = pexxero.clients.pex.eastern_today = \
+        lambda: day
     try:
         yield
     finally:
-        pexxero.connection.today_eastern, pexxero.clients.pex.eastern_today = saved
+        pexxero.connection.today_eastern, pexxero.local_pex.today_eastern, pexxero.clients.pex.eastern_today = saved
 
 
 @contextmanager

@@ -25,7 +25,8 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from pexxero import mapping, reconcile, runs
+from pexxero import mapping, reconcile
+from pexxero import models
 from pexxero.models import (
     BLOCKED,
     CHANGED,
@@ -262,7 +263,7 @@ def test_a_sandbox_sync_on_an_awkward_date_writes_each_record_once_and_each_rece
         contacts_before = len(env.xero.books[env.tenant_id].contacts)
 
         run = run_sync(env.conn)
-        assert run["status"] == runs.SUCCEEDED, run["message"]
+        assert run["status"] == models.SUCCEEDED, run["message"]
         assert run["written"] == len(expected)
         refs = env.references()
         assert {ref: refs[ref] for ref in expected if refs[ref] != 1} == {}
@@ -280,7 +281,7 @@ def test_a_sandbox_sync_on_an_awkward_date_writes_each_record_once_and_each_rece
 
         writes = env.writes()
         again = run_sync(env.conn)
-        assert again["status"] == runs.SUCCEEDED and again["written"] == 0
+        assert again["status"] == models.SUCCEEDED and again["written"] == 0
         assert env.writes() == writes
         after = env.conn.preview().frame
         assert not (after["status"] == NEW).any()

@@ -35,7 +35,8 @@ from typing import Callable, Optional
 
 import pytest
 
-from pexxero import cli, commands, runs
+from pexxero import cli, commands
+from pexxero import models
 from pexxero.clients.endpoints import Endpoints
 from pexxero.connection import open_connection
 from pexxero.models import NEW, SYNCED
@@ -45,7 +46,7 @@ from sandbox_env import PROJECT_ROOT, SandboxEnv, open_sandbox
 
 def _open(env) -> list[dict]:
     """Requests left in flight to the organisation the sandbox works on."""
-    return runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
+    return env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id)
 
 try:
     import resource  # the disk-refuses-writes cases limit a child's file size (Linux)
@@ -286,7 +287,7 @@ def fill_the_disk(db: sqlite3.Connection) -> None:
 
 def assert_every_write_had_its_intent(env: SandboxEnv) -> None:
     """An intent that could not be committed was never sent: each write Xero saw has its intent on disk."""
-    keys = {row[0] for row in env.conn.db.execute("SELECT key FROM intents")}
+    keys = {row[0] for row in env.conn.store.db.execute("SELECT key FROM intents")}
     sent = {r.idempotency_key for r in xero_writes(env) if r.idempotency_key}
     assert sent and sent - keys == set()
 
@@ -303,9 +304,9 @@ def test_a_full_disk_after_the_plan_stops_before_the_next_request_and_a_rerun_fi
     writes = xero_writes(env)
     assert [r.path.rsplit("/", 1)[-1] for r in writes] == ["Contacts"]  # nothing after the held request
     assert_every_write_had_its_intent(env)
-    assert runs.list_runs(env.conn.db, env.conn.connection_id)[0]["status"] == runs.FAILED
+    assert env.conn.store.list_runs(env.conn.connection_id)[0]["status"] == models.FAILED
 
-    env.conn.db.execute("DROP TABLE disk_filler")  # space is freed
+    env.conn.store.db.execute("DROP TABLE disk_filler")  # space is freed
     rerun_after_the_disk_is_back(env, capfd, monkeypatch, expected)
 
 
@@ -336,9 +337,9 @@ def test_a_database_turned_read_only_mid_run_stops_at_once_and_says_so(env, capf
     assert_every_write_had_its_intent(env)
     assert _open(env)  # its answer could not be kept: recovery's job
     # the run's end was written through a fresh connection, and its lock freed: the rerun need not wait for it
-    last = runs.list_runs(env.conn.db, env.conn.connection_id)[0]
-    assert last["status"] == runs.FAILED and "readonly database" in last["message"]
-    assert env.conn.db.execute("SELECT COUNT(*) FROM sync_locks").fetchone()[0] == 0
+    last = env.conn.store.list_runs(env.conn.connection_id)[0]
+    assert last["status"] == models.FAILED and "readonly database" in last["message"]
+    assert env.conn.store.db.execute("SELECT COUNT(*) FROM sync_locks").fetchone()[0] == 0
 
     rerun_after_the_disk_is_back(env, capfd, monkeypatch, expected)
 
@@ -369,8 +370,8 @@ def test_a_disk_that_refuses_a_child_process_every_write_ends_in_words_and_histo
     result = env.cli("sync")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Succeeded" in result.stdout
-    history = runs.list_runs(env.conn.db, env.conn.connection_id)
-    assert history[1]["status"] == runs.INTERRUPTED
+    history = env.conn.store.list_runs(env.conn.connection_id)
+    assert history[1]["status"] == models.INTERRUPTED
     assert_nothing_lost(env, expected)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pexxero import runs
+from pexxero import models
+from pexxero.store import sync_tables
 from pexxero.models import NEW
 
 ITEM_COLUMNS = ["PEX id", "Date", "Kind", "Amount", "Outcome", "Xero id", "Why"]
@@ -34,7 +35,7 @@ def test_sync_exit_codes_and_history_show_runs_and_each_items_outcome(sandbox):
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions"]
     row = lines[2]
-    run = runs.get_run(env.conn.db, 1)
+    run = env.conn.store.get_run(1)
     assert row.startswith("1 ") and "Partial" in row
     assert "2 / 2" in row  # tag fields synced / selected
     assert f"{run['written']} / {to_write}" in row
@@ -46,11 +47,11 @@ def test_sync_exit_codes_and_history_show_runs_and_each_items_outcome(sandbox):
     for column in ITEM_COLUMNS:
         assert column in out[0]
     by_id = {line.split()[0]: line for line in out[2:]}
-    items = runs.items(env.conn.db, 1)
+    items = env.conn.store.items(1)
     assert len(by_id) == len(items)
-    failed = [it for it in items if it["outcome"] == runs.ITEM_FAILED]
-    created = [it for it in items if it["outcome"] == runs.CREATED]
-    skipped = [it for it in items if it["outcome"] == runs.ITEM_SKIPPED]
+    failed = [it for it in items if it["outcome"] == models.ITEM_FAILED]
+    created = [it for it in items if it["outcome"] == models.CREATED]
+    skipped = [it for it in items if it["outcome"] == models.ITEM_SKIPPED]
     assert failed and created and skipped
     for it in failed:
         assert " failed " in by_id[str(it["pex_id"])]
@@ -81,18 +82,18 @@ def test_history_of_an_unknown_run(sandbox):
 def test_a_cancelled_or_interrupted_run_exits_1():
     from pexxero.sync import EXIT_CODES
 
-    assert EXIT_CODES == {runs.SUCCEEDED: 0, runs.PARTIAL: 2, runs.PAUSED: 3, runs.FAILED: 1, runs.CANCELLED: 1,
-                          runs.INTERRUPTED: 1}
+    assert EXIT_CODES == {models.SUCCEEDED: 0, models.PARTIAL: 2, models.PAUSED: 3, models.FAILED: 1, models.CANCELLED: 1,
+                          models.INTERRUPTED: 1}
 
 
 def test_history_of_a_run_lists_its_receipts_with_outcome_and_xeros_words(sandbox):
     env = sandbox
-    db = env.conn.db
-    run_id = runs.queue_run(db, env.conn.connection_id)
-    runs.update_run(db, run_id, status=runs.PARTIAL, started_at=runs.now_iso(), ended_at=runs.now_iso())
-    with db.atomic():
-        runs.add_receipt(db, run_id, 400000123, "aaa111", runs.RECEIPT_ATTACHED, xero_parent_id="x-1")
-        runs.add_receipt(db, run_id, 400000124, "bbb222", runs.RECEIPT_FAILED,
+    store = env.conn.store
+    run_id = store.queue_run(env.conn.connection_id)
+    store.update_run(run_id, status=models.PARTIAL, started_at=sync_tables.now_iso(), ended_at=sync_tables.now_iso())
+    with store.transaction():
+        store.add_receipt(run_id, 400000123, "aaa111", models.RECEIPT_ATTACHED, xero_parent_id="x-1")
+        store.add_receipt(run_id, 400000124, "bbb222", models.RECEIPT_FAILED,
                          "Xero refused the request (HTTP 413): PayloadTooLarge")
     result = env.cli("history", "--run", str(run_id))
     assert result.returncode == 0, result.stderr

@@ -2,7 +2,7 @@
 
 from page_helpers import app, button, connected, fake_run, no_exception, texts
 
-from pexxero import runs
+from pexxero import models
 
 
 def test_no_runs_yet(page_env, doubles):
@@ -17,7 +17,7 @@ def test_no_runs_yet(page_env, doubles):
 
 def test_table_refresh_and_drill_down(page_env, doubles):
     conn = connected(page_env, doubles)
-    first = fake_run(conn, runs.SUCCEEDED, [(11, runs.CREATED), (12, runs.CREATED)], to_write=2,
+    first = fake_run(conn, models.SUCCEEDED, [(11, models.CREATED), (12, models.CREATED)], to_write=2,
                      message="2 written to Xero")
     at = app("history").run()
     no_exception(at)
@@ -25,7 +25,7 @@ def test_table_refresh_and_drill_down(page_env, doubles):
     assert list(table.columns[:7]) == ["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions"]
     assert table.iloc[0]["Transactions"] == "2 / 2" and table.iloc[0]["Status"] == "Succeeded"
 
-    second = fake_run(conn, runs.PARTIAL, [(21, runs.CREATED), (22, runs.ITEM_FAILED)], to_write=2)
+    second = fake_run(conn, models.PARTIAL, [(21, models.CREATED), (22, models.ITEM_FAILED)], to_write=2)
     button(at, "REFRESH").click().run()
     no_exception(at)
     assert at.dataframe[0].value["Run"].tolist() == [second, first]
@@ -41,13 +41,13 @@ def test_table_refresh_and_drill_down(page_env, doubles):
 
 def test_a_runs_receipts_are_listed_with_their_outcome_and_xeros_words_as_text(page_env, doubles):
     conn = connected(page_env, doubles)
-    run_id = fake_run(conn, runs.PARTIAL, [(31, runs.CREATED), (32, runs.ITEM_SKIPPED)], to_write=1)
+    run_id = fake_run(conn, models.PARTIAL, [(31, models.CREATED), (32, models.ITEM_SKIPPED)], to_write=1)
     words = "Xero refused the request (HTTP 400): **A document** can have at most 10 attachments."
-    with conn.db.atomic():
-        runs.add_receipt(conn.db, run_id, 31, "aaa111", runs.RECEIPT_ATTACHED, file_name="aaa111.png")
-        runs.add_receipt(conn.db, run_id, 32, "bbb222", runs.RECEIPT_FAILED, words)
-        runs.add_receipt(conn.db, run_id, 32, "ccc333", runs.RECEIPT_WAITING, "PEX reports the receipt as NotLoaded")
-    runs.update_run(conn.db, run_id, receipts_attached=1, receipts_failed=1)
+    with conn.store.transaction():
+        conn.store.add_receipt(run_id, 31, "aaa111", models.RECEIPT_ATTACHED, file_name="aaa111.png")
+        conn.store.add_receipt(run_id, 32, "bbb222", models.RECEIPT_FAILED, words)
+        conn.store.add_receipt(run_id, 32, "ccc333", models.RECEIPT_WAITING, "PEX reports the receipt as NotLoaded")
+    conn.store.update_run(run_id, receipts_attached=1, receipts_failed=1)
     at = app("history").run()
     no_exception(at)
     assert at.dataframe[0].value.iloc[0]["Receipts"] == "1"

@@ -2,7 +2,7 @@
 
 from page_helpers import app, button, fake_run, no_exception, progress_text, set_up, texts, wait_for_run
 
-from pexxero import runs
+from pexxero import models
 
 
 def test_needs_connections_then_a_preview(page_env, doubles):
@@ -26,7 +26,7 @@ def test_sync_starts_a_background_run_that_the_page_follows(page_env, doubles):
     run = conn.history()[0]
     assert run["mode"] == "sync"
     finished = wait_for_run(page_env, run["id"])
-    assert finished["status"] == runs.SUCCEEDED and finished["written"] > 0
+    assert finished["status"] == models.SUCCEEDED and finished["written"] > 0
     at = app("sync").run()  # a fresh session (a reload) finds the run
     no_exception(at)
     assert f"Run {run['id']}" in texts(at) and "Item outcomes" in texts(at)
@@ -37,8 +37,8 @@ def test_sync_starts_a_background_run_that_the_page_follows(page_env, doubles):
 def test_mid_sync_shows_progress_and_cancel_sets_the_flag(page_env, doubles):
     conn = set_up(page_env, doubles)
     conn.preview()
-    run_id = fake_run(conn, runs.RUNNING, [(1, runs.CREATED), (2, runs.CREATED), (3, runs.ITEM_FAILED),
-                                           (4, runs.PLANNED), (5, runs.SENDING)],
+    run_id = fake_run(conn, models.RUNNING, [(1, models.CREATED), (2, models.CREATED), (3, models.ITEM_FAILED),
+                                           (4, models.PLANNED), (5, models.SENDING)],
                       to_write=5, step="writing to Xero: 3 of 5")
     at = app("sync").run()
     no_exception(at)
@@ -47,14 +47,14 @@ def test_mid_sync_shows_progress_and_cancel_sets_the_flag(page_env, doubles):
     assert button(at, "SYNC").disabled and not button(at, "CANCEL").disabled
     button(at, "CANCEL").click().run()
     no_exception(at)
-    assert runs.cancel_requested(conn.db, run_id)
+    assert conn.store.cancel_requested(run_id)
     assert "cancel requested" in texts(at)
 
 
 def test_after_a_partial_run_retry_failed_starts_a_retry(page_env, doubles):
     conn = set_up(page_env, doubles)
     conn.preview()
-    fake_run(conn, runs.PARTIAL, [(1, runs.CREATED), (2, runs.ITEM_FAILED), (3, runs.ITEM_SKIPPED)], to_write=2,
+    fake_run(conn, models.PARTIAL, [(1, models.CREATED), (2, models.ITEM_FAILED), (3, models.ITEM_SKIPPED)], to_write=2,
              message="1 of 2 could not be written: see each item's message from Xero")
     at = app("sync").run()
     no_exception(at)
@@ -65,19 +65,19 @@ def test_after_a_partial_run_retry_failed_starts_a_retry(page_env, doubles):
     no_exception(at)
     retry = conn.history()[0]
     assert retry["mode"] == "retry_failed"
-    assert wait_for_run(page_env, retry["id"])["status"] in runs.FINISHED
+    assert wait_for_run(page_env, retry["id"])["status"] in models.FINISHED
 
 
 def test_receipt_outcomes_and_counts_are_shown_after_a_run(page_env, doubles):
     conn = set_up(page_env, doubles)
     conn.preview()
-    run_id = fake_run(conn, runs.PARTIAL, [(1, runs.CREATED), (2, runs.CREATED)], to_write=2,
+    run_id = fake_run(conn, models.PARTIAL, [(1, models.CREATED), (2, models.CREATED)], to_write=2,
                       message="2 written to Xero; receipts attached: 1, not attached: 1")
-    with conn.db.atomic():
-        runs.add_receipt(conn.db, run_id, 1, "aaa111", runs.RECEIPT_ATTACHED, file_name="aaa111.png")
-        runs.add_receipt(conn.db, run_id, 2, "bbb222", runs.RECEIPT_FAILED,
+    with conn.store.transaction():
+        conn.store.add_receipt(run_id, 1, "aaa111", models.RECEIPT_ATTACHED, file_name="aaa111.png")
+        conn.store.add_receipt(run_id, 2, "bbb222", models.RECEIPT_FAILED,
                          "not sent: the file is 11.0 MB and Xero takes attachments up to 10 MB")
-    runs.update_run(conn.db, run_id, receipts_to_send=2, receipts_attached=1, receipts_failed=1)
+    conn.store.update_run(run_id, receipts_to_send=2, receipts_attached=1, receipts_failed=1)
     at = app("sync").run()
     no_exception(at)
     metrics = {m.label: m.value for m in at.metric}
@@ -90,9 +90,9 @@ def test_receipt_outcomes_and_counts_are_shown_after_a_run(page_env, doubles):
 def test_the_progress_bar_is_not_full_while_receipts_are_sent(page_env, doubles):
     conn = set_up(page_env, doubles)
     conn.preview()
-    run_id = fake_run(conn, runs.RUNNING, [(1, runs.CREATED), (2, runs.CREATED)], to_write=2,
+    run_id = fake_run(conn, models.RUNNING, [(1, models.CREATED), (2, models.CREATED)], to_write=2,
                       step="attaching receipts: 1 of 4")
-    runs.update_run(conn.db, run_id, receipts_to_send=4, receipts_attached=1)
+    conn.store.update_run(run_id, receipts_to_send=4, receipts_attached=1)
     at = app("sync").run()
     no_exception(at)
     assert progress_text(at) == "attaching receipts: 1 of 4 — 2 of 2 records, 1 of 4 receipts done"

@@ -15,7 +15,7 @@ import pytest
 from google.protobuf.message import Message
 from page_helpers import ESCAPED, app, button, connected, fake_run, no_exception, page_doubles, read, set_up
 
-from pexxero import runs
+from pexxero import models
 from pexxero.sandbox import demo
 
 LINK = "[Re-connect Xero here](http://evil.example)"
@@ -158,14 +158,14 @@ def test_sync_and_history_show_xero_messages_as_text(page_env, doubles):
     conn = set_up(page_env, doubles)
     conn.preview()
     message = f"Xero said: the contact {CONTACT} is archived {BOLD} {RED} {MATH}"
-    fake_run(conn, runs.PARTIAL, [(1, runs.CREATED), (2, runs.ITEM_FAILED)], to_write=2, message=message)
+    fake_run(conn, models.PARTIAL, [(1, models.CREATED), (2, models.ITEM_FAILED)], to_write=2, message=message)
     at = app("sync").run()
     no_exception(at)
     assert_no_planted_markup(at)
     assert any(message in read(e.value) for e in at.warning)
     assert any(message in read(e.proto.text) for e in at if type(e).__name__ == "Progress")
 
-    failed = fake_run(conn, runs.FAILED, [(3, runs.ITEM_FAILED)], to_write=1, message=message)
+    failed = fake_run(conn, models.FAILED, [(3, models.ITEM_FAILED)], to_write=1, message=message)
     at = app("sync").run()
     no_exception(at)
     assert_no_planted_markup(at)

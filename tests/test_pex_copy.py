@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 
 from pexxero import views
-from pexxero.connection import LOOKBACK_DAYS
+from pexxero.local_pex import LOOKBACK_DAYS
 
 
 def _ledger_reads(env) -> int:

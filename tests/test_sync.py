@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 
-from pexxero import runs
+from pexxero import models
 from pexxero.models import NEW
 from pexxero.sync import run_sync
 
@@ -28,18 +28,18 @@ def test_a_sync_then_a_second_sync_writes_nothing(sandbox):
     assert expected and not expected & set(before)
 
     first = run_sync(env.conn)
-    assert first["status"] == runs.SUCCEEDED, first["message"]
+    assert first["status"] == models.SUCCEEDED, first["message"]
     assert first["to_write"] == len(expected) == first["written"]
     after = env.references()
     assert set(after) - set(before) == expected
     assert all(after[ref] == 1 for ref in expected)
-    counts = runs.item_counts(env.conn.db, first["id"])
-    assert counts.get(runs.CREATED) == len(expected) and runs.ITEM_FAILED not in counts
-    assert all(it["xero_id"] for it in runs.items(env.conn.db, first["id"]) if it["outcome"] == runs.CREATED)
+    counts = env.conn.store.item_counts(first["id"])
+    assert counts.get(models.CREATED) == len(expected) and models.ITEM_FAILED not in counts
+    assert all(it["xero_id"] for it in env.conn.store.items(first["id"]) if it["outcome"] == models.CREATED)
 
     writes = env.writes()
     second = run_sync(env.conn)
-    assert second["status"] == runs.SUCCEEDED
+    assert second["status"] == models.SUCCEEDED
     assert second["to_write"] == 0 and second["written"] == 0
     assert env.writes() == writes
     assert env.references() == after
@@ -74,9 +74,9 @@ def test_validation_errors_give_partial_with_xeros_message_then_retry_failed_pus
     # the account is archived in Xero after the sync planned, while its first batch is in flight
     run = env.hold_then("PUT", "/BankTransactions", lambda: run_sync(env.connection()),
                         lambda: _set_account_status(env, code, "ARCHIVED"))
-    assert run["status"] == runs.PARTIAL
+    assert run["status"] == models.PARTIAL
     assert run["failed"] == len(doomed) and run["written"] == len(expected) - len(doomed)
-    failed = {it["reference"]: it for it in runs.items(env.conn.db, run["id"]) if it["outcome"] == runs.ITEM_FAILED}
+    failed = {it["reference"]: it for it in env.conn.store.items(run["id"]) if it["outcome"] == models.ITEM_FAILED}
     assert set(failed) == doomed
     for it in failed.values():
         assert f"Account code '{code}' has been archived" in it["message"]
@@ -93,17 +93,17 @@ def test_validation_errors_give_partial_with_xeros_message_then_retry_failed_pus
     env.expire_pex_cache()
     writes = env.writes()
     retry = run_sync(env.conn, retry_failed=True)
-    assert retry["status"] == runs.SUCCEEDED, retry["message"]
+    assert retry["status"] == models.SUCCEEDED, retry["message"]
     assert retry["mode"] == "retry_failed"
     assert retry["to_write"] == len(doomed) == retry["written"]
     assert env.writes() == writes + 1  # one batch: only the failed ones
     refs = env.references()
     assert all(refs[ref] == 1 for ref in expected)
     assert f"PEX-{new_id}" not in refs
-    assert {it["reference"] for it in runs.items(env.conn.db, retry["id"])} == doomed
+    assert {it["reference"] for it in env.conn.store.items(retry["id"])} == doomed
 
     plain = run_sync(env.conn)
-    assert plain["status"] == runs.SUCCEEDED and plain["written"] == 1
+    assert plain["status"] == models.SUCCEEDED and plain["written"] == 1
     refs = env.references()
     assert refs[f"PEX-{new_id}"] == 1 and all(refs[ref] == 1 for ref in expected)
 
@@ -123,9 +123,9 @@ def test_a_lock_date_moved_after_planning_fails_the_items_before_it(sandbox):
 
     run = env.hold_then("PUT", "/BankTransactions", lambda: run_sync(env.connection()),
                         lambda: env.xero.set_lock_date(env.tenant_id, lock))
-    assert run["status"] == runs.PARTIAL, run["message"]
-    failed = {it["reference"]: it["message"] for it in runs.items(env.conn.db, run["id"])
-              if it["outcome"] == runs.ITEM_FAILED}
+    assert run["status"] == models.PARTIAL, run["message"]
+    failed = {it["reference"]: it["message"] for it in env.conn.store.items(run["id"])
+              if it["outcome"] == models.ITEM_FAILED}
     assert set(failed) == doomed
     assert all("lock date" in message for message in failed.values())
     assert set(env.references()) & expected == expected - doomed
@@ -147,13 +147,13 @@ def test_a_sync_reads_each_reference_list_once_and_a_later_preview_reads_them_ag
     env = sandbox
     before = len(env.xero.requests)
     run = run_sync(env.conn)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     reads = _reads(env, before)
     assert (reads["Organisation"], reads["Accounts"], reads["TrackingCategories"]) == (1, 1, 1)
     asked = [name for r in env.xero.requests[before:] if r.method == "GET" and r.path.endswith("/Contacts")
              for name in unquote_plus(r.query).split('Name=="')[1:]]
     assert asked and len(asked) == len(set(asked))  # no contact name looked up twice
-    written = {it["xero_id"].lower() for it in runs.items(env.conn.db, run["id"]) if it["outcome"] == runs.CREATED}
+    written = {it["xero_id"].lower() for it in env.conn.store.items(run["id"]) if it["outcome"] == models.CREATED}
     listed = {r.path.split("/")[-2].lower() for r in env.xero.requests[before:]
               if r.method == "GET" and r.path.endswith("/Attachments")}
     assert written and not listed & written

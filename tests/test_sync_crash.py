@@ -16,14 +16,14 @@ import threading
 
 import pytest
 
-from pexxero import runs
+
 from pexxero.models import NEW
 from sandbox_env import PROJECT_ROOT, open_sandbox
 
 
 def _open(env) -> list[dict]:
     """Requests left in flight to the organisation the sandbox works on."""
-    return runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
+    return env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id)
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from pexxero import runs
+from pexxero import models
+from pexxero.store import sync_tables
 from pexxero.models import NEW
 from pexxero.sandbox import demo
 from pexxero.sync import PIPELINE, SESSION_FAILED, run_sync
@@ -17,7 +18,7 @@ from sandbox_env import open_sandbox
 
 def _open(env) -> list[dict]:
     """Requests left in flight to the organisation the sandbox works on."""
-    return runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
+    return env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id)
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env
     faults.queue("429", method="PUT", path_contains="/Attachments/", count=3)
 
     run = run_sync(env.conn)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     assert faults.pending == []
     assert run["written"] == len(expected)
     _exactly_once(env, expected)
@@ -73,7 +74,7 @@ def test_a_storm_of_minute_limit_429s_and_a_503_is_waited_out_and_the_first_sync
     env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=15)
     env.xero.faults.queue("503", method="PUT", path_contains="/BankTransactions")
     run = run_sync(env.conn)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     assert env.xero.faults.pending == []
     _exactly_once(env, expected)
     assert env.sleeps.count(1.0) >= 15  # each Retry-After: 1 waited out (recorded, not slept)
@@ -87,14 +88,14 @@ def test_429s_beyond_the_waiting_budget_fail_the_run_and_the_next_run_finishes_t
         expected = _expected(env)
         env.xero.faults.queue("429", method="PUT", path_contains="/BankTransactions", count=50)
         run = run_sync(env.conn)
-        assert run["status"] == runs.FAILED
+        assert run["status"] == models.FAILED
         assert "Xero did not answer" in run["message"]
         assert not set(env.references()) & {r for r in expected}
         assert _open(env)  # the batch in flight is remembered
         env.xero.faults.clear()
 
         again = run_sync(env.conn)
-        assert again["status"] == runs.SUCCEEDED, again["message"]
+        assert again["status"] == models.SUCCEEDED, again["message"]
         _exactly_once(env, expected)
         assert _open(env) == []
 
@@ -104,7 +105,7 @@ def test_tokens_expiring_mid_run_are_refreshed_invisibly(env):
     env.xero.faults.queue("expire_tokens", method="PUT", path_contains="/BankTransactions")
     refreshes = env.conn.xero().refreshes
     run = run_sync(env.conn)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     assert env.conn.xero().refreshes > refreshes
     _exactly_once(env, expected)
 
@@ -114,7 +115,7 @@ def test_a_revoked_grant_fails_the_run_as_a_session_failure_and_writes_nothing(e
     env.xero.faults.queue("revoke", method="GET")
     writes = env.writes()
     run = run_sync(env.conn)
-    assert run["status"] == runs.FAILED
+    assert run["status"] == models.FAILED
     assert run["message"] == SESSION_FAILED
     assert env.writes() == writes
 
@@ -134,8 +135,8 @@ def test_the_daily_limit_pauses_the_run_with_exit_code_3_and_the_next_run_resume
     result = env.cli("sync")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "Paused" in result.stdout
-    paused = runs.list_runs(env.conn.db, env.conn.connection_id)[0]
-    assert paused["status"] == runs.PAUSED and paused["resume_at"]
+    paused = env.conn.store.list_runs(env.conn.connection_id)[0]
+    assert paused["status"] == models.PAUSED and paused["resume_at"]
     assert "daily limit" in paused["message"]
 
     result = env.cli("sync")
@@ -146,8 +147,8 @@ def test_the_daily_limit_pauses_the_run_with_exit_code_3_and_the_next_run_resume
 def test_cancel_stops_after_the_request_in_flight_and_a_rerun_completes(env):
     expected = _expected(env)
     env.xero.latency = 0.05
-    db, cid = env.conn.db, env.conn.connection_id
-    run_id = runs.queue_run(db, cid)
+    store, cid = env.conn.store, env.conn.connection_id
+    run_id = store.queue_run(cid)
     env.hold_next("PUT", "/BankTransactions")
     box = {}
     worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection(), run_id=run_id, batch_size=5)))
@@ -157,22 +158,22 @@ def test_cancel_stops_after_the_request_in_flight_and_a_rerun_completes(env):
     assert env.xero.wait_for(lambda: sum(1 for r in env.xero.requests if r.method == "PUT"
                                          and r.path.endswith("/BankTransactions")) >= PIPELINE, 30)
     other = env.connection()  # as the dashboard's Cancel button would, from its own connection
-    runs.request_cancel(other.db, run_id)
+    other.store.request_cancel(run_id)
     env.release()
     worker.join(60)
     run = box["run"]
-    assert run["status"] == runs.CANCELLED
-    items = runs.items(db, run_id)
-    created = {it["reference"] for it in items if it["outcome"] == runs.CREATED}
+    assert run["status"] == models.CANCELLED
+    items = store.items(run_id)
+    created = {it["reference"] for it in items if it["outcome"] == models.CREATED}
     # the batches in flight (the held one and the one sent behind it) finished and were recorded; no more were sent
     assert len(created) == 5 * PIPELINE
     assert len([r for r in env.xero.requests if r.method == "PUT" and "/BankTransactions" in r.path]) == PIPELINE
-    assert {it["outcome"] for it in items} <= {runs.CREATED, runs.PLANNED, runs.ITEM_SKIPPED}
+    assert {it["outcome"] for it in items} <= {models.CREATED, models.PLANNED, models.ITEM_SKIPPED}
     assert set(env.references()) & expected == created
-    assert runs.open_intents(db, cid, tenant_id=env.tenant_id) == []
+    assert store.open_intents(cid, tenant_id=env.tenant_id) == []
 
     again = run_sync(env.conn)
-    assert again["status"] == runs.SUCCEEDED, again["message"]
+    assert again["status"] == models.SUCCEEDED, again["message"]
     assert again["written"] == len(expected) - 5 * PIPELINE
     _exactly_once(env, expected)
 
@@ -183,40 +184,40 @@ def test_a_second_concurrent_sync_is_refused(env):
     worker = threading.Thread(target=lambda: box.update(run=run_sync(env.connection())))
     worker.start()
     env.wait_held()
-    with pytest.raises(runs.AlreadyRunning):
+    with pytest.raises(sync_tables.AlreadyRunning):
         run_sync(env.connection())
-    refused = runs.list_runs(env.conn.db, env.conn.connection_id)[0]
-    assert refused["status"] == runs.FAILED and refused["message"].startswith("not started")
+    refused = env.conn.store.list_runs(env.conn.connection_id)[0]
+    assert refused["status"] == models.FAILED and refused["message"].startswith("not started")
     result = env.cli("sync")
     assert result.returncode == 1 and "already running" in result.stderr
     env.release()
     worker.join(60)
-    assert box["run"]["status"] == runs.SUCCEEDED
+    assert box["run"]["status"] == models.SUCCEEDED
 
 
 def test_a_stale_lock_is_taken_over_and_its_run_marked_interrupted(env):
-    db, cid = env.conn.db, env.conn.connection_id
-    dead = runs.queue_run(db, cid)
-    long_ago = time.time() - 10 * runs.STALE_AFTER
-    runs.acquire_lock(db, cid, dead, clock=lambda: long_ago)
-    runs.update_run(db, dead, status=runs.RUNNING, heartbeat_at=long_ago, started_at=runs.now_iso())
+    store, cid = env.conn.store, env.conn.connection_id
+    dead = store.queue_run(cid)
+    long_ago = time.time() - 10 * sync_tables.STALE_AFTER
+    store.acquire_lock(cid, dead, clock=lambda: long_ago)
+    store.update_run(dead, status=models.RUNNING, heartbeat_at=long_ago, started_at=sync_tables.now_iso())
     assert env.conn.running() is None  # a dead heartbeat is not a running sync
 
     run = run_sync(env.conn)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
-    assert runs.get_run(db, dead)["status"] == runs.INTERRUPTED
-    assert db.execute("SELECT COUNT(*) FROM sync_locks").fetchone()[0] == 0
+    assert run["status"] == models.SUCCEEDED, run["message"]
+    assert store.get_run(dead)["status"] == models.INTERRUPTED
+    assert store.db.execute("SELECT COUNT(*) FROM sync_locks").fetchone()[0] == 0
 
 
 def test_a_live_lock_is_not_taken_over(env):
-    db, cid = env.conn.db, env.conn.connection_id
-    alive = runs.queue_run(db, cid)
-    runs.acquire_lock(db, cid, alive)
-    runs.update_run(db, alive, status=runs.RUNNING, heartbeat_at=time.time())
+    store, cid = env.conn.store, env.conn.connection_id
+    alive = store.queue_run(cid)
+    store.acquire_lock(cid, alive)
+    store.update_run(alive, status=models.RUNNING, heartbeat_at=time.time())
     writes = env.writes()
-    with pytest.raises(runs.AlreadyRunning):
+    with pytest.raises(sync_tables.AlreadyRunning):
         run_sync(env.conn)
-    assert runs.get_run(db, alive)["status"] == runs.RUNNING
+    assert store.get_run(alive)["status"] == models.RUNNING
     assert env.writes() == writes
 
 
@@ -262,22 +263,22 @@ def test_a_queued_run_whose_process_died_before_taking_the_lock_is_interrupted_n
     run_id = start_background(db_path, env=child_env, log_path=tmp_path / "sync.log")
     with Store.open(db_path) as store:
         cid = store.connection_id()
-        pid = runs.get_run(store.db, run_id)["pid"]
+        pid = store.get_run(run_id)["pid"]
         assert pid and pid != os.getpid(), "the run names the child that is to run it"
         # wait for the child's end, leaving it a zombie as the dashboard does (it never waits for its children)
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-        assert runs.get_run(store.db, run_id)["status"] == runs.QUEUED
+        assert store.get_run(run_id)["status"] == models.QUEUED
 
-        assert runs.running_run(store.db, cid) is None
-        run = runs.get_run(store.db, run_id)
-        assert run["status"] == runs.INTERRUPTED and run["ended_at"]
+        assert store.running_run(cid) is None
+        run = store.get_run(run_id)
+        assert run["status"] == models.INTERRUPTED and run["ended_at"]
         assert "ended before it started" in run["message"] and "start the sync again" in run["message"]
     assert oct((tmp_path / "sync.log").stat().st_mode & 0o777) == "0o600"  # the child's log: the owner's alone
     # the next SYNC is not refused as "already running"
     again = start_background(db_path, env=child_env, log_path=tmp_path / "sync.log")
     assert again == run_id + 1
     with Store.open(db_path) as store:
-        os.waitid(os.P_PID, runs.get_run(store.db, again)["pid"], os.WEXITED)
+        os.waitid(os.P_PID, store.get_run(again)["pid"], os.WEXITED)
 
 
 def test_a_queued_run_whose_process_is_alive_still_counts_as_running(tmp_path):
@@ -285,6 +286,6 @@ def test_a_queued_run_whose_process_is_alive_still_counts_as_running(tmp_path):
 
     with Store.open(tmp_path / "books.db") as store:
         cid = store.connection_id()
-        run_id = runs.queue_run(store.db, cid)  # this very process: alive
-        assert runs.running_run(store.db, cid)["id"] == run_id
-        assert runs.get_run(store.db, run_id)["status"] == runs.QUEUED
+        run_id = store.queue_run(cid)  # this very process: alive
+        assert store.running_run(cid)["id"] == run_id
+        assert store.get_run(run_id)["status"] == models.QUEUED

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pexxero import runs
+from pexxero import models
 from pexxero.models import CHANGED, NEW, POSSIBLE_DUPLICATE
 from pexxero.sync import run_sync
 
@@ -23,11 +23,11 @@ def test_a_transaction_that_arrives_after_the_preview_waits_for_the_next_preview
     env.expire_pex_cache()
 
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     written = {ref for ref, n in env.references().items() if n}
     assert shown_new <= written
     assert f"PEX-{late}" not in written
-    assert late not in {it["pex_id"] for it in runs.items(env.conn.db, run["id"])}
+    assert late not in {it["pex_id"] for it in env.conn.store.items(run["id"])}
     # the next preview shows it, and the sync after that writes it
     again = env.conn.preview(force_refresh=True).frame
     assert again.loc[again["pex_id"] == late, "status"].item() == NEW
@@ -45,11 +45,11 @@ def test_a_record_that_appears_in_xero_after_the_preview_is_not_written_twice(sa
     env.conn.xero().create_bank_transactions([first.planned], "written-elsewhere")
 
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     assert env.references()[first.planned.reference] == 1
     assert env.duplicates() == {}
-    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == int(first.pex_id))
-    assert item["outcome"] == runs.ITEM_SKIPPED and "since the preview" in item["reason"]
+    item = next(it for it in env.conn.store.items(run["id"]) if it["pex_id"] == int(first.pex_id))
+    assert item["outcome"] == models.ITEM_SKIPPED and "since the preview" in item["reason"]
 
 
 def test_released_rows_are_pushed_and_unreleased_ones_left_alone(sandbox):
@@ -63,13 +63,13 @@ def test_released_rows_are_pushed_and_unreleased_ones_left_alone(sandbox):
     env.conn.release(pushed, "push")
 
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     refs = env.references()
     assert refs[f"PEX-{pushed}"] == 1
     assert refs[f"PEX-{left}"] == 0
     untouched = int(changed.iloc[0]["pex_id"])
-    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == untouched)
-    assert item["outcome"] == runs.ITEM_SKIPPED and "released" in item["reason"]
+    item = next(it for it in env.conn.store.items(run["id"]) if it["pex_id"] == untouched)
+    assert item["outcome"] == models.ITEM_SKIPPED and "released" in item["reason"]
 
 
 def test_a_changed_record_released_for_update_is_updated_in_place(sandbox):
@@ -81,9 +81,9 @@ def test_a_changed_record_released_for_update_is_updated_in_place(sandbox):
     env.conn.release(pex_id, "update")
 
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
-    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == pex_id)
-    assert item["outcome"] == runs.UPDATED
+    assert run["status"] == models.SUCCEEDED, run["message"]
+    item = next(it for it in env.conn.store.items(run["id"]) if it["pex_id"] == pex_id)
+    assert item["outcome"] == models.UPDATED
     assert env.references()[f"PEX-{pex_id}"] == 1
     after = env.conn.preview(refresh=False, save_plan=False).frame
     assert after.loc[after["pex_id"] == pex_id, "status"].item() == "synced"
@@ -100,9 +100,9 @@ def test_a_setup_change_after_the_preview_holds_back_what_it_would_change(sandbo
     env.setup(accounts=replace(env.conn.setup().accounts, fee_account="429"))
 
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     refs = env.references()
     assert all(refs[f"PEX-{int(p)}"] == 0 for p in fees["pex_id"])  # not written with an account never shown
     assert all(refs[f"PEX-{int(p)}"] == 1 for p in purchases["pex_id"])
-    items = {it["pex_id"]: it for it in runs.items(env.conn.db, run["id"])}
+    items = {it["pex_id"]: it for it in env.conn.store.items(run["id"])}
     assert all("preview again" in items[int(p)]["reason"] for p in fees["pex_id"])

@@ -9,7 +9,7 @@ import json
 import uuid
 from collections import Counter
 
-from pexxero import runs
+from pexxero import models
 from pexxero.history import receipt_rows
 from pexxero.models import NEW
 from pexxero.sandbox import receipts as files
@@ -60,7 +60,7 @@ def test_receipts_added_in_pex_after_the_purchase_was_written_are_attached_by_th
                and env.pex.attachments[int(p)][0]["UploadStatus"] == "Loaded")
 
     first = run_sync(env.conn)
-    assert first["status"] == runs.SUCCEEDED, first["message"]
+    assert first["status"] == models.SUCCEEDED, first["message"]
     assert f"receipts attached: {first['receipts_attached']}" in first["message"]
     # the new purchases' receipts, and those of purchases in Xero already (with our marker) that had none there
     assert _wanted(env, refs) and _wanted(env, refs) <= set(_in_xero(env))
@@ -70,20 +70,20 @@ def test_receipts_added_in_pex_after_the_purchase_was_written_are_attached_by_th
     second_one = _receipt(env, one)  # a second receipt on a purchase whose first one is attached
     mark = len(env.xero.requests)
     second = run_sync(env.conn)
-    assert second["status"] == runs.SUCCEEDED, second["message"]
+    assert second["status"] == models.SUCCEEDED, second["message"]
     assert second["receipts_attached"] == 2 and "receipts attached: 2" in second["message"]
     held = _in_xero(env)
     assert held[(f"PEX-{bare}", late)] == 1 and held[(f"PEX-{one}", second_one)] == 1
     assert max(held.values()) == 1
     assert _uploads(env, mark) == 2
     assert _listings(env, mark) == 0  # decided from our own records and PEX's list: no look at Xero's list first
-    attached = {(r["pex_id"], r["attachment_id"]) for r in runs.receipts(env.conn.db, second["id"])
-                if r["outcome"] == runs.RECEIPT_ATTACHED}
+    attached = {(r["pex_id"], r["attachment_id"]) for r in env.conn.store.receipts(second["id"])
+                if r["outcome"] == models.RECEIPT_ATTACHED}
     assert attached == {(bare, late), (one, second_one)}
 
     mark = len(env.xero.requests)
     third = run_sync(env.conn)
-    assert third["status"] == runs.SUCCEEDED and third["receipts_attached"] == 0
+    assert third["status"] == models.SUCCEEDED and third["receipts_attached"] == 0
     assert _uploads(env, mark) == 0 and _listings(env, mark) == 0
 
 
@@ -97,7 +97,7 @@ def test_receipts_on_refunds_and_dispute_credits_go_on_their_receive_records(san
     on_refund, on_dispute = _receipt(env, refund), _receipt(env, dispute)
 
     run = run_sync(env.conn)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     by_ref = {t["Reference"]: t for t in env.xero.bank_transactions(env.tenant_id)}
     assert by_ref[f"PEX-{refund}"]["Type"] == by_ref[f"PEX-{dispute}"]["Type"] == "RECEIVE"
     held = _in_xero(env)
@@ -111,7 +111,7 @@ def test_a_receipt_not_yet_loaded_in_pex_waits_and_is_attached_once_pex_has_it(s
               if int(p) not in env.pex.attachments)
     pending = _receipt(env, tx, status="NotLoaded")
     first = run_sync(env.conn)
-    assert first["status"] == runs.SUCCEEDED, first["message"]
+    assert first["status"] == models.SUCCEEDED, first["message"]
     rows = {(r["PEX id"], r["Receipt"]): r for r in receipt_rows(env.conn, first["id"])}
     assert rows[(tx, pending)]["Outcome"] == "waiting" and "NotLoaded" in rows[(tx, pending)]["Why"]
     assert (f"PEX-{tx}", pending) not in _in_xero(env)
@@ -120,7 +120,7 @@ def test_a_receipt_not_yet_loaded_in_pex_waits_and_is_attached_once_pex_has_it(s
     content = files.png_receipt(lines=3)
     loaded.update(UploadStatus="Loaded", Content=base64.b64encode(content).decode("ascii"), Size=len(content))
     second = run_sync(env.conn)
-    assert second["status"] == runs.SUCCEEDED and second["receipts_attached"] == 1
+    assert second["status"] == models.SUCCEEDED and second["receipts_attached"] == 1
     assert _in_xero(env)[(f"PEX-{tx}", pending)] == 1
 
 
@@ -134,7 +134,7 @@ def test_receipts_xero_cannot_take_are_reported_per_receipt_and_never_sent_again
     too_big = _receipt(env, big, size=11 * 1024 * 1024)  # PEX says how big it is: not even downloaded
 
     run = run_sync(env.conn)
-    assert run["status"] == runs.PARTIAL, run["message"]
+    assert run["status"] == models.PARTIAL, run["message"]
     assert "not attached: 2" in run["message"]
     held = _in_xero(env)
     assert sum(held[(f"PEX-{crowded}", a)] for a in eleven) == 10
@@ -148,7 +148,7 @@ def test_receipts_xero_cannot_take_are_reported_per_receipt_and_never_sent_again
 
     mark = len(env.xero.requests)
     again = run_sync(env.conn)
-    assert again["status"] == runs.SUCCEEDED, again["message"]
+    assert again["status"] == models.SUCCEEDED, again["message"]
     assert _uploads(env, mark) == 0  # reported once; not sent again and again
 
 
@@ -159,7 +159,7 @@ def test_xeros_own_refusal_is_shown_in_its_words(sandbox):
     tx = next(int(p) for p in frame[(frame["status"] == NEW) & (frame["kind"] == "purchase")]["pex_id"]
               if int(p) not in env.pex.attachments)
     first = run_sync(env.conn)
-    assert first["status"] == runs.SUCCEEDED
+    assert first["status"] == models.SUCCEEDED
     xero_id = next(t["BankTransactionID"] for t in env.xero.bank_transactions(env.tenant_id)
                    if t["Reference"] == f"PEX-{tx}")
     with env.xero._lock:
@@ -168,7 +168,7 @@ def test_xeros_own_refusal_is_shown_in_its_words(sandbox):
                                                          env.xero.url)
     late = _receipt(env, tx)
     run = run_sync(env.conn)
-    assert run["status"] == runs.PARTIAL
+    assert run["status"] == models.PARTIAL
     rows = {(r["PEX id"], r["Receipt"]): r for r in receipt_rows(env.conn, run["id"])}
     assert rows[(tx, late)]["Outcome"] == "failed" and "at most 10 attachments" in rows[(tx, late)]["Why"]
     assert "Xero refused" in rows[(tx, late)]["Why"]
@@ -181,21 +181,21 @@ def test_an_upload_xero_committed_then_dropped_is_looked_up_not_sent_twice(sandb
     env.xero.faults.queue("commit_then_drop", method="PUT", path_contains="/Attachments/", count=60)
     env.conn.xero_factory, env.conn._xero = _impatient(env), None
     first = run_sync(env.conn)
-    assert first["status"] == runs.PARTIAL, first["message"]
-    open_uploads = [i for i in runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id) if i["endpoint"] == "attachment"]
+    assert first["status"] == models.PARTIAL, first["message"]
+    open_uploads = [i for i in env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id) if i["endpoint"] == "attachment"]
     assert len(open_uploads) == 1  # the one in doubt: Xero has it, its answer never came
     doubt = json.loads(open_uploads[0]["body"])
     env.xero.faults.clear()
 
     mark = len(env.xero.requests)
     again = run_sync(env.conn)
-    assert again["status"] == runs.SUCCEEDED, again["message"]
+    assert again["status"] == models.SUCCEEDED, again["message"]
     rerun = [(r.method, r.path) for r in env.xero.requests[mark:]]
     assert ("GET", f"/api.xro/2.0/BankTransactions/{doubt['xero_parent_id']}/Attachments") in rerun  # looked up
     assert not [p for m, p in rerun if m == "PUT" and p.endswith("/" + doubt["file_name"])]  # found: not resent
     held = _in_xero(env)
     assert max(held.values()) == 1 and _wanted(env, refs) <= set(held)
-    assert runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id) == []
+    assert env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id) == []
 
 
 def _impatient(env):

@@ -11,7 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from pexxero import runs
+from pexxero import models
+from pexxero.store import sync_tables
 from pexxero.models import NEW, POSSIBLE_DUPLICATE, SKIPPED
 from pexxero.sandbox import demo
 from pexxero.sync import run_sync
@@ -50,7 +51,7 @@ def _switch(env, tenant: str) -> None:
 def test_after_a_switch_the_new_organisation_gets_everything_once_and_the_old_one_is_not_touched(env):
     _no_receipts(env)
     first = run_sync(env.conn)
-    assert first["status"] == runs.SUCCEEDED and first["written"] > 0, first["message"]
+    assert first["status"] == models.SUCCEEDED and first["written"] > 0, first["message"]
     in_a = _references(env, A)
     books_a = _books(env, A)
     assert _references(env, B) == Counter()
@@ -68,7 +69,7 @@ def test_after_a_switch_the_new_organisation_gets_everything_once_and_the_old_on
     assert set(in_a) & listed <= expected
 
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     in_b = _references(env, B)
     assert set(in_b) == expected and set(in_b.values()) == {1}
     assert run["written"] == len(expected)
@@ -79,7 +80,7 @@ def test_after_a_switch_the_new_organisation_gets_everything_once_and_the_old_on
     assert run_sync(env.conn)["written"] == 0
     _switch(env, A)
     again = run_sync(env.conn)
-    assert again["status"] == runs.SUCCEEDED and again["written"] == 0, again["message"]
+    assert again["status"] == models.SUCCEEDED and again["written"] == 0, again["message"]
     assert _references(env, A) == in_a and _references(env, B) == in_b
 
 
@@ -95,8 +96,8 @@ def test_a_preview_built_for_one_organisation_is_refused_after_a_switch(env):
               f"{demo.SECOND_TENANT_NAME}: preview again")
     assert env.conn.plan_refusal() == reason
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.FAILED and run["message"] == reason
-    assert run["to_write"] == 0 and runs.items(env.conn.db, run["id"]) == []
+    assert run["status"] == models.FAILED and run["message"] == reason
+    assert run["to_write"] == 0 and env.conn.store.items(run["id"]) == []
     writes = [r for r in env.xero.requests[mark:] if r.method in ("PUT", "POST") and "/api.xro/" in r.path]
     assert writes == [] and _references(env, B) == Counter()
 
@@ -106,7 +107,7 @@ def test_a_preview_built_for_one_organisation_is_refused_after_a_switch(env):
     # a preview in the organisation now connected is what the sync writes
     env.conn.preview()
     assert env.conn.saved_plan() is not None and env.conn.plan_refusal() == ""
-    assert run_sync(env.conn, from_preview=True)["status"] == runs.SUCCEEDED
+    assert run_sync(env.conn, from_preview=True)["status"] == models.SUCCEEDED
 
 
 def test_a_switch_made_elsewhere_is_also_refused_in_words(env):
@@ -116,7 +117,7 @@ def test_a_switch_made_elsewhere_is_also_refused_in_words(env):
     other = env.connection()
     other.save_setup(replace(other.setup(), xero=replace(other.setup().xero, tenant_id=B)))
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.FAILED
+    assert run["status"] == models.FAILED
     assert run["message"] == (f"this preview was built for {demo.TENANT_NAME}; Xero is now connected to "
                               f"{demo.SECOND_TENANT_NAME}: preview again")
     assert _references(env, B) == Counter()
@@ -144,9 +145,9 @@ def test_a_release_made_for_one_organisation_does_not_apply_in_another(env):
     frame_b = env.conn.preview().frame
     assert frame_b.loc[frame_b["pex_id"] == pex_id, "status"].item() == POSSIBLE_DUPLICATE
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
-    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == pex_id)
-    assert item["outcome"] == runs.ITEM_SKIPPED and "released" in item["reason"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
+    item = next(it for it in env.conn.store.items(run["id"]) if it["pex_id"] == pex_id)
+    assert item["outcome"] == models.ITEM_SKIPPED and "released" in item["reason"]
     assert _references(env, B)[f"PEX-{pex_id}"] == 0
 
     # in A the release still holds, and is pushed there
@@ -154,7 +155,7 @@ def test_a_release_made_for_one_organisation_does_not_apply_in_another(env):
     assert env.conn.releases() == {pex_id: "push"}
     env.conn.preview()
     run = run_sync(env.conn, from_preview=True)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     assert _references(env, A)[f"PEX-{pex_id}"] == 1
 
 
@@ -166,41 +167,41 @@ def test_open_intents_of_another_organisation_wait_for_it(env):
     record = next(r.planned for r in frame[frame["status"] == NEW].itertuples()
                   if r.planned is not None and r.planned.record_type == "BankTransaction")
     # what a run killed after committing its intent leaves behind (the request never reached Xero)
-    run_id = runs.queue_run(env.conn.db, env.conn.connection_id)
+    run_id = env.conn.store.queue_run(env.conn.connection_id)
     from pexxero.sync import _body, idempotency_key
 
     body = _body([record])
     key = idempotency_key(A, "bank_transactions", body)
-    runs.record_intent(env.conn.db, key, env.conn.connection_id, run_id, "bank_transactions", body,
+    env.conn.store.record_intent(key, env.conn.connection_id, run_id, "bank_transactions", body,
                        [record.reference], tenant_id=A)
-    runs.update_run(env.conn.db, run_id, status=runs.INTERRUPTED, ended_at=runs.now_iso())
+    env.conn.store.update_run(run_id, status=models.INTERRUPTED, ended_at=sync_tables.now_iso())
 
     _switch(env, B)
     mark = len(env.xero.requests)
     run = run_sync(env.conn)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     assert f"wait until {demo.TENANT_NAME} is connected again" in run["message"]
     assert _requests_to(env, A, mark) == []
-    assert [i["key"] for i in runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=A)] == [key]
-    assert runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=B) == []
+    assert [i["key"] for i in env.conn.store.open_intents(env.conn.connection_id, tenant_id=A)] == [key]
+    assert env.conn.store.open_intents(env.conn.connection_id, tenant_id=B) == []
     assert _references(env, B)[record.reference] == 1  # B's own plan wrote it into B, under B's key
 
     _switch(env, A)
     back = run_sync(env.conn)
-    assert back["status"] == runs.SUCCEEDED, back["message"]
-    assert runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=A) == []
+    assert back["status"] == models.SUCCEEDED, back["message"]
+    assert env.conn.store.open_intents(env.conn.connection_id, tenant_id=A) == []
     assert _references(env, A)[record.reference] == 1 and env.duplicates() == {}
 
 
 def test_receipts_are_attached_in_the_new_organisation_too(env):
     first = run_sync(env.conn)
-    assert first["status"] == runs.SUCCEEDED, first["message"]
+    assert first["status"] == models.SUCCEEDED, first["message"]
     with_receipts_a = {t["Reference"] for t in env.xero.bank_transactions(A)
                        if env.xero.attachments(A, t["BankTransactionID"])}
     assert with_receipts_a
     _switch(env, B)
     run = run_sync(env.conn)
-    assert run["status"] == runs.SUCCEEDED, run["message"]
+    assert run["status"] == models.SUCCEEDED, run["message"]
     with_receipts_b = Counter()
     for t in env.xero.bank_transactions(B):
         with_receipts_b[t["Reference"]] += len(env.xero.attachments(B, t["BankTransactionID"]))
@@ -268,11 +269,11 @@ def test_the_migration_keeps_every_row_and_gives_it_the_chosen_organisation(tmp_
         for table in ("ledger", "released", "plans", "intents", "attachment_items", "runs"):
             rows = {(r["connection_id"], r["tenant_id"]) for r in store.db.query(f"SELECT * FROM {table}")}
             assert rows == {(1, A), (2, B)}, table
-        assert runs.ledger(store.db, 1, tenant_id=A) == {"PEX-1": "x1"}
-        assert runs.ledger(store.db, 1, tenant_id=B) == {}
-        assert runs.releases(store.db, 2, tenant_id=B) == {7: "push"}
-        assert [i["key"] for i in runs.open_intents(store.db, 1, tenant_id=A)] == ["k1"]
+        assert store.ledger(1, tenant_id=A) == {"PEX-1": "x1"}
+        assert store.ledger(1, tenant_id=B) == {}
+        assert store.releases(2, tenant_id=B) == {7: "push"}
+        assert [i["key"] for i in store.open_intents(1, tenant_id=A)] == ["k1"]
         # the same reference may now be in the ledger once per organisation
-        runs.add_to_ledger(store.db, 1, [("PEX-1", "BankTransaction", "y1")], None, tenant_id=B)
-        assert runs.ledger(store.db, 1, tenant_id=B) == {"PEX-1": "y1"}
-        assert runs.ledger(store.db, 1, tenant_id=A) == {"PEX-1": "x1"}
+        store.add_to_ledger(1, [("PEX-1", "BankTransaction", "y1")], None, tenant_id=B)
+        assert store.ledger(1, tenant_id=B) == {"PEX-1": "y1"}
+        assert store.ledger(1, tenant_id=A) == {"PEX-1": "x1"}

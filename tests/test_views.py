@@ -5,7 +5,8 @@ from decimal import Decimal
 
 import pandas as pd
 
-from pexxero import runs, views
+from pexxero import views
+from pexxero import models
 from pexxero.connection import NotConnected
 from pexxero.models import STATUSES
 from pexxero.clients.pex import PexAuthError
@@ -91,37 +92,37 @@ def test_built_ago_words():
 
 
 def test_run_progress_while_running_and_after():
-    run = {"status": runs.RUNNING, "to_write": 10, "step": "writing to Xero", "message": ""}
-    state = views.run_progress(run, {runs.CREATED: 3, runs.ITEM_FAILED: 1, runs.PLANNED: 6, runs.ITEM_SKIPPED: 4})
+    run = {"status": models.RUNNING, "to_write": 10, "step": "writing to Xero", "message": ""}
+    state = views.run_progress(run, {models.CREATED: 3, models.ITEM_FAILED: 1, models.PLANNED: 6, models.ITEM_SKIPPED: 4})
     assert state["fraction"] == 0.4 and state["active"] and state["waiting"] == 6
     assert state["text"] == "writing to Xero — 4 of 10 done"
-    assert views.run_progress({"status": runs.RUNNING, "to_write": 0, "step": ""}, {})["fraction"] == 0.0
-    done = views.run_progress({"status": runs.PARTIAL, "to_write": 10, "message": "1 of 10 could not be written"},
-                              {runs.CREATED: 9, runs.ITEM_FAILED: 1})
+    assert views.run_progress({"status": models.RUNNING, "to_write": 0, "step": ""}, {})["fraction"] == 0.0
+    done = views.run_progress({"status": models.PARTIAL, "to_write": 10, "message": "1 of 10 could not be written"},
+                              {models.CREATED: 9, models.ITEM_FAILED: 1})
     assert done["fraction"] == 1.0 and not done["active"] and done["text"].startswith("Partial: 1 of 10")
 
 
 def test_run_progress_covers_the_receipts_after_the_records():
     # every record written, receipts still being sent: not 100%
-    run = {"status": runs.RUNNING, "to_write": 10, "step": "attaching receipts: 5 of 10", "message": "",
+    run = {"status": models.RUNNING, "to_write": 10, "step": "attaching receipts: 5 of 10", "message": "",
            "receipts_to_send": 10, "receipts_attached": 4, "receipts_failed": 1}
-    state = views.run_progress(run, {runs.CREATED: 10})
+    state = views.run_progress(run, {models.CREATED: 10})
     assert state["fraction"] == 0.75
     assert state["text"] == "attaching receipts: 5 of 10 — 10 of 10 records, 5 of 10 receipts done"
     # records written, receipts not yet counted (PEX's lists being read): still not 100% while running
-    reading = {"status": runs.RUNNING, "to_write": 10, "step": "reading receipts in PEX: 3 of 40 records",
+    reading = {"status": models.RUNNING, "to_write": 10, "step": "reading receipts in PEX: 3 of 40 records",
                "message": ""}
-    assert views.run_progress(reading, {runs.CREATED: 10})["fraction"] < 1.0
-    done = views.run_progress({**run, "status": runs.SUCCEEDED, "receipts_attached": 10, "receipts_failed": 0},
-                              {runs.CREATED: 10})
+    assert views.run_progress(reading, {models.CREATED: 10})["fraction"] < 1.0
+    done = views.run_progress({**run, "status": models.SUCCEEDED, "receipts_attached": 10, "receipts_failed": 0},
+                              {models.CREATED: 10})
     assert done["fraction"] == 1.0 and done["receipts_attached"] == 10
 
 
 def test_retry_failed_only_after_a_finished_run_with_failures():
-    assert views.can_retry_failed({"status": runs.PARTIAL}, {runs.ITEM_FAILED: 2})
-    assert views.can_retry_failed({"status": runs.INTERRUPTED}, {runs.PLANNED: 2})
-    assert not views.can_retry_failed({"status": runs.SUCCEEDED}, {runs.CREATED: 5})
-    assert not views.can_retry_failed({"status": runs.RUNNING}, {runs.ITEM_FAILED: 2})
+    assert views.can_retry_failed({"status": models.PARTIAL}, {models.ITEM_FAILED: 2})
+    assert views.can_retry_failed({"status": models.INTERRUPTED}, {models.PLANNED: 2})
+    assert not views.can_retry_failed({"status": models.SUCCEEDED}, {models.CREATED: 5})
+    assert not views.can_retry_failed({"status": models.RUNNING}, {models.ITEM_FAILED: 2})
     assert not views.can_retry_failed(None, {})
 
 

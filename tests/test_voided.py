@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from pexxero import runs
+from pexxero import models
 from pexxero.models import SKIPPED, VOIDED
 from pexxero.sync import run_sync
 
@@ -40,7 +40,7 @@ def written(sandbox):
     env = sandbox
     pex_id = env.add_pex_purchase("-33.30", "Reversal Hardware", days_back=5)
     run = run_sync(env.conn, today=env.today)
-    assert run["status"] == runs.SUCCEEDED, run
+    assert run["status"] == models.SUCCEEDED, run
     xero_id = _xero_record(env, pex_id)["BankTransactionID"]
     _decline(env, pex_id)
     return env, pex_id, xero_id
@@ -58,19 +58,19 @@ def test_not_removed_without_release_then_removed_once_and_a_rerun_does_nothing(
     env, pex_id, xero_id = written
     before = _deletes(env)
     run = run_sync(env.conn, today=env.today)
-    assert run["status"] == runs.SUCCEEDED
+    assert run["status"] == models.SUCCEEDED
     assert _xero_record(env, pex_id)["Status"] == "AUTHORISED" and _deletes(env) == before
-    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == pex_id)
-    assert item["outcome"] == runs.ITEM_SKIPPED and "not removed unless released (remove)" in item["reason"]
+    item = next(it for it in env.conn.store.items(run["id"]) if it["pex_id"] == pex_id)
+    assert item["outcome"] == models.ITEM_SKIPPED and "not removed unless released (remove)" in item["reason"]
 
     env.conn.release(pex_id, "remove")
     run = run_sync(env.conn, today=env.today)
-    assert run["status"] == runs.SUCCEEDED, run
+    assert run["status"] == models.SUCCEEDED, run
     assert "1 voided in PEX removed from Xero" in run["message"]
     assert _xero_record(env, pex_id)["Status"] == "DELETED" and _deletes(env) == before + 1
-    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == pex_id)
-    assert (item["outcome"], item["xero_id"], item["action"]) == (runs.REMOVED, xero_id, "remove")
-    intents = [i for i in runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)]
+    item = next(it for it in env.conn.store.items(run["id"]) if it["pex_id"] == pex_id)
+    assert (item["outcome"], item["xero_id"], item["action"]) == (models.REMOVED, xero_id, "remove")
+    intents = [i for i in env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id)]
     assert intents == []
     assert env.conn.releases() == {}
 
@@ -119,26 +119,26 @@ def test_a_removal_left_in_flight_is_looked_up_then_settled_without_a_second_del
     env, pex_id, xero_id = written
     _released_removal_dies(env, pex_id, monkeypatch, after_xero_deleted=True)
     assert _xero_record(env, pex_id)["Status"] == "DELETED"
-    [intent] = runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
+    [intent] = env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id)
     assert intent["endpoint"] == "remove"
     deletes = _deletes(env)
     run = run_sync(env.conn, today=env.today)
-    assert run["status"] == runs.SUCCEEDED, run
+    assert run["status"] == models.SUCCEEDED, run
     assert _deletes(env) == deletes  # found deleted by reference: not sent again
-    assert runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id) == []
+    assert env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id) == []
     assert env.conn.releases() == {}
-    item = next(it for it in runs.items(env.conn.db, intent["run_id"]) if it["pex_id"] == pex_id)
-    assert item["outcome"] == runs.REMOVED  # the run that sent it says what happened to it
+    item = next(it for it in env.conn.store.items(intent["run_id"]) if it["pex_id"] == pex_id)
+    assert item["outcome"] == models.REMOVED  # the run that sent it says what happened to it
 
 
 def test_a_removal_that_died_before_it_was_sent_is_resent_with_the_same_key(written, monkeypatch):
     env, pex_id, xero_id = written
     _released_removal_dies(env, pex_id, monkeypatch, after_xero_deleted=False)
     assert _xero_record(env, pex_id)["Status"] == "AUTHORISED"
-    [intent] = runs.open_intents(env.conn.db, env.conn.connection_id, tenant_id=env.tenant_id)
+    [intent] = env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id)
     before = len(env.xero.requests)
     run = run_sync(env.conn, today=env.today)
-    assert run["status"] == runs.SUCCEEDED, run
+    assert run["status"] == models.SUCCEEDED, run
     assert _xero_record(env, pex_id)["Status"] == "DELETED"
     keys = [r.idempotency_key for r in env.xero.requests[before:]
             if r.method == "POST" and r.path.endswith("/BankTransactions")]
@@ -153,8 +153,8 @@ def test_a_voided_record_on_or_before_the_lock_date_is_not_removed_and_says_so(w
     env.conn.release(pex_id, "remove")
     before = _deletes(env)
     run = run_sync(env.conn, today=env.today)
-    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == pex_id)
-    assert item["outcome"] == runs.ITEM_SKIPPED and "cannot be removed" in item["reason"]
+    item = next(it for it in env.conn.store.items(run["id"]) if it["pex_id"] == pex_id)
+    assert item["outcome"] == models.ITEM_SKIPPED and "cannot be removed" in item["reason"]
     assert _deletes(env) == before and _xero_record(env, pex_id)["Status"] == "AUTHORISED"
 
 
@@ -176,9 +176,9 @@ def test_from_the_dashboard_the_removal_is_the_one_the_preview_showed(written):
     env.conn.preview(today=env.today)  # what the user saw (the saved plan)
     env.conn.release(pex_id, "remove")
     run = run_sync(env.conn, today=env.today, from_preview=True)
-    assert run["status"] == runs.SUCCEEDED, run
-    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == pex_id)
-    assert (item["outcome"], item["xero_id"]) == (runs.REMOVED, xero_id)
+    assert run["status"] == models.SUCCEEDED, run
+    item = next(it for it in env.conn.store.items(run["id"]) if it["pex_id"] == pex_id)
+    assert (item["outcome"], item["xero_id"]) == (models.REMOVED, xero_id)
     assert _xero_record(env, pex_id)["Status"] == "DELETED"
 
 
@@ -189,6 +189,6 @@ def test_from_the_dashboard_a_voided_row_the_preview_did_not_show_is_not_removed
     env.conn.store.db.conn.commit()
     env.conn.preview(today=env.today, save_plan=False)
     run = run_sync(env.conn, today=env.today, from_preview=True)
-    item = next(it for it in runs.items(env.conn.db, run["id"]) if it["pex_id"] == pex_id)
-    assert item["outcome"] == runs.ITEM_SKIPPED and "preview again to remove it" in item["reason"]
+    item = next(it for it in env.conn.store.items(run["id"]) if it["pex_id"] == pex_id)
+    assert item["outcome"] == models.ITEM_SKIPPED and "preview again to remove it" in item["reason"]
     assert _xero_record(env, pex_id)["Status"] == "AUTHORISED"

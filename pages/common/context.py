@@ -19,7 +19,7 @@ from pexxero import views
 from pexxero.connection import Connection, Preview, open_connection, xero_app_credentials
 from pexxero.sandbox import demo
 from pexxero.secrets import SecretsError, read_secrets_file
-from pexxero.store import StoreError
+from pexxero.store import StoreError, default_db_path
 
 SECRETS_PATH = Path(".streamlit/secrets.toml")
 
@@ -57,10 +57,9 @@ def prepare() -> None:
 
 
 def db_path() -> str:
-    configured = os.environ.get("PEXXERO_DB")
-    if configured:
-        return configured
-    return _sandbox_db() if is_sandbox() else "pexxero.db"
+    if os.environ.get("PEXXERO_DB") or not is_sandbox():
+        return default_db_path()
+    return _sandbox_db()
 
 
 def connection() -> Connection:

@@ -71,7 +71,7 @@ def need_connections(conn, *, xero: bool = True, setup: bool = True) -> bool:
         st.info("Nothing to show yet: first " + " and ".join(missing) + " on the Connect page.")
         st.page_link("pages/connect.py", label="Go to Connect", icon=":material/link:")
         return False
-    if setup and conn.store.load_setup(conn.connection_id) is None:
+    if setup and conn.saved_setup() is None:
         st.info("Nothing to show yet: complete the seven steps of the Connector Setup first.")
         st.page_link("pages/setup.py", label="Go to Connector Setup", icon=":material/tune:")
         return False

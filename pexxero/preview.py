@@ -1,0 +1,50 @@
+"""A preview: every PEX transaction in range beside what Xero holds, one status each, and what a sync from it
+may write (its plan)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Optional
+
+import pandas as pd
+
+from pexxero import reconcile
+from pexxero.models import CHANGED, NEW, POSSIBLE_DUPLICATE, VOIDED, planned_to_json
+
+
+@dataclass
+class Preview:
+    frame: pd.DataFrame
+    built_at: datetime
+    start: date
+    end: date
+    rejected: list[str] = field(default_factory=list)  # PEX rows that could not be read at all, in words
+    tenant_id: str = ""  # the Xero organisation it was built against: it says nothing about another one
+    tenant_name: str = ""
+    lock_date: Optional[date] = None  # Xero's lock date: nothing on or before it can be written or removed
+
+    def summary(self) -> pd.DataFrame:
+        return reconcile.summary(self.frame)
+
+    def to_csv(self, path_or_buffer) -> None:
+        """The reconciliation CSV to a buffer, or to a file only its owner may read (it holds the books)."""
+        if isinstance(path_or_buffer, (str, os.PathLike)):
+            from pexxero.store import open_private
+
+            with open_private(path_or_buffer, "w", encoding="utf-8", newline="") as handle:
+                reconcile.to_csv(self.frame, handle)
+            return
+        reconcile.to_csv(self.frame, path_or_buffer)
+
+    def plan_items(self) -> list[dict]:
+        """What the user was shown that a sync may act on: from the dashboard, a sync writes exactly this plan."""
+        frame = self.frame
+        rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE, VOIDED])]
+        return [
+            {"pex_id": int(r.pex_id), "status": r.status, "xero_id": r.xero_id or "",
+             "planned": planned_to_json(r.planned) if r.planned is not None else None}
+            for r in rows.itertuples()
+            if r.planned is not None or r.status == VOIDED  # a voided row: the Xero record shown for removal
+        ]

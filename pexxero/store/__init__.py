@@ -1,0 +1,137 @@
+"""The local database: the one interface to every table and every SQL statement of pexxero.
+
+`Store.open(path)` opens (creating and migrating) the SQLite file; its methods are the only way the engine,
+the pages and the command line read or write it, so another database can stand behind the same methods.
+
+    db.py           opening, migrations by `PRAGMA user_version`, the one transaction helper
+    schema.py       the migrations (the schema)
+    credentials.py  encrypted credentials and the Xero token keeper (its cross-process lock)
+    pex_copy.py     the local copy of PEX transactions
+    sync_tables.py  runs, items, intents, ledger, locks, releases, plans, receipts
+
+A `Store` may be handed between threads (Streamlit reruns), and its own methods serialise on an internal lock,
+but code that runs long transactions in two threads at once should open one Store each.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from pexxero.secrets import KeySource
+from pexxero.setup import Setup
+from pexxero.setup_toml import from_toml, to_toml
+from pexxero.store import schema as _schema  # noqa: F401 - registers the migrations
+from pexxero.store.credentials import SERVICES, CredentialTables, LockBusy, StoreTokenKeeper
+from pexxero.store.db import (
+    BUSY_TIMEOUT_SECONDS,
+    DAMAGED,
+    MIGRATIONS,
+    DatabaseUnwritable,
+    StoreError,
+    migrate,
+    not_pexxero,
+    open_database,
+    open_private,
+    plain_database,
+    schema_version,
+)
+from pexxero.store.pex_copy import PexCopyTables
+from pexxero.store.sync_tables import AlreadyRunning, SyncTables
+
+__all__ = [
+    "BUSY_TIMEOUT_SECONDS", "DAMAGED", "MIGRATIONS", "SERVICES", "AlreadyRunning", "DatabaseUnwritable", "LockBusy",
+    "Store", "StoreError", "StoreTokenKeeper", "default_db_path", "migrate", "not_pexxero", "open_private",
+    "schema_version",
+]
+
+DEFAULT_CONNECTION_ID = 1
+DEFAULT_DB = "pexxero.db"
+
+
+def default_db_path() -> str:
+    """The database when none is named: `$PEXXERO_DB`, else pexxero.db in the working directory."""
+    import os
+
+    return os.environ.get("PEXXERO_DB") or DEFAULT_DB
+
+
+class Store(CredentialTables, PexCopyTables, SyncTables):
+    def __init__(self, db, path: Path, *, key: Optional[KeySource] = None):
+        super().__init__(db, path)
+        self._key = key
+        self._cipher = None
+
+    @classmethod
+    def open(cls, path: str | Path, *, key: Optional[KeySource] = None) -> "Store":
+        """Open (creating if needed) the database at `path`. `key` overrides the key lookup of secrets.py."""
+        path = Path(path)
+        return cls(open_database(path), path, key=key)
+
+    def second_connection(self) -> "Store":
+        """Another connection to this database, opened without creating or migrating anything: for a thread
+        of its own (the heartbeat), or to record a run's end when this connection is broken."""
+        return type(self)(plain_database(self.path), self.path, key=self._key)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------------- connections
+
+    def connection_id(self) -> int:
+        """The default connection, created on first use. One per database for now."""
+        if self._rows("SELECT 1 FROM connections WHERE id = ?", (DEFAULT_CONNECTION_ID,)):
+            return DEFAULT_CONNECTION_ID  # no write lock needed (a running sync may hold it)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO connections (id, name, created_at) VALUES (?, 'default', ?)",
+                (DEFAULT_CONNECTION_ID, _now()),
+            )
+        return DEFAULT_CONNECTION_ID
+
+    # ------------------------------------------------------------------------------------------- setup
+
+    def save_setup(self, connection_id: int, setup: Setup) -> None:
+        text = to_toml(setup)  # stored in the export format: readable, and one code path for both
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO setup (connection_id, toml, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (connection_id) DO UPDATE SET toml = excluded.toml, updated_at = excluded.updated_at",
+                (connection_id, text, _now()),
+            )
+
+    def load_setup(self, connection_id: int) -> Setup | None:
+        rows = self._rows("SELECT toml FROM setup WHERE connection_id = ?", (connection_id,))
+        return from_toml(rows[0]["toml"]) if rows else None
+
+    # -------------------------------------------------------------------------------------------- meta
+
+    def meta(self, key: str, default=None):
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_meta(self, key: str, value) -> None:
+        """Store any JSON-serialisable value under `key`; None removes it."""
+        with self.transaction() as db:
+            if value is None:
+                db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, json.dumps(value)),
+                )
+
+    # ------------------------------------------------------------------------------------ inspection
+
+    def table_names(self) -> list[str]:
+        """The tables of the schema (what an upgrade test checks)."""
+        return self.db.table_names()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

@@ -1,0 +1,205 @@
+"""Opening the SQLite file, the schema's migrations, and the one way to write in a transaction.
+
+Opening
+    `open_database(path)` creates the file (0600), turns on WAL, foreign keys and a busy timeout, and brings the
+    schema up to date. Another program's database, or a damaged file, is refused in words and left untouched.
+
+Transactions
+    `Tables.transaction()` is `BEGIN IMMEDIATE ... COMMIT` (a savepoint when nested): take the write lock up
+    front so two processes never deadlock upgrading a read. Every write of the store goes through it.
+
+Migrations
+    `MIGRATIONS` is an ordered list; migration N (1-based) brings the schema from `PRAGMA user_version` N-1 to
+    N. All pending migrations run inside one `BEGIN IMMEDIATE` transaction, so concurrent openers apply each
+    exactly once and a failure leaves the schema untouched. They live in `schema.py`; never edit, reorder or
+    remove one that has been committed: databases in the field have already run it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
+
+from sqlite_utils import Database
+from pexxero.errors import PexxeroError
+
+BUSY_TIMEOUT_SECONDS = 10.0
+DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # SQLite's words for "not a database" and "damaged"
+
+# What the store raises when it cannot write (disk full, read-only file, I/O error). Callers catch this name,
+# never a driver's exception, so another database behind the same interface raises its own kind here.
+DatabaseUnwritable = sqlite3.DatabaseError
+
+
+class StoreError(PexxeroError):
+    pass
+
+
+# ------------------------------------------------------------------------------------------ migrations
+
+MIGRATIONS: list[Callable[[Database], None]] = []
+
+
+def migration(fn: Callable[[Database], None]) -> Callable[[Database], None]:
+    """Register the next schema migration (its version is its position in the list)."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def schema_version(db: Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: Database) -> int:
+    """Apply every pending migration in one transaction; returns the schema version."""
+    target = len(MIGRATIONS)
+    if schema_version(db) == target:
+        return target
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        current = schema_version(db)  # re-read under the write lock: another process may have migrated
+        if current > target:
+            raise StoreError(
+                f"this database has schema version {current}, newer than this pexxero knows ({target}): upgrade pexxero"
+            )
+        for fn in MIGRATIONS[current:]:
+            fn(db)
+        db.execute(f"PRAGMA user_version = {target}")
+        db.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return target
+
+
+# ------------------------------------------------------------------------------------------------ opening
+
+
+def open_database(path: Path) -> Database:
+    """The database at `path`, created if needed and migrated; StoreError in words when it cannot be."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)  # SQLite gives the WAL and shared-memory files the database file's permissions
+    except (FileExistsError, NotADirectoryError):
+        raise StoreError(f"The database {path} cannot be created: {_file_in_the_way(path)} is a file, not a "
+                         "folder. Choose another path with --db (or $PEXXERO_DB).") from None
+    except PermissionError:
+        raise StoreError(f"The database {path} cannot be created: this user may not write in {path.parent}. "
+                         "Choose another path with --db (or $PEXXERO_DB), or fix the folder's permissions.") from None
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+    try:
+        db = Database(conn)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        # before anything is changed in it: another program's database is left exactly as it is
+        if schema_version(db) == 0 and db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StoreError(not_pexxero(path, "another program's tables are in it"))
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(db)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if getattr(exc, "sqlite_errorname", "") in DAMAGED:
+            raise StoreError(not_pexxero(path, str(exc))) from None
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_CANTOPEN":
+            raise StoreError(f"The database {path} cannot be opened ({exc}): is it a folder, or not readable by "
+                             "this user? Check --db (or $PEXXERO_DB).") from None
+        raise
+    except BaseException:
+        conn.close()
+        raise
+    return db
+
+
+def plain_database(path: Path) -> Database:
+    """A second connection to an opened database, without creating or migrating anything: what a heartbeat
+    thread uses, and what records a run's end when the run's own connection is broken."""
+    db = Database(path)
+    db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    return db
+
+
+class Tables:
+    """A database connection and the one way to write through it. The store's parts build on this."""
+
+    def __init__(self, db: Database, path: Path):
+        self.db = db
+        self.path = path
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """`BEGIN IMMEDIATE ... COMMIT`, rolled back on any exception; a savepoint when already in one."""
+        with self._lock:
+            if self.db.conn.in_transaction:
+                with self.db.atomic():
+                    yield self.db
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.conn.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Iterable = ()) -> list[dict]:
+        with self._lock:
+            return list(self.db.query(sql, tuple(params)))
+
+    def _one(self, sql: str, params: Iterable = ()) -> Optional[tuple]:
+        with self._lock:
+            return self.db.execute(sql, tuple(params)).fetchone()
+
+    def _pairs(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        with self._lock:
+            return self.db.execute(sql, tuple(params)).fetchall()
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def not_pexxero(path: str | Path, detail: str) -> str:
+    """What to say, and to do, about a file that is not a pexxero database or is damaged."""
+    return (f"{path} is not a pexxero database, or it is damaged ({detail}); nothing was sent to Xero. Check that "
+            "--db (or $PEXXERO_DB) names the right file. If it does, restore the file from a backup, or move it "
+            "away (with its -wal and -shm files) and start again: connect, import the setup, preview. What is "
+            "already in Xero is recognised by its PEX- reference, so nothing is written twice.")
+
+
+def _file_in_the_way(path: Path) -> Path:
+    """The nearest ancestor of `path` that exists and is not a folder."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return path.parent
+
+
+def _create_private(path: Path) -> None:
+    """Create `path` empty and readable by its owner alone (0600), unless it exists already."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def open_private(path: str | Path, mode: str = "w", **kwargs):
+    """Open a file for writing that only its owner may read (0600): the reconciliation CSV, the sync log.
+    An existing file is narrowed to 0600 too, since what is written into it is the books."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        raise

@@ -1,0 +1,178 @@
+"""The local copy of PEX: its transactions (upserted by TransactionId) and the windows read from PEX.
+
+PEX allows about ten reads of the card ledger an hour, so Preview and Sync read this copy and the connection
+refreshes it sparingly (see `Connection.refresh_pex`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Iterable, Optional
+
+from pexxero.models import PexTransaction, Split, TagValue
+from pexxero.store.db import Tables
+
+
+class PexCopyTables(Tables):
+    def save_pex_transactions(
+        self,
+        connection_id: int,
+        transactions: Iterable[PexTransaction],
+        *,
+        fetched_at: datetime,
+        window: tuple[date, date],
+        ledger: Optional[str] = None,
+    ) -> int:
+        """Upsert by TransactionId and record the fetched window; returns how many rows were written.
+
+        With `ledger` ("cardholder" or "business") the batch is that ledger's whole content for the window:
+        its rows inside the window (by transaction date) that PEX no longer returns are removed, so an
+        authorisation that PEX dropped does not linger in the preview.
+        """
+        start, end = window
+        if end < start:
+            raise ValueError(f"window ends ({end}) before it starts ({start})")
+        rows = [_row_from(connection_id, t, fetched_at) for t in transactions]
+        if ledger is not None and any(r["ledger"] != ledger for r in rows):
+            raise ValueError(f"a batch saved for ledger {ledger!r} holds transactions of another ledger")
+        columns = list(rows[0]) if rows else []
+        with self.transaction() as db:
+            if ledger is not None:
+                kept = [r["transaction_id"] for r in rows]
+                db.execute(
+                    "DELETE FROM pex_transactions WHERE connection_id = ? AND ledger = ? "
+                    "AND transaction_date BETWEEN ? AND ? "
+                    "AND transaction_id NOT IN (SELECT value FROM json_each(?))",
+                    (connection_id, ledger, start.isoformat(), end.isoformat(), json.dumps(kept)),
+                )
+            if rows:
+                updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("connection_id", "transaction_id"))
+                db.conn.executemany(
+                    f"INSERT INTO pex_transactions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                    f"ON CONFLICT (connection_id, transaction_id) DO UPDATE SET {updates}",
+                    [tuple(r[c] for c in columns) for r in rows],
+                )
+            db.execute(
+                "INSERT INTO pex_fetches (connection_id, ledger, start_date, end_date, fetched_at, count) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (connection_id, ledger or "", start.isoformat(), end.isoformat(), fetched_at.isoformat(), len(rows)),
+            )
+        return len(rows)
+
+    def pex_transactions(self, connection_id: int, start: date, end: date) -> list[PexTransaction]:
+        """Transactions whose transaction date or settlement date (US Eastern) falls in [start, end].
+
+        Both dates, because the setup may post by either: mapping decides which applies and skips the rest.
+        """
+        rows = self._rows(
+            "SELECT * FROM pex_transactions WHERE connection_id = ? "
+            "AND (transaction_date BETWEEN ? AND ? OR settlement_date BETWEEN ? AND ?) "
+            "ORDER BY transaction_time, transaction_id",
+            (connection_id, start.isoformat(), end.isoformat(), start.isoformat(), end.isoformat()),
+        )
+        return [_transaction_from(r) for r in rows]
+
+    def pex_fetch_state(self, connection_id: int) -> dict:
+        """What was fetched from PEX and when, for incremental refresh.
+
+        {"windows": [{"ledger", "start", "end", "fetched_at", "count"}, ...] newest first ("" ledger = all),
+         "last_fetched_at": datetime | None, "covered": [(start, end), ...] merged, "transactions": int}
+        """
+        windows = [
+            {
+                "ledger": r["ledger"],
+                "start": date.fromisoformat(r["start_date"]),
+                "end": date.fromisoformat(r["end_date"]),
+                "fetched_at": datetime.fromisoformat(r["fetched_at"]),
+                "count": r["count"],
+            }
+            for r in self._rows(
+                "SELECT * FROM pex_fetches WHERE connection_id = ? ORDER BY id DESC", (connection_id,)
+            )
+        ]
+        count = self._rows(
+            "SELECT count(*) AS n FROM pex_transactions WHERE connection_id = ?", (connection_id,)
+        )[0]["n"]
+        return {
+            "windows": windows,
+            "last_fetched_at": windows[0]["fetched_at"] if windows else None,
+            "covered": _merged((w["start"], w["end"]) for w in windows),
+            "transactions": count,
+        }
+
+
+def _tags_json(tags: Iterable[TagValue]) -> list[dict]:
+    return [{"field_id": t.field_id, "name": t.name, "value": t.value} for t in tags]
+
+
+def _tags_from(items: list[dict]) -> tuple[TagValue, ...]:
+    return tuple(TagValue(i["field_id"], i["name"], i["value"]) for i in items)
+
+
+def _row_from(connection_id: int, t: PexTransaction, fetched_at: datetime) -> dict:
+    return {
+        "connection_id": connection_id,
+        "transaction_id": t.transaction_id,
+        "acct_id": t.acct_id,
+        "ledger": t.ledger,
+        "transaction_type": t.transaction_type,
+        "category": t.category,
+        "amount": str(t.amount),  # TEXT: exact, exponent kept ("-1.10" stays "-1.10")
+        "transaction_time": t.transaction_time.isoformat(),
+        "transaction_date": t.transaction_time.date().isoformat(),
+        "settlement_time": t.settlement_time.isoformat() if t.settlement_time else None,
+        "settlement_date": t.settlement_time.date().isoformat() if t.settlement_time else None,
+        "description": t.description,
+        "merchant_name": t.merchant_name,
+        "merchant_name_normalized": t.merchant_name_normalized,
+        "is_pending": int(t.is_pending),
+        "is_decline": int(t.is_decline),
+        "approval_status": t.approval_status,
+        "auth_transaction_id": t.auth_transaction_id,
+        "tags": json.dumps(_tags_json(t.tags)),
+        "splits": json.dumps([{"amount": str(s.amount), "tags": _tags_json(s.tags)} for s in t.splits]),
+        "cardholder": t.cardholder,
+        "notes": json.dumps(list(t.notes)),
+        "fetched_at": fetched_at.isoformat(),
+        "problem": t.problem,
+    }
+
+
+def _transaction_from(r: dict) -> PexTransaction:
+    return PexTransaction(
+        transaction_id=r["transaction_id"],
+        acct_id=r["acct_id"],
+        ledger=r["ledger"],
+        transaction_type=r["transaction_type"],
+        category=r["category"],
+        amount=Decimal(r["amount"]),
+        transaction_time=datetime.fromisoformat(r["transaction_time"]),
+        settlement_time=datetime.fromisoformat(r["settlement_time"]) if r["settlement_time"] else None,
+        description=r["description"],
+        merchant_name=r["merchant_name"],
+        merchant_name_normalized=r["merchant_name_normalized"],
+        is_pending=bool(r["is_pending"]),
+        is_decline=bool(r["is_decline"]),
+        approval_status=r["approval_status"],
+        auth_transaction_id=r["auth_transaction_id"],
+        tags=_tags_from(json.loads(r["tags"])),
+        splits=tuple(Split(Decimal(s["amount"]), _tags_from(s["tags"])) for s in json.loads(r["splits"])),
+        cardholder=r["cardholder"],
+        notes=tuple(json.loads(r["notes"])),
+        problem=r.get("problem") or "",
+    )
+
+
+def _merged(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
+    """Union of inclusive date ranges; ranges that touch (end + 1 day = next start) join."""
+    out: list[tuple[date, date]] = []
+    for start, end in sorted(ranges):
+        if out and start.toordinal() <= out[-1][1].toordinal() + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+

@@ -1,0 +1,244 @@
+"""The schema, as the migrations that build it (registered in order with `@migration`; see db.py).
+
+Never edit, reorder or remove a migration that has been committed: databases in the field have already run it.
+To change the schema, append a function at the end of this file, decorated with `@migration`, that uses
+`db.execute` with plain SQL (it joins the open transaction).
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlite_utils import Database
+
+from pexxero.store.db import migration
+
+
+@migration
+def _0001_base(db: Database) -> None:
+    db.execute(
+        "CREATE TABLE connections (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE credentials ("
+        " connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,"
+        " service TEXT NOT NULL,"
+        " ciphertext TEXT NOT NULL,"  # Fernet token: never the clear value
+        " updated_at TEXT NOT NULL,"
+        " PRIMARY KEY (connection_id, service))"
+    )
+    db.execute(
+        "CREATE TABLE setup ("
+        " connection_id INTEGER PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,"
+        " toml TEXT NOT NULL,"
+        " updated_at TEXT NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE pex_transactions ("
+        " connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,"
+        " transaction_id INTEGER NOT NULL,"
+        " acct_id INTEGER NOT NULL,"
+        " ledger TEXT NOT NULL,"
+        " transaction_type TEXT NOT NULL,"
+        " category TEXT NOT NULL,"
+        " amount TEXT NOT NULL,"  # Decimal as text, never REAL
+        " transaction_time TEXT NOT NULL,"  # naive US Eastern, ISO
+        " transaction_date TEXT NOT NULL,"  # its Eastern calendar date, for range queries
+        " settlement_time TEXT,"
+        " settlement_date TEXT,"
+        " description TEXT NOT NULL,"
+        " merchant_name TEXT NOT NULL,"
+        " merchant_name_normalized TEXT NOT NULL,"
+        " is_pending INTEGER NOT NULL,"
+        " is_decline INTEGER NOT NULL,"
+        " approval_status TEXT NOT NULL,"
+        " auth_transaction_id INTEGER,"
+        " tags TEXT NOT NULL,"  # JSON [{field_id, name, value}]
+        " splits TEXT NOT NULL,"  # JSON [{amount, tags}]
+        " cardholder TEXT NOT NULL,"
+        " notes TEXT NOT NULL,"  # JSON [str]
+        " fetched_at TEXT NOT NULL,"
+        " PRIMARY KEY (connection_id, transaction_id))"
+    )
+    db.execute("CREATE INDEX pex_transactions_by_date ON pex_transactions (connection_id, transaction_date)")
+    db.execute("CREATE INDEX pex_transactions_by_settlement ON pex_transactions (connection_id, settlement_date)")
+    db.execute(
+        "CREATE TABLE pex_fetches ("
+        " id INTEGER PRIMARY KEY,"
+        " connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,"
+        " ledger TEXT NOT NULL,"  # "" = every ledger
+        " start_date TEXT NOT NULL,"
+        " end_date TEXT NOT NULL,"
+        " fetched_at TEXT NOT NULL,"
+        " count INTEGER NOT NULL)"
+    )
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")  # value: JSON
+
+
+@migration
+def _0002_sync(db: Database) -> None:
+    """Runs, run items, write intents, the ledger of created records, locks, releases, saved plans."""
+    for statement in _SYNC_SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migration
+def _0003_pex_problem(db: Database) -> None:
+    """Why a PEX row could not be read as sent ("" for a sound row): kept so the preview blocks it by name."""
+    db.execute("ALTER TABLE pex_transactions ADD COLUMN problem TEXT NOT NULL DEFAULT ''")
+
+
+def chosen_tenants(db: Database) -> dict[int, str]:
+    """Each connection's chosen Xero organisation as it is stored without decrypting anything: the setup's
+    `[xero] tenant_id` when it names one, else the pick kept in meta (`xero_tenant:<connection>`), which the
+    Connect page and `connect xero --tenant` write beside the token."""
+    import tomllib
+
+    chosen: dict[int, str] = {}
+    for (cid,) in db.execute("SELECT id FROM connections").fetchall():
+        tenant = ""
+        row = db.execute("SELECT toml FROM setup WHERE connection_id = ?", [cid]).fetchone()
+        if row is not None:
+            try:
+                tenant = str(tomllib.loads(row[0]).get("xero", {}).get("tenant_id") or "")
+            except tomllib.TOMLDecodeError:
+                tenant = ""
+        if not tenant:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", [f"xero_tenant:{cid}"]).fetchone()
+            tenant = str(json.loads(row[0]) or "") if row is not None else ""
+        chosen[cid] = tenant
+    return chosen
+
+
+@migration
+def _0004_tenant_scope(db: Database) -> None:
+    """Plans, the ledger, intents, receipts, releases and runs belong to one Xero organisation (tenant id): a
+    switch of organisation must never find the first one's records "already written". Existing rows get the
+    organisation their connection has chosen now (the only one they can have been written for)."""
+    db.execute("CREATE TEMP TABLE _chosen (connection_id INTEGER PRIMARY KEY, tenant_id TEXT NOT NULL)")
+    db.conn.executemany("INSERT INTO _chosen VALUES (?, ?)", list(chosen_tenants(db).items()))
+    tenant_of = "COALESCE((SELECT c.tenant_id FROM _chosen c WHERE c.connection_id = t.connection_id), '')"
+
+    # tables whose key gains the tenant: rebuilt (SQLite cannot change a primary key in place)
+    db.execute(
+        "CREATE TABLE ledger_scoped ("
+        " connection_id INTEGER NOT NULL, tenant_id TEXT NOT NULL, reference TEXT NOT NULL,"
+        " record_type TEXT NOT NULL, xero_id TEXT NOT NULL, run_id INTEGER, created_at TEXT NOT NULL,"
+        " PRIMARY KEY (connection_id, tenant_id, reference))"
+    )
+    db.execute(
+        "INSERT INTO ledger_scoped SELECT t.connection_id, " + tenant_of + ", t.reference, t.record_type, "
+        "t.xero_id, t.run_id, t.created_at FROM ledger t"
+    )
+    db.execute(
+        "CREATE TABLE released_scoped ("
+        " connection_id INTEGER NOT NULL, tenant_id TEXT NOT NULL, pex_id INTEGER NOT NULL, action TEXT NOT NULL,"
+        " created_at TEXT NOT NULL, PRIMARY KEY (connection_id, tenant_id, pex_id))"
+    )
+    db.execute(
+        "INSERT INTO released_scoped SELECT t.connection_id, " + tenant_of + ", t.pex_id, t.action, t.created_at "
+        "FROM released t"
+    )
+    db.execute(
+        "CREATE TABLE attachment_items_scoped ("
+        " connection_id INTEGER NOT NULL, tenant_id TEXT NOT NULL, pex_id INTEGER NOT NULL,"
+        " attachment_id TEXT NOT NULL, xero_parent_id TEXT NOT NULL DEFAULT '', file_name TEXT NOT NULL DEFAULT '',"
+        " status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', idempotency_key TEXT NOT NULL DEFAULT '',"
+        " run_id INTEGER, PRIMARY KEY (connection_id, tenant_id, pex_id, attachment_id))"
+    )
+    db.execute(
+        "INSERT INTO attachment_items_scoped SELECT t.connection_id, " + tenant_of + ", t.pex_id, t.attachment_id, "
+        "t.xero_parent_id, t.file_name, t.status, t.message, t.idempotency_key, t.run_id FROM attachment_items t"
+    )
+    for table in ("ledger", "released", "attachment_items"):
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE {table}_scoped RENAME TO {table}")
+
+    # tables that only gain a column: the intent's key already includes the tenant; one plan per connection,
+    # stamped with the organisation it was built for (and its name, to say so) and invalidated by a switch
+    for table in ("intents", "plans", "runs"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN tenant_id TEXT NOT NULL DEFAULT ''")
+        db.execute(f"UPDATE {table} AS t SET tenant_id = {tenant_of}")
+    db.execute("ALTER TABLE plans ADD COLUMN tenant_name TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE plans ADD COLUMN invalidated_at TEXT")
+    db.execute("DROP INDEX IF EXISTS intents_open")
+    db.execute("CREATE INDEX intents_open ON intents (connection_id, tenant_id, status)")
+    db.execute("DROP TABLE _chosen")
+
+
+@migration
+def _0005_receipts(db: Database) -> None:
+    """Receipt outcomes per run (attached, waiting, failed with Xero's words) and a run's receipt counts."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS run_receipts ("
+        " run_id INTEGER NOT NULL, pex_id INTEGER NOT NULL, attachment_id TEXT NOT NULL,"
+        " file_name TEXT NOT NULL DEFAULT '', xero_parent_id TEXT NOT NULL DEFAULT '',"
+        " outcome TEXT NOT NULL, message TEXT NOT NULL DEFAULT '',"
+        " PRIMARY KEY (run_id, pex_id, attachment_id))"
+    )
+    for column in ("receipts_to_send", "receipts_attached", "receipts_failed"):
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+
+
+_SYNC_SCHEMA = """
+        CREATE TABLE IF NOT EXISTS runs (
+            id INTEGER PRIMARY KEY,
+            connection_id INTEGER NOT NULL,
+            mode TEXT NOT NULL DEFAULT 'sync',
+            status TEXT NOT NULL,
+            message TEXT NOT NULL DEFAULT '',
+            step TEXT NOT NULL DEFAULT '',
+            queued_at TEXT, started_at TEXT, ended_at TEXT,
+            heartbeat_at REAL, pid INTEGER,
+            cancel_requested INTEGER NOT NULL DEFAULT 0,
+            fields_synced INTEGER NOT NULL DEFAULT 0, fields_selected INTEGER NOT NULL DEFAULT 0,
+            to_write INTEGER NOT NULL DEFAULT 0, written INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0, calls INTEGER NOT NULL DEFAULT 0,
+            resume_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS runs_by_connection ON runs (connection_id, id);
+        CREATE TABLE IF NOT EXISTS run_items (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            pex_id INTEGER NOT NULL,
+            kind TEXT NOT NULL, record_type TEXT NOT NULL, reference TEXT NOT NULL,
+            date TEXT, amount TEXT, label TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL DEFAULT 'create',
+            outcome TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
+            xero_id TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '',
+            idempotency_key TEXT NOT NULL DEFAULT '', attempts INTEGER NOT NULL DEFAULT 0,
+            planned TEXT,
+            PRIMARY KEY (run_id, pex_id)
+        );
+        CREATE TABLE IF NOT EXISTS intents (
+            key TEXT PRIMARY KEY,
+            connection_id INTEGER NOT NULL, run_id INTEGER NOT NULL,
+            endpoint TEXT NOT NULL, body TEXT NOT NULL, refs TEXT NOT NULL,
+            status TEXT NOT NULL, created_at TEXT NOT NULL, finished_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS intents_open ON intents (connection_id, status);
+        CREATE TABLE IF NOT EXISTS ledger (
+            connection_id INTEGER NOT NULL, reference TEXT NOT NULL,
+            record_type TEXT NOT NULL, xero_id TEXT NOT NULL, run_id INTEGER, created_at TEXT NOT NULL,
+            PRIMARY KEY (connection_id, reference)
+        );
+        CREATE TABLE IF NOT EXISTS attachment_items (
+            connection_id INTEGER NOT NULL, pex_id INTEGER NOT NULL, attachment_id TEXT NOT NULL,
+            xero_parent_id TEXT NOT NULL DEFAULT '', file_name TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', idempotency_key TEXT NOT NULL DEFAULT '',
+            run_id INTEGER,
+            PRIMARY KEY (connection_id, pex_id, attachment_id)
+        );
+        CREATE TABLE IF NOT EXISTS sync_locks (
+            connection_id INTEGER PRIMARY KEY, run_id INTEGER, owner TEXT NOT NULL, heartbeat_at REAL NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS released (
+            connection_id INTEGER NOT NULL, pex_id INTEGER NOT NULL, action TEXT NOT NULL, created_at TEXT NOT NULL,
+            PRIMARY KEY (connection_id, pex_id)
+        );
+        CREATE TABLE IF NOT EXISTS plans (
+            connection_id INTEGER PRIMARY KEY, built_at TEXT NOT NULL, start TEXT, end TEXT, items TEXT NOT NULL
+        )
+"""
+
+

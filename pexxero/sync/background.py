@@ -1,0 +1,52 @@
+"""The dashboard's SYNC: the very command cron runs, started as a detached child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+from pexxero import models
+from pexxero.store import AlreadyRunning, Store
+from pexxero.store.sync_tables import now_iso
+
+
+def start_background(db_path: str | Path, *, retry_failed: bool = False, from_preview: bool = True,
+                     env: Optional[dict] = None, log_path: Optional[Path] = None, full_refresh: bool = False) -> int:
+    """Start a sync in a detached child process and return its run id at once.
+
+    A process, not a thread: it keeps running when the page is left or refreshed and even when the dashboard
+    server restarts; a crash in it cannot take the dashboard down; and it is the very same `python -m pexxero
+    sync` that cron runs.
+    """
+    from pexxero.store import open_private
+
+    store = Store.open(db_path)
+    cid = store.connection_id()
+    running = store.running_run(cid)
+    if running is not None:
+        raise AlreadyRunning(running["id"])
+    run_id = store.queue_run(cid, "retry_failed" if retry_failed else "sync")
+    args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "sync", "--run-id", str(run_id)]
+    if retry_failed:
+        args.append("--retry-failed")
+    if from_preview:
+        args.append("--from-preview")
+    if full_refresh:
+        args.append("--full-refresh")
+    try:
+        with open_private(log_path or (str(db_path) + ".sync.log"), "ab") as log:
+            child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                     env=env if env is not None else os.environ.copy(), close_fds=True)
+    except OSError as exc:
+        store.update_run(run_id, status=models.FAILED, ended_at=now_iso(),
+                        message=f"the sync process could not be started ({exc.strerror or type(exc).__name__}); "
+                                "nothing was sent to Xero")
+        store.close()
+        raise
+    # the run is the child's from now on: if it dies before it takes the lock, the run is seen as interrupted
+    store.hand_queued_run_to(run_id, child.pid)
+    store.close()
+    return run_id
