@@ -9,7 +9,6 @@ could hold a token: only its type.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Optional
 
 CLI, PAGE = "cli", "page"  # where an explanation is read
@@ -85,17 +84,12 @@ def explain(exc: BaseException, where: str = PAGE) -> str:
     from pexxero.secrets import SecretsError
     from pexxero.setup import SetupError
     from pexxero.store import StoreError
+    from pexxero.store.db import database_error_words
 
     cli = where == CLI
-    if cli and isinstance(exc, sqlite3.DatabaseError):
-        message = str(exc)
-        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-            from pexxero.store import not_pexxero
-
-            return not_pexxero("the database", message)
-        # disk full, read-only file, I/O error: before anything was sent
-        return (f"pexxero cannot write its database ({message}); nothing was sent to Xero. Free disk space or make "
-                "the database file writable, then run the command again.")
+    database = database_error_words(exc)
+    if cli and database:
+        return database
     if isinstance(exc, NotConnected):
         return exc.message + _not_connected_command(exc.message) if cli else _capitalised(str(exc)) + "."
     if isinstance(exc, SecretsError):  # the key's source and what to do, never the key
@@ -130,4 +124,6 @@ def explain(exc: BaseException, where: str = PAGE) -> str:
         return str(exc) if cli else "The setup has problems: " + "; ".join(str(e) for e in exc.errors)
     if isinstance(exc, PexxeroError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.filename:  # a file the user named (e.g. --csv) cannot be written or read
+        return f"{exc.filename}: {exc.strerror or type(exc).__name__}. Nothing was written to Xero."
     return f"Something went wrong ({type(exc).__name__}). Nothing was written to Xero; try again."

@@ -10,22 +10,10 @@ from contextlib import AbstractContextManager
 from datetime import date
 from typing import Optional, Protocol, Sequence
 
-from pexxero.models import (
-    AttachmentFile,
-    Cardholder,
-    PexAttachment,
-    PexTransaction,
-    PlannedRecord,
-    TagDefinition,
-    TagOption,
-    XeroAccount,
-    XeroBankTransaction,
-    XeroBankTransfer,
-    XeroContact,
-    XeroOrganisation,
-    XeroTenant,
-    XeroTrackingCategory,
-)
+
+from pexxero.models import (AttachmentFile, Cardholder, PexAttachment, PexTransaction, PlannedRecord, TagDefinition,
+                            TagOption, XeroAccount, XeroBankTransaction, XeroBankTransfer, XeroContact,
+                            XeroOrganisation, XeroTenant, XeroTrackingCategory)
 
 
 class WriteOutcome(Protocol):

@@ -167,6 +167,19 @@ class Tables:
 # ---------------------------------------------------------------------------------------------- files
 
 
+def database_error_words(exc: BaseException) -> Optional[str]:
+    """A database error in words, with what to do; None when `exc` is not one. The store's errors are the only
+    place that knows which database is underneath."""
+    if not isinstance(exc, DatabaseUnwritable):
+        return None
+    message = str(exc)
+    if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+        return not_pexxero("the database", message)
+    # disk full, read-only file, I/O error: before anything was sent
+    return (f"pexxero cannot write its database ({message}); nothing was sent to Xero. Free disk space or make "
+            "the database file writable, then run the command again.")
+
+
 def not_pexxero(path: str | Path, detail: str) -> str:
     """What to say, and to do, about a file that is not a pexxero database or is damaged."""
     return (f"{path} is not a pexxero database, or it is damaged ({detail}); nothing was sent to Xero. Check that "
