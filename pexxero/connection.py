@@ -125,6 +125,8 @@ class Connection(LocalPexCopy):
         page, another process) cannot move a preview or a sync to another organisation half-way."""
         saved = self._tenant_override
         self._tenant_override = tenant_id or self.tenant_id()
+        if not saved and hasattr(self._xero, "fresh"):  # a new preview or sync reads Xero's lists afresh, once
+            self._xero.fresh()
         try:
             yield self._tenant_override
         finally:

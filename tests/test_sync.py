@@ -129,3 +129,38 @@ def test_a_lock_date_moved_after_planning_fails_the_items_before_it(sandbox):
     assert set(failed) == doomed
     assert all("lock date" in message for message in failed.values())
     assert set(env.references()) & expected == expected - doomed
+
+
+def _reads(env, since: int) -> dict[str, int]:
+    """GETs per accounting list the Xero double answered since request number `since`."""
+    from collections import Counter
+
+    return Counter(r.path.split("/api.xro/2.0/", 1)[1].split("/")[0] for r in env.xero.requests[since:]
+                   if r.method == "GET" and "/api.xro/" in r.path)
+
+
+def test_a_sync_reads_each_reference_list_once_and_a_later_preview_reads_them_again(sandbox):
+    """The tag sync, the plan and the contact check share one read of Organisation, Accounts, TrackingCategories
+    and of each contact name; fresh uploads of receipts list nothing on the records this run wrote."""
+    from urllib.parse import unquote_plus
+
+    env = sandbox
+    before = len(env.xero.requests)
+    run = run_sync(env.conn)
+    assert run["status"] == models.SUCCEEDED, run["message"]
+    reads = _reads(env, before)
+    assert (reads["Organisation"], reads["Accounts"], reads["TrackingCategories"]) == (1, 1, 1)
+    asked = [name for r in env.xero.requests[before:] if r.method == "GET" and r.path.endswith("/Contacts")
+             for name in unquote_plus(r.query).split('Name=="')[1:]]
+    assert asked and len(asked) == len(set(asked))  # no contact name looked up twice
+    written = {it["xero_id"].lower() for it in env.conn.store.items(run["id"]) if it["outcome"] == models.CREATED}
+    listed = {r.path.split("/")[-2].lower() for r in env.xero.requests[before:]
+              if r.method == "GET" and r.path.endswith("/Attachments")}
+    assert written and not listed & written
+
+    env.xero.archive_account(env.tenant_id, "404")  # changed in Xero after the sync
+    before = len(env.xero.requests)
+    env.conn.preview(refresh=False, save_plan=False)
+    again = _reads(env, before)
+    assert (again["Organisation"], again["Accounts"], again["TrackingCategories"]) == (1, 1, 1)
+    assert {a.status for a in env.conn.reference().accounts if a.code == "404"} == {"ARCHIVED"}

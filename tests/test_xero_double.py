@@ -520,6 +520,11 @@ def test_where_order_and_paging(double):
         assert body["pagination"] == {"page": 1, "pageSize": 100, "pageCount": 3, "itemCount": 250}
         assert len(get(page=3)[1]["BankTransactions"]) == 50 and get(page=4)[1]["BankTransactions"] == []
         assert len(get(page=1, pageSize=1000)[1]["BankTransactions"]) == 250
+        # Xero serves at most 1,000 a page and documents no refusal above that: a larger pageSize is capped
+        assert get(page=1, pageSize=5000)[1]["pagination"] == {"page": 1, "pageSize": 1000, "pageCount": 1,
+                                                              "itemCount": 250}
+        assert get(pageSize=120)[1]["pagination"]["pageCount"] == 3  # pageSize alone pages too
+        assert len(get(page=3, pageSize=120)[1]["BankTransactions"]) == 10
         assert "pagination" not in get()[1] and len(get()[1]["BankTransactions"]) == 250
 
         bank = demo.xid("account", "091")
@@ -826,3 +831,24 @@ def test_start_on_a_chosen_port_and_env(clock):
             "XERO_CLIENT_ID": demo.XERO_CLIENT_ID, "XERO_CLIENT_SECRET": demo.XERO_CLIENT_SECRET,
         }
         assert httpx.get(d.url + "/api.xro/2.0/Organisation").status_code == 401
+
+
+def test_every_api_answer_carries_the_days_remaining_calls_of_a_set_allowance(clock):
+    with XeroDouble(clock=clock, day_limit=1000) as d, http(d) as client:
+        token = d.grant()
+        seen = []
+
+        def ask(path, **kwargs):
+            reply = client.get(f"/api.xro/2.0/{path}", headers=bearer(token), **kwargs)
+            seen.append((reply.status_code, reply.headers.get("X-DayLimit-Remaining")))
+
+        ask("Organisation")
+        ask("NoSuchThing")
+        ask("BankTransactions", params={"where": "Nonsense==="})
+        d.faults.queue("500", path_contains="/Accounts")
+        ask("Accounts")
+        d.faults.queue("429", path_contains="/Accounts")
+        ask("Accounts")
+        assert seen == [(200, "999"), (404, "998"), (400, "997"), (500, "997"), (429, "997")]
+        assert client.get("/api.xro/2.0/Organisation", headers=bearer(token, T2)).headers[
+            "X-DayLimit-Remaining"] == "999"  # per organisation

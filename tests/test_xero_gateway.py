@@ -186,15 +186,33 @@ def test_bank_transactions_round_trip_with_splits_tracking_and_exact_money(gatew
     assert all(t.bank_account_code == "091" and t.date == split.date for t in in_range)
 
 
-def test_bank_transactions_read_every_page(gateway, double):
+def test_bank_transactions_read_every_page(gateway, double, monkeypatch):
+    import pexxero.clients.xero as xero_module
+
+    monkeypatch.setattr(xero_module, "PAGE_SIZE", 100)  # pages of 100, so 150 records need two
     day = date.today() - timedelta(days=1)
-    for batch in range(3):  # 150 records on one day: two pages of 100
+    for batch in range(3):  # 150 records on one day
         records = [purchase(880000 + batch * 50 + i, "1.00", day=day) for i in range(50)]
         assert all(r.ok for r in gateway.create_bank_transactions(records, f"key-pages-{batch}"))
     found = gateway.bank_transactions("091", day, day)
     assert len({t.reference for t in found if t.reference.startswith("PEX-88")}) == 150
     pages = [r for r in calls_to(double, "/BankTransactions", "GET")]
     assert len(pages) >= 2
+
+
+def test_paged_lists_ask_for_pages_of_1000_so_a_busy_range_is_one_call(gateway, double):
+    day = date.today() - timedelta(days=1)
+    for batch in range(3):
+        records = [purchase(881000 + batch * 50 + i, "1.00", day=day) for i in range(50)]
+        assert all(r.ok for r in gateway.create_bank_transactions(records, f"key-big-page-{batch}"))
+    found = gateway.bank_transactions("091", day, day)
+    assert len({t.reference for t in found if t.reference.startswith("PEX-881")}) == 150
+    gateway.contacts()
+    gateway.contacts(["Shell"])
+    for path in ("/BankTransactions", "/Contacts"):
+        reads = calls_to(double, path, "GET")
+        assert reads and all("pageSize=1000" in r.query for r in reads), path
+    assert len(calls_to(double, "/BankTransactions", "GET")) == 1  # 150 records, one page
 
 
 def test_one_invalid_element_fails_alone_with_xeros_message(gateway, double):
@@ -331,6 +349,7 @@ def test_access_token_is_refreshed_ahead_of_expiry_and_each_rotation_persisted(d
     assert gateway.refreshes == 0
 
     clock.advance(first["expires_at"] - clock() - 30)  # inside the 60 s margin
+    gateway.fresh()  # the accounts are read again, not served from the memo
     gateway.accounts()
     assert gateway.refreshes == 1
     second = keeper.load()
@@ -504,6 +523,7 @@ def test_the_limiter_keeps_a_burst_within_the_minute_limit(clock):
     try:
         gateway, _ = connect(d, clock, minute_limit=10)
         for _ in range(25):
+            gateway.fresh()  # each read goes to Xero
             gateway.accounts()
         api_calls = [r for r in d.requests if "/Accounts" in r.path]
         assert len(api_calls) == 25 and all(r.status == 200 for r in api_calls)  # the double never said 429
@@ -566,3 +586,109 @@ def test_no_token_or_secret_in_any_error_text(double, clock):
     assert len(errors) == 4
     for error in errors:
         assert_no_secrets(error, token, keeper.load() or {})
+
+
+# ------------------------------------------------------------------------------------------- the memo
+
+
+def test_reference_lists_are_read_once_until_fresh(gateway, double):
+    for _ in range(3):
+        assert gateway.organisation().name
+        assert gateway.accounts()
+        assert gateway.tracking_categories()
+        assert gateway.tenants()
+    for path in ("/Organisation", "/Accounts", "/TrackingCategories", "/Connections"):
+        assert len(calls_to(double, path, "GET")) == 1, path
+    gateway.fresh()
+    gateway.organisation(), gateway.accounts(), gateway.tracking_categories(), gateway.tenants()
+    for path in ("/Organisation", "/Accounts", "/TrackingCategories", "/Connections"):
+        assert len(calls_to(double, path, "GET")) == 2, path
+
+
+def test_a_list_changed_in_xero_is_seen_after_fresh(gateway, double):
+    assert {a.status for a in gateway.accounts() if a.code == "449"} == {"ACTIVE"}
+    double.archive_account(demo.TENANT_ID, "449")
+    assert {a.status for a in gateway.accounts() if a.code == "449"} == {"ACTIVE"}  # the memo, until fresh()
+    gateway.fresh()
+    assert {a.status for a in gateway.accounts() if a.code == "449"} == {"ARCHIVED"}
+
+
+def test_contacts_by_name_are_asked_once_and_created_ones_come_from_xeros_answer(gateway, double):
+    assert {c.name for c in gateway.contacts(["Shell", "Nobody Yet"])} == {"Shell"}
+    assert {c.name for c in gateway.contacts(["shell", "Nobody Yet", "Home Depot"])} == {"Shell", "Home Depot"}
+    gets = calls_to(double, "/Contacts", "GET")
+    assert len(gets) == 2 and "Shell" not in gets[1].query and "Nobody" not in gets[1].query  # only Home Depot
+    results = gateway.create_contacts(["Nobody Yet"], "key-memo-contacts")
+    assert results[0].ok
+    found = gateway.contacts(["Nobody Yet", "Shell"])
+    assert {(c.name, c.contact_id) for c in found} >= {("Nobody Yet", results[0].xero_id)}
+    assert len(calls_to(double, "/Contacts", "GET")) == 2  # no read after the write: Xero's answer is kept
+    gateway.fresh()
+    assert {c.name for c in gateway.contacts(["Nobody Yet"])} == {"Nobody Yet"}
+    assert len(calls_to(double, "/Contacts", "GET")) == 3
+
+
+def test_a_failed_read_is_not_kept(gateway, double):
+    double.faults.queue("429_day")
+    with pytest.raises(XeroDailyLimit):
+        gateway.accounts()
+    assert gateway.accounts()
+    assert len(calls_to(double, "/Accounts", "GET")) == 2
+
+
+# ------------------------------------------------------------------------------------------- the day's budget
+
+
+def test_day_and_minute_remaining_are_what_xero_last_said_for_the_organisation(clock):
+    d = XeroDouble(seed=1, clock=clock, day_limit=1000).start()
+    try:
+        gateway, _ = connect(d, clock)
+        assert gateway.day_remaining() is None and gateway.minute_remaining() is None  # nothing asked yet
+        gateway.tenants()  # /connections carries no organisation's limits
+        assert gateway.day_remaining() is None
+        gateway.accounts()
+        assert gateway.day_remaining() == 999 and gateway.minute_remaining() == 59
+        gateway.organisation()
+        gateway.tracking_categories()
+        assert gateway.day_remaining() == 997
+        d.faults.queue("500", path_contains="/BankTransfers")  # an error answer carries the headers too
+        gateway.bank_transfers(date.today() - timedelta(days=3), date.today())
+        assert gateway.day_remaining() == 996  # the 500 was refused before it counted; the resend counted
+    finally:
+        d.stop()
+
+
+def test_the_daily_allowance_defaults_to_5000_and_is_read_from_the_environment():
+    from pexxero.clients.xero import DAILY_CALLS, STARTER_DAILY_CALLS, daily_allowance
+    from pexxero.errors import PexxeroError
+
+    assert DAILY_CALLS == 5000 and STARTER_DAILY_CALLS == 1000
+    assert daily_allowance({}) == 5000
+    assert daily_allowance({"PEXXERO_XERO_DAILY_CALLS": " 1000 "}) == 1000
+    assert daily_allowance({"PEXXERO_XERO_DAILY_CALLS": ""}) == 5000
+    for bad in ("lots", "0", "-5", "1.5"):
+        with pytest.raises(PexxeroError) as caught:
+            daily_allowance({"PEXXERO_XERO_DAILY_CALLS": bad})
+        assert "PEXXERO_XERO_DAILY_CALLS" in str(caught.value)
+
+
+def test_the_limiter_leaves_a_second_for_calls_that_reach_xero_late(clock):
+    """Xero counts a call when it arrives, a moment after the limiter stamped it. With the first minute's 60 calls
+    arriving 0.9 s late and the next on time, the 61st call must still find Xero's rolling minute with room."""
+    requests: list = []  # the double's request log, once it exists
+
+    def late() -> float:
+        return 0.9 if sum(1 for r in requests if "/api.xro/" in r.path) <= 60 else 0.0
+
+    d = XeroDouble(seed=1, clock=lambda: clock() + late())
+    requests = d.requests
+    d.start()
+    try:
+        gateway, _ = connect(d, clock)
+        for _ in range(130):
+            gateway.bank_transfers(date.today() - timedelta(days=3), date.today())
+        reads = calls_to(d, "/BankTransfers", "GET")
+        assert len(reads) == 130 and {r.status for r in reads} == {200}
+        assert clock() - START >= 2 * 60  # two more windows were waited for, on the fake clock
+    finally:
+        d.stop()

@@ -9,9 +9,10 @@ The conversions between our records and the SDK's objects are in `pexxero.client
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import date
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import certifi
 import urllib3
@@ -35,7 +36,9 @@ from pexxero.models import (
     XeroTrackingCategory,
 )
 from pexxero.clients.xero_calls import (
+    DAILY_CALLS,
     MAX_RATE_WAIT,
+    STARTER_DAILY_CALLS,
     CallLimiter,
     CallRunner,
     Refused,
@@ -43,6 +46,7 @@ from pexxero.clients.xero_calls import (
     XeroError,
     XeroSessionFailed,
     XeroUnavailable,
+    daily_allowance,
     validation_messages,
 )
 from pexxero.clients.xero_models import (
@@ -53,11 +57,13 @@ from pexxero.clients.xero_tokens import MemoryTokenKeeper, TokenKeeper, TokenMan
 
 __all__ = [
     "XeroError", "XeroSessionFailed", "XeroDailyLimit", "XeroUnavailable", "TokenKeeper", "MemoryTokenKeeper",
-    "WriteResult", "XeroGateway", "BATCH_LIMIT",
+    "WriteResult", "XeroGateway", "BATCH_LIMIT", "PAGE_SIZE", "DAILY_CALLS", "STARTER_DAILY_CALLS", "daily_allowance",
 ]
 
 BATCH_LIMIT = 50  # Xero's advice: at most 50 elements per write
-PAGE_SIZE = 100
+# the largest page Xero serves on its paged lists (BankTransactions, Contacts; BankTransfers, Accounts and
+# TrackingCategories are not paged and come whole): 1,000 records a page instead of the default 100
+PAGE_SIZE = 1000
 WHERE_CHUNK = 25  # OR-ed names or references per GET: keeps the URL short
 DEFAULT_TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
 
@@ -97,6 +103,10 @@ class XeroGateway:
         self.tenant_id = tenant_id
         self.endpoints = endpoints or Endpoints.from_env()
         self._accounts_by_code: dict[str, XeroAccount] = {}
+        # the reference lists, read once and kept until `fresh()` (see there); our own writes update them
+        self._memo_lock = threading.RLock()
+        self._memo: dict[str, Any] = {}
+        self._contacts_by_name: dict[str, list[XeroContact]] = {}  # casefolded name -> Xero's contacts of it
 
         # SDK quirk: Configuration() hands out copies of one process-wide default and ignores constructor
         # arguments after the first call, so everything is set on our copy after construction.
@@ -131,9 +141,42 @@ class XeroGateway:
         """The last X-DayLimit-Remaining / X-MinLimit-Remaining / X-AppMinLimit-Remaining values seen."""
         return self._runner.limits
 
+    def day_remaining(self) -> Optional[int]:
+        """The calls Xero last said are left today for this organisation (`X-DayLimit-Remaining` of the latest
+        answer from it); None before any answer carried the header."""
+        return self._runner.remaining(self.tenant_id or "", "X-DayLimit-Remaining")
+
+    def minute_remaining(self) -> Optional[int]:
+        """The calls Xero last said are left in the current minute for this organisation (`X-MinLimit-Remaining`)."""
+        return self._runner.remaining(self.tenant_id or "", "X-MinLimit-Remaining")
+
     @property
     def refreshes(self) -> int:
         return self._tokens.refreshes
+
+    # ------------------------------------------------------------------------------------ the memo
+
+    def fresh(self) -> None:
+        """Forget the reference lists read so far: the next read of each asks Xero again.
+
+        Organisation, Accounts, TrackingCategories, the contacts looked up by name (and the whole list) and the
+        connections list are read once and then served from memory, so the tag sync, the plan and the contact
+        check of one sync share one read of each. Our own writes keep them true (created contacts are added as
+        Xero answered them). Each preview and each sync starts with `fresh()`, so what changed in Xero since the
+        last one is seen.
+        """
+        with self._memo_lock:
+            self._memo.clear()
+            self._contacts_by_name.clear()
+            self._accounts_by_code = {}
+
+    def _memoised(self, name: str, read: Callable[[], Any]) -> Any:
+        with self._memo_lock:
+            if name in self._memo:
+                return self._memo[name]
+        value = read()
+        with self._memo_lock:
+            return self._memo.setdefault(name, value)
 
     # ------------------------------------------------------------------------------------ tokens
 
@@ -144,41 +187,80 @@ class XeroGateway:
     def revoke(self) -> None:
         """Disconnect: revoke the refresh token at Xero and forget the token set."""
         self._tokens.revoke()
+        self.fresh()
 
     # ------------------------------------------------------------------------------------ reads
 
     def tenants(self) -> list[XeroTenant]:
-        data = self._send(self._identity.get_connections, tenant=False)
-        return [tenant(c) for c in self._model("list[Connection]", data, self._identity)]
+        def read():
+            data = self._send(self._identity.get_connections, tenant=False)
+            return tuple(tenant(c) for c in self._model("list[Connection]", data, self._identity))
+
+        return list(self._memoised("tenants", read))
 
     def organisation(self) -> XeroOrganisation:
-        orgs = self._model("Organisations", self._send(self._accounting.get_organisations)).organisations or []
-        if not orgs:
-            raise XeroError("Xero returned no organisation for this tenant")
-        return organisation(orgs[0])
+        def read():
+            orgs = self._model("Organisations", self._send(self._accounting.get_organisations)).organisations or []
+            if not orgs:
+                raise XeroError("Xero returned no organisation for this tenant")
+            return organisation(orgs[0])
+
+        return self._memoised("organisation", read)
 
     def accounts(self) -> list[XeroAccount]:
-        found = self._model("Accounts", self._send(self._accounting.get_accounts)).accounts or []
-        accounts = [account(a) for a in found]
-        self._accounts_by_code = {a.code: a for a in accounts if a.code}
-        return accounts
+        def read():
+            found = self._model("Accounts", self._send(self._accounting.get_accounts)).accounts or []
+            return tuple(account(a) for a in found)
+
+        accounts = self._memoised("accounts", read)
+        with self._memo_lock:
+            if not self._accounts_by_code:
+                self._accounts_by_code = {a.code: a for a in accounts if a.code}
+        return list(accounts)
 
     def contacts(self, names: Sequence[str] | None = None) -> list[XeroContact]:
-        """Contacts with these names (archived included, so a name in use is never created twice), or all."""
+        """Contacts with these names (archived included, so a name in use is never created twice), or all.
+
+        A name looked up once is not asked again until `fresh()`: neither one Xero has (its contacts are kept)
+        nor one it has not (kept as none, until we create it)."""
         if names is None:
-            pages = self._pages(self._accounting.get_contacts, "Contacts", "contacts", include_archived=True)
-        else:
-            pages = [
-                c
-                for where in _or_filters("Name", names)
+            def read():
+                pages = self._pages(self._accounting.get_contacts, "Contacts", "contacts", include_archived=True)
+                return tuple(contact(c) for c in pages)
+
+            return list(self._memoised("contacts", read))
+        wanted = list(dict.fromkeys(n for n in names if n))
+        with self._memo_lock:
+            unknown = [n for n in wanted if n.casefold() not in self._contacts_by_name]
+        if unknown:
+            found = [
+                contact(c)
+                for where in _or_filters("Name", unknown)
                 for c in self._pages(self._accounting.get_contacts, "Contacts", "contacts", where=where,
                                      include_archived=True)
             ]
-        return [contact(c) for c in pages]
+            with self._memo_lock:
+                for name in unknown:
+                    self._contacts_by_name[name.casefold()] = []
+                for c in found:
+                    if c.name.casefold() in self._contacts_by_name:
+                        known = self._contacts_by_name[c.name.casefold()]
+                        if c not in known:
+                            known.append(c)
+        with self._memo_lock:
+            seen: dict[str, XeroContact] = {}
+            for name in wanted:
+                for c in self._contacts_by_name.get(name.casefold(), ()):
+                    seen.setdefault(c.contact_id or c.name, c)
+            return list(seen.values())
 
     def tracking_categories(self) -> list[XeroTrackingCategory]:
-        data = self._send(self._accounting.get_tracking_categories, include_archived=True)
-        return [tracking_category(c) for c in self._model("TrackingCategories", data).tracking_categories or []]
+        def read():
+            data = self._send(self._accounting.get_tracking_categories, include_archived=True)
+            return tuple(tracking_category(c)
+                         for c in self._model("TrackingCategories", data).tracking_categories or [])
+
+        return list(self._memoised("tracking", read))
 
     def bank_transactions(self, bank_account_code: str, start: date, end: date) -> list[XeroBankTransaction]:
         """Every bank transaction on one bank account between two dates (inclusive), all pages."""
@@ -222,8 +304,29 @@ class XeroGateway:
             body = xm.Contacts(contacts=[xm.Contact(name=name) for name in batch])
             data = self._send(self._accounting.create_contacts, body, summarize_errors=False,
                               idempotency_key=_key(key), validation_body=True)
-            results += self._results(data, "Contacts", "contacts", batch, lambda c: c.contact_id)
+            answered = self._results(data, "Contacts", "contacts", batch, lambda c: c.contact_id)
+            self._remember_created_contacts(batch, answered)
+            results += answered
         return results
+
+    def _remember_created_contacts(self, names: Sequence[str], results: Sequence[WriteResult]) -> None:
+        """Keep the memo true after PUT Contacts, from Xero's answer (no second read): a created name now has
+        its contact; a refused one is forgotten, so the next look-up asks Xero (it may exist after all)."""
+        with self._memo_lock:
+            everything = self._memo.get("contacts")
+            for name, result in zip(names, results):
+                key = name.casefold()
+                if result.ok and result.xero_id:
+                    made = XeroContact(contact_id=result.xero_id, name=name)
+                    known = self._contacts_by_name.setdefault(key, [])
+                    if not any(c.contact_id == made.contact_id for c in known):
+                        known.append(made)
+                    if everything is not None and not any(c.contact_id == made.contact_id for c in everything):
+                        everything = (*everything, made)
+                else:
+                    self._contacts_by_name.pop(key, None)
+            if everything is not None:
+                self._memo["contacts"] = everything
 
     def create_bank_transactions(self, records: Sequence[PlannedRecord], idempotency_key: str) -> list[WriteResult]:
         """One request (≤50 records, summarizeErrors=false): one result per record, in order, Xero's messages."""

@@ -9,18 +9,43 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 from collections import deque
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 import urllib3
 from xero_python.exceptions import ApiSSLException, HTTPStatusException
 
 from pexxero.clients.http import Retries, exponential, retry_after
 from pexxero.errors import SESSION_FAILED, SESSION_FAILED_HINT, SESSION_FAILED_MESSAGE, PexxeroError
+
+# ------------------------------------------------------------------------------------------ the day's allowance
+
+DAILY_CALLS = 5000  # calls a day per organisation on Xero's Core, Plus, Advanced and Enterprise tiers
+STARTER_DAILY_CALLS = 1000  # on the Starter developer tier (since March 2026)
+DAILY_CALLS_ENV = "PEXXERO_XERO_DAILY_CALLS"
+
+
+def daily_allowance(env: Optional[Mapping[str, str]] = None) -> int:
+    """The calls a day this app may make per organisation: `$PEXXERO_XERO_DAILY_CALLS` (a whole number, e.g.
+    1000 on Xero's Starter tier), else DAILY_CALLS."""
+    env = os.environ if env is None else env
+    text = (env.get(DAILY_CALLS_ENV) or "").strip()
+    if not text:
+        return DAILY_CALLS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise PexxeroError(f"{DAILY_CALLS_ENV} is {text!r}: it takes a whole number of calls a day",
+                           f"set it to {DAILY_CALLS} (or {STARTER_DAILY_CALLS} on Xero's Starter tier) or unset it")
+    return value
+
 
 # ------------------------------------------------------------------------------------------ errors
 
@@ -187,8 +212,14 @@ class CallRunner:
         self.max_retries = max_retries
         self.max_rate_wait = max_rate_wait
         self.calls = 0
-        self.limits: dict[str, int] = {}
+        self.limits: dict[str, int] = {}  # the latest limit headers seen, from any answer
+        self.limits_by_key: dict[str, dict[str, int]] = {}  # per organisation (the limiter's key)
         self._count_lock = threading.Lock()
+
+    def remaining(self, key: str, name: str) -> Optional[int]:
+        """The last value of limit header `name` seen in an answer for `key` (an organisation), or None."""
+        with self._count_lock:
+            return self.limits_by_key.get(key, {}).get(name)
 
     def run(self, method, args: tuple, kwargs: dict, slot_key: str, validation_body: bool = False):
         """The parsed JSON body of a 2xx answer (a `Refused` for a 400 ValidationException if asked)."""
@@ -198,7 +229,11 @@ class CallRunner:
         while True:
             token = self.tokens.access_token()
             status, headers, body, broke = self._attempt(method, args, kwargs, slot_key)
-            self.limits.update(remaining_limits(headers))
+            seen = remaining_limits(headers)
+            if seen:
+                with self._count_lock:
+                    self.limits.update(seen)
+                    self.limits_by_key.setdefault(slot_key, {}).update(seen)
             wait = None
             if broke is None and 200 <= status < 300:
                 parsed = parse_json(body)

@@ -143,6 +143,20 @@ class XeroDouble:
 
     # ---------------------------------------------------------------------------- for tests and setup
 
+    def calls_by_endpoint(self, since: int = 0) -> dict[str, int]:
+        """Accounting API requests since request number `since`, per "METHOD /Endpoint" (ids and file names
+        left out: "PUT /BankTransactions/{id}/Attachments/{file}" counts as "PUT /BankTransactions/Attachments")."""
+        counts: dict[str, int] = {}
+        with self._lock:
+            recorded = list(self.requests[since:])
+        for r in recorded:
+            if API_PREFIX not in r.path:
+                continue
+            parts = r.path.split(API_PREFIX, 1)[1].strip("/").split("/")
+            name = "/" + parts[0] + ("/" + parts[2] if len(parts) > 2 else "")
+            counts[f"{r.method} {name}"] = counts.get(f"{r.method} {name}", 0) + 1
+        return dict(sorted(counts.items()))
+
     def grant(self, tenant_ids: list[str] | None = None, scope: str = DEFAULT_SCOPE) -> dict:
         """A token set as if the user had consented to these organisations (default: both demo ones)."""
         return self.oauth.grant(tenant_ids, scope)
@@ -297,7 +311,7 @@ class XeroDouble:
         body = await request.body()
         tenant = request.headers.get("xero-tenant-id") if api else None
         key = request.headers.get("idempotency-key")
-        record = RecordedRequest(request.method, request.url.path, request.url.query, tenant, key)
+        record = RecordedRequest(request.method, request.url.path, request.url.query, tenant, key, at=self.clock())
         with self._lock:
             self.requests.append(record)
         flight: list[str] = []  # the tenant, once the call is counted in flight

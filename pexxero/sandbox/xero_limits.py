@@ -22,6 +22,7 @@ class RecordedRequest:
     status: int = 0  # 0 while in flight
     fault: Optional[str] = None  # the fault kind applied, if any
     dropped: bool = False  # answered with a dropped connection (the client saw no status)
+    at: float = 0.0  # when it arrived, on the double's clock
 
 
 def seconds_to_utc_midnight(now: float) -> int:
