@@ -17,12 +17,9 @@ Exits 2 when a target is missed.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,14 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
 
-from bench_sync import purchases  # noqa: E402
+from bench_sync import ask_counts as ask, bench_connection, bench_main, purchases, start_doubles  # noqa: E402
 from pexxero import models  # noqa: E402
 from pexxero.sandbox import demo, receipts  # noqa: E402
 from pexxero.sandbox.pex_double import PexDouble  # noqa: E402
 from pexxero.sandbox.seed import sandbox_setup  # noqa: E402
-from pexxero.sandbox.xero_double import XeroDouble  # noqa: E402
 from pexxero.sync import run_sync  # noqa: E402
-from sandbox_env import make_connection  # noqa: E402
 
 CALLS_PER_RECEIPT_TARGET, RATE_TARGET = 1.02, 57.0
 UPLOAD = "PUT /BankTransactions/Attachments"
@@ -68,12 +63,7 @@ def serve(count: int, latency: float) -> int:
     rows = purchases(count, pex.today)
     pex.transactions = {"cardholder": rows, "business": []}
     pex.attachments = {row["TransactionId"]: [receipt_for(row, n)] for n, row in enumerate(rows)}
-    xero = XeroDouble(seed_records=False)  # Xero's real limits: 60 a minute, 5 at once
-    pex.start()
-    xero.start()
-    xero.latency = latency
-    print(json.dumps({"env": {**pex.env, **xero.env}, "token": xero.grant([demo.TENANT_ID]),
-                      "today": pex.today.isoformat()}), flush=True)
+    xero = start_doubles(pex, latency)
     for line in sys.stdin:  # "counts N": the calls since request N, per endpoint, and the uploads' arrivals
         since = int(line.split()[1])
         recorded = list(xero.requests)[since:]
@@ -87,40 +77,14 @@ def serve(count: int, latency: float) -> int:
     return 0
 
 
-def ask(child, since: int) -> dict:
-    child.stdin.write(f"counts {since}\n")
-    child.stdin.flush()
-    return json.loads(child.stdout.readline())
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--receipts", type=int, default=150)
-    parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        return serve(args.receipts, args.latency)
-    child = subprocess.Popen([sys.executable, __file__, "--serve", "--receipts", str(args.receipts),
-                              "--latency", str(args.latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-    try:
-        ready = json.loads(child.stdout.readline())
-        return measure(args, ready, child)
-    finally:
-        child.stdin.close()
-        child.wait(30)
+    return bench_main(__file__, __doc__, "--receipts", 150, serve, measure)
 
 
 def measure(args, ready: dict, child) -> int:
-    os.environ.update(ready["env"])
     today = date.fromisoformat(ready["today"])
     with tempfile.TemporaryDirectory() as tmp:
-        conn = make_connection(Path(tmp) / "bench.db", ready["env"])
-        conn.connect_pex(demo.PEX_TOKEN)
-        conn.connect_xero(ready["token"], demo.TENANT_ID)
-        conn.save_setup(sandbox_setup(today))  # receipts as attachments: on
-        conn.refresh_pex(today=today)
+        conn = bench_connection(Path(tmp), ready, sandbox_setup(today))  # receipts as attachments: on
         before = ask(child, 0)["seen"]
         started = time.perf_counter()
         run = run_sync(conn, today=today)

@@ -65,18 +65,25 @@ def purchases(n: int, today, seed: int = 1) -> list[dict]:
     return rows
 
 
+def start_doubles(pex: PexDouble, latency: float) -> XeroDouble:
+    """Start `pex` and an empty Xero double at Xero's real limits (60 a minute, 5 at once) with `latency` per
+    call, and print the one JSON line the parent reads: the environment, a token set and PEX's today."""
+    xero = XeroDouble(seed_records=False)
+    pex.start()
+    xero.start()
+    xero.latency = latency
+    print(json.dumps({"env": {**pex.env, **xero.env}, "token": xero.grant([demo.TENANT_ID]),
+                      "today": pex.today.isoformat()}), flush=True)
+    return xero
+
+
 def serve(count: int, latency: float) -> int:
     """Child mode: both doubles with the bench's data, in their own process (Xero's work is not ours), until
     standard input closes. Prints one JSON line: the environment and a token set for the parent."""
     pex = PexDouble()
     pex.transactions = {"cardholder": purchases(count, pex.today), "business": []}
     pex.attachments = {}
-    xero = XeroDouble(seed_records=False)  # Xero's real limits: 60 a minute, 5 at once
-    pex.start()
-    xero.start()
-    xero.latency = latency
-    print(json.dumps({"env": {**pex.env, **xero.env}, "token": xero.grant([demo.TENANT_ID]),
-                      "today": pex.today.isoformat()}), flush=True)
+    xero = start_doubles(pex, latency)
     answer_counts(xero)
     xero.stop()
     pex.stop()
@@ -99,16 +106,9 @@ def ask_counts(child, since: int) -> dict:
     return json.loads(child.stdout.readline())
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--purchases", type=int, default=1000)
-    parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        return serve(args.purchases, args.latency)
-
-    child = subprocess.Popen([sys.executable, __file__, "--serve", "--purchases", str(args.purchases),
+def run_with_doubles(script: str, count_flag: str, args, measure) -> int:
+    """Start `script --serve` (the doubles in a process of their own), hand what it prints to `measure`, stop it."""
+    child = subprocess.Popen([sys.executable, script, "--serve", count_flag, str(getattr(args, count_flag[2:])),
                               "--latency", str(args.latency)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
     try:
@@ -119,16 +119,39 @@ def main() -> int:
         child.wait(30)
 
 
-def measure(args, ready: dict, child) -> int:
+def bench_connection(directory: Path, ready: dict, setup):
+    """A connection to the child's doubles with `setup`, its local PEX copy filled as a preview leaves it."""
     os.environ.update(ready["env"])
+    conn = make_connection(directory / "bench.db", ready["env"])
+    conn.connect_pex(demo.PEX_TOKEN)
+    conn.connect_xero(ready["token"], demo.TENANT_ID)
+    conn.save_setup(setup)
+    conn.refresh_pex(today=date.fromisoformat(ready["today"]))
+    return conn
+
+
+def bench_main(script: str, doc: str, count_flag: str, default: int, serve, measure) -> int:
+    """A bench's command line: `--serve` runs the doubles (the child), otherwise start the child and measure."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument(count_flag, type=int, default=default)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(getattr(args, count_flag[2:]), args.latency)
+    return run_with_doubles(script, count_flag, args, measure)
+
+
+def main() -> int:
+    return bench_main(__file__, __doc__, "--purchases", 1000, serve, measure)
+
+
+def measure(args, ready: dict, child) -> int:
     today = date.fromisoformat(ready["today"])
     with tempfile.TemporaryDirectory() as tmp:
-        conn = make_connection(Path(tmp) / "bench.db", ready["env"])
-        conn.connect_pex(demo.PEX_TOKEN)
-        conn.connect_xero(ready["token"], demo.TENANT_ID)
         setup = sandbox_setup(today)
-        conn.save_setup(replace(setup, purchases=replace(setup.purchases, attachments=False)))
-        conn.refresh_pex(today=today)  # the local PEX copy, as the preview before a sync leaves it
+        conn = bench_connection(Path(tmp), ready, replace(setup, purchases=replace(setup.purchases,
+                                                                                    attachments=False)))
         before = ask_counts(child, 0)["seen"]
         started = time.perf_counter()
         run = run_sync(conn, today=today)

@@ -24,17 +24,8 @@ from xero_python.api_client.oauth2 import OAuth2Token
 from xero_python.identity import IdentityApi
 
 from pexxero.clients.endpoints import Endpoints
-from pexxero.models import (
-    AttachmentFile,
-    PlannedRecord,
-    XeroAccount,
-    XeroBankTransaction,
-    XeroBankTransfer,
-    XeroContact,
-    XeroOrganisation,
-    XeroTenant,
-    XeroTrackingCategory,
-)
+from pexxero.models import (AttachmentFile, PlannedRecord, XeroAccount, XeroBankTransaction, XeroBankTransfer,
+                            XeroContact, XeroOrganisation, XeroTenant, XeroTrackingCategory)
 from pexxero.clients.xero_calls import (
     DAILY_CALLS,
     MAX_RATE_WAIT,
