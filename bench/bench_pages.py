@@ -8,8 +8,13 @@ Measured twice, against the sandbox doubles; the target is within 3 s each:
   Preview figure includes building the 10,000-row preview itself (reading Xero, mapping, the diff); the reload
   after it is the page alone.
 
+Then the build alone: `Connection.preview()` on 10,000 rows in the local PEX copy, timed by phase (reading the
+copy, Xero's reads through the double, mapping, the diff, saving the plan), best of 3 after one warm-up build (as a
+server that has built a preview once); the goal is within 2 s.
+
     python bench/bench_pages.py            # both
     python bench/bench_pages.py --no-browser
+    python bench/bench_pages.py --build-only
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pexxero import models  # noqa: E402
 from pexxero.sandbox import start_sandbox  # noqa: E402
 
 TARGET = 3.0
+BUILD_GOAL = 2.0
 PREVIEW_ROWS = 10_000
 SYNC_ITEMS = 1_000
 
@@ -74,9 +80,63 @@ def many_pex_transactions(conn, rows: int) -> int:
     copies = [replace(base[i % len(base)], transaction_id=700_000_000 + i) for i in range(rows)]
     now = datetime.now(timezone.utc)
     conn.store.save_pex_transactions(conn.connection_id, copies, fetched_at=now, window=(start, end))
+    # as a whole-range read of today: the page's own refresh is not due, so it keeps these rows (a due refresh
+    # would replace the window with what the PEX double holds)
     conn.store.set_meta(f"pex_cache:{conn.connection_id}",
-                        {"start": start.isoformat(), "end": end.isoformat(), "fetched_at": now.isoformat()})
+                        {"start": start.isoformat(), "end": end.isoformat(), "fetched_at": now.isoformat(),
+                         "full_day": today.isoformat(), "full_at": now.isoformat()})
     return len(copies)
+
+
+BUILD_PHASES = ("read PEX copy", "Xero reads", "mapping", "reconcile", "save plan")
+
+
+def build_figures(sandbox, db: str, runs: int = 3) -> tuple[dict[str, float], int]:
+    """The best of `runs` builds of a 10,000-row preview (after a warm-up build), by phase; and its row count."""
+    from contextlib import ExitStack
+    from unittest import mock
+
+    from pexxero import connection
+
+    conn = set_up(db, sandbox)
+    many_pex_transactions(conn, PREVIEW_ROWS)
+    conn.preview(refresh=False)  # warm-up: imports, the Xero token, the gateway
+    spent: dict[str, float] = {}
+
+    def timed(phase, fn):
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - started
+        return run
+
+    xero = conn.xero()
+    best: dict[str, float] = {}
+    rows = 0
+    for _ in range(runs):
+        spent.clear()
+        with ExitStack() as stack:
+            for target, name, phase in (
+                (conn, "pex_transactions", "read PEX copy"),
+                (conn, "reference", "Xero reads"),  # accounts, tracking, organisation (and PEX's tag list)
+                (xero, "bank_transactions", "Xero reads"),
+                (xero, "bank_transfers", "Xero reads"),
+                (connection.mapping, "plan", "mapping"),
+                (connection.reconcile, "reconcile", "reconcile"),
+                (conn, "_save_plan", "save plan"),
+            ):
+                stack.enter_context(mock.patch.object(target, name, timed(phase, getattr(target, name))))
+            started = time.perf_counter()
+            built = conn.preview(refresh=False)
+            total = time.perf_counter() - started
+        rows = len(built.frame)
+        if not best or total < best["total"]:
+            best = {**{phase: spent.get(phase, 0.0) for phase in BUILD_PHASES}, "total": total}
+    best["other"] = best["total"] - sum(best[phase] for phase in BUILD_PHASES)
+    conn.close()
+    return best, rows
 
 
 def browser_figures(sandbox, db: str) -> dict[str, float]:
@@ -157,10 +217,21 @@ def browser_figures(sandbox, db: str) -> dict[str, float]:
     return figures
 
 
+def print_build(build: dict[str, float], rows: int) -> bool:
+    phases = ", ".join(f"{phase} {build[phase]:.2f} s" for phase in (*BUILD_PHASES, "other"))
+    print(f"Building a {rows:,}-row preview (best of 3): {phases}; total {build['total']:.2f} s "
+          f"(goal {BUILD_GOAL:.0f} s)", flush=True)
+    return build["total"] <= BUILD_GOAL
+
+
 def main() -> int:
     sandbox = start_sandbox()
     sandbox.xero.limits.minute_limit = 10_000
     os.environ.update(sandbox.env)
+    if "--build-only" in sys.argv:
+        build, rows = build_figures(sandbox, str(Path(tempfile.mkdtemp(prefix="pexxero-bench-")) / "build.db"))
+        sandbox.stop()
+        return 0 if print_build(build, rows) else 1
     db = str(Path(tempfile.mkdtemp(prefix="pexxero-bench-")) / "bench.db")
     os.environ["PEXXERO_DB"] = db
     conn = set_up(db, sandbox)
@@ -181,13 +252,15 @@ def main() -> int:
     if "--no-browser" not in sys.argv and Path(CHROMIUM).exists():
         browser_db = str(Path(tempfile.mkdtemp(prefix="pexxero-bench-")) / "browser.db")
         results.update(browser_figures(sandbox, browser_db))
+    build, rows = build_figures(sandbox, str(Path(tempfile.mkdtemp(prefix="pexxero-bench-")) / "build.db"))
     sandbox.stop()
 
     worst = 0.0
     for name, seconds in results.items():
         worst = max(worst, seconds)
         print(f"{name}: {seconds:.2f} s (target {TARGET:.0f} s)", flush=True)
-    return 0 if worst <= TARGET else 1
+    built_in_time = print_build(build, rows)
+    return 0 if worst <= TARGET and built_in_time else 1
 
 
 if __name__ == "__main__":

@@ -197,8 +197,10 @@ def _skip_reason(tx, kind, when: date, setup: Setup, lookup: Lookup, today: date
 
 
 def _missing_required_tag(tx, setup: Setup, lookup: Lookup) -> str:
-    read = [setup.accounts.purchase_account_tag, setup.purchases.description_tag, *setup.purchases.tracking.values()]
-    required = [name for name in read if name and (t := lookup.tag(name)) is not None and t.is_required]
+    required = lookup.required_tags((setup.accounts.purchase_account_tag, setup.purchases.description_tag,
+                                     *setup.purchases.tracking.values()))
+    if not required:
+        return ""
     tag_sets = [s.tags for s in tx.splits] if tx.splits else [tx.tags]
     for name in required:
         for number, tags in enumerate(tag_sets, start=1):

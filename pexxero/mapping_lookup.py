@@ -23,22 +23,60 @@ class Lookup:
         self.tag_by_name = {t.name.strip().lower(): t for t in live_tags}
         self.tag_by_id = {t.id.lower(): t for t in ref.tags}
         self.categories = {c.name.strip().lower(): c for c in ref.tracking}
+        # answers already given in this plan: every one depends only on ReferenceData and its arguments, and
+        # 10,000 rows ask the same few questions
+        self._tags: dict[str, Optional[TagDefinition]] = {}
+        self._wanted: dict[str, tuple[Optional[str], str]] = {}
+        self._required: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._resolved: dict[tuple, object] = {}
+
+    def _memo(self, key: tuple, resolve):
+        """resolve() once per key: its value, or the same Blocked again (a new exception, the same words)."""
+        try:
+            found = self._resolved[key]
+        except KeyError:
+            try:
+                found = resolve()
+            except Blocked as blocked:
+                found = blocked
+            self._resolved[key] = found
+        if isinstance(found, Blocked):
+            raise Blocked(str(found))
+        return found
 
     # --- tags
     def tag(self, name: str) -> Optional[TagDefinition]:
-        return self.tag_by_name.get(name.strip().lower())
+        try:
+            return self._tags[name]
+        except KeyError:
+            found = self._tags[name] = self.tag_by_name.get(name.strip().lower())
+            return found
+
+    def required_tags(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of `names` (setup fields naming PEX tags, "" when unset) that PEX marks required, in order."""
+        try:
+            return self._required[names]
+        except KeyError:
+            found = self._required[names] = tuple(
+                name for name in names if name and (t := self.tag(name)) is not None and t.is_required)
+            return found
 
     def tag_value(self, tags: Iterable[TagValue], name: str) -> str:
         """The raw value of the tag called `name` ("" when absent). Matched on the definition id, else the name."""
-        definition = self.tag(name)
-        wanted_id = definition.id.lower() if definition else None
-        for value in tags:
-            if wanted_id and value.field_id.lower() == wanted_id:
-                return str(value.value).strip()
+        try:
+            wanted_id, folded = self._wanted[name]
+        except KeyError:
+            definition = self.tag(name)
+            wanted_id, folded = self._wanted[name] = (definition.id.lower() if definition else None,
+                                                      name.strip().lower())
+        if wanted_id:
+            for value in tags:
+                if value.field_id.lower() == wanted_id:
+                    return str(value.value).strip()
         for value in tags:
             known = self.tag_by_id.get(value.field_id.lower())
             label = value.name or (known.name if known else "")
-            if label.strip().lower() == name.strip().lower():
+            if label.strip().lower() == folded:
                 return str(value.value).strip()
         return ""
 
@@ -56,6 +94,9 @@ class Lookup:
 
     def usable_account(self, code: str, role: str, setting: str) -> XeroAccount:
         """The account a setup field names, or Blocked naming the field to change."""
+        return self._memo(("usable_account", code, role, setting), lambda: self._usable_account(code, role, setting))
+
+    def _usable_account(self, code: str, role: str, setting: str) -> XeroAccount:
         if not code.strip():
             raise Blocked(f"no {role} account is set: choose one in setup step 4 ({setting})")
         account = self.account(code)
@@ -70,6 +111,9 @@ class Lookup:
 
     def account_from_tag(self, tag_name: str, raw: str) -> XeroAccount:
         """FindMatchingEntity order: id == option Value › code › account name == option Name › name == Value."""
+        return self._memo(("account_from_tag", tag_name, raw), lambda: self._account_from_tag(tag_name, raw))
+
+    def _account_from_tag(self, tag_name: str, raw: str) -> XeroAccount:
         option = self.option_name(tag_name, raw)
         account = (
             self.by_id.get(raw.lower())
@@ -93,6 +137,10 @@ class Lookup:
     # --- tracking
     def tracking(self, category_name: str, raw: str, source: str, tag_name: str = "") -> Tracking:
         """A tracking value from an option id or name; `source` says where it came from for the reason."""
+        return self._memo(("tracking", category_name, raw, source, tag_name),
+                          lambda: self._tracking(category_name, raw, source, tag_name))
+
+    def _tracking(self, category_name: str, raw: str, source: str, tag_name: str) -> Tracking:
         category = self.categories.get(category_name.strip().lower())
         if category is None or category.status.upper() != "ACTIVE":
             raise Blocked(

@@ -43,8 +43,9 @@ class Preview:
         frame = self.frame
         rows = frame[frame["status"].isin([NEW, CHANGED, POSSIBLE_DUPLICATE, VOIDED])]
         return [
-            {"pex_id": int(r.pex_id), "status": r.status, "xero_id": r.xero_id or "",
-             "planned": planned_to_json(r.planned) if r.planned is not None else None}
-            for r in rows.itertuples()
-            if r.planned is not None or r.status == VOIDED  # a voided row: the Xero record shown for removal
+            {"pex_id": int(pex_id), "status": status, "xero_id": xero_id or "",
+             "planned": planned_to_json(planned) if planned is not None else None}
+            for pex_id, status, xero_id, planned in zip(rows["pex_id"], rows["status"], rows["xero_id"],
+                                                         rows["planned"])
+            if planned is not None or status == VOIDED  # a voided row: the Xero record shown for removal
         ]

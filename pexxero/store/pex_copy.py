@@ -66,13 +66,14 @@ class PexCopyTables(Tables):
 
         Both dates, because the setup may post by either: mapping decides which applies and skips the rest.
         """
-        rows = self._rows(
-            "SELECT * FROM pex_transactions WHERE connection_id = ? "
+        rows = self._pairs(
+            f"SELECT {', '.join(_COLUMNS)} FROM pex_transactions WHERE connection_id = ? "
             "AND (transaction_date BETWEEN ? AND ? OR settlement_date BETWEEN ? AND ?) "
             "ORDER BY transaction_time, transaction_id",
             (connection_id, start.isoformat(), end.isoformat(), start.isoformat(), end.isoformat()),
         )
-        return [_transaction_from(r) for r in rows]
+        decode = _Decoder()
+        return [decode(r) for r in rows]
 
     def pex_fetch_state(self, connection_id: int) -> dict:
         """What was fetched from PEX and when, for incremental refresh.
@@ -140,29 +141,59 @@ def _row_from(connection_id: int, t: PexTransaction, fetched_at: datetime) -> di
     }
 
 
-def _transaction_from(r: dict) -> PexTransaction:
-    return PexTransaction(
-        transaction_id=r["transaction_id"],
-        acct_id=r["acct_id"],
-        ledger=r["ledger"],
-        transaction_type=r["transaction_type"],
-        category=r["category"],
-        amount=Decimal(r["amount"]),
-        transaction_time=datetime.fromisoformat(r["transaction_time"]),
-        settlement_time=datetime.fromisoformat(r["settlement_time"]) if r["settlement_time"] else None,
-        description=r["description"],
-        merchant_name=r["merchant_name"],
-        merchant_name_normalized=r["merchant_name_normalized"],
-        is_pending=bool(r["is_pending"]),
-        is_decline=bool(r["is_decline"]),
-        approval_status=r["approval_status"],
-        auth_transaction_id=r["auth_transaction_id"],
-        tags=_tags_from(json.loads(r["tags"])),
-        splits=tuple(Split(Decimal(s["amount"]), _tags_from(s["tags"])) for s in json.loads(r["splits"])),
-        cardholder=r["cardholder"],
-        notes=tuple(json.loads(r["notes"])),
-        problem=r.get("problem") or "",
-    )
+_COLUMNS = (
+    "transaction_id", "acct_id", "ledger", "transaction_type", "category", "amount", "transaction_time",
+    "settlement_time", "description", "merchant_name", "merchant_name_normalized", "is_pending", "is_decline",
+    "approval_status", "auth_transaction_id", "tags", "splits", "cardholder", "notes", "problem",
+)
+
+
+class _Decoder:
+    """Rows of `_COLUMNS` -> PexTransaction, the inverse of `_row_from`. The JSON columns
+    repeat across rows (the same tags, no splits, no notes): each distinct text is decoded once (the values are
+    immutable, so rows share them)."""
+
+    def __init__(self):
+        self.tags: dict[str, tuple[TagValue, ...]] = {}
+        self.splits: dict[str, tuple[Split, ...]] = {}
+        self.notes: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, row: tuple) -> PexTransaction:
+        (transaction_id, acct_id, ledger, transaction_type, category, amount, transaction_time, settlement_time,
+         description, merchant_name, merchant_name_normalized, is_pending, is_decline, approval_status,
+         auth_transaction_id, tags, splits, cardholder, notes, problem) = row
+        tag_values = self.tags.get(tags)
+        if tag_values is None:
+            tag_values = self.tags[tags] = _tags_from(json.loads(tags))
+        split_values = self.splits.get(splits)
+        if split_values is None:
+            split_values = self.splits[splits] = tuple(
+                Split(Decimal(s["amount"]), _tags_from(s["tags"])) for s in json.loads(splits))
+        note_values = self.notes.get(notes)
+        if note_values is None:
+            note_values = self.notes[notes] = tuple(json.loads(notes))
+        return PexTransaction(
+            transaction_id=transaction_id,
+            acct_id=acct_id,
+            ledger=ledger,
+            transaction_type=transaction_type,
+            category=category,
+            amount=Decimal(amount),
+            transaction_time=datetime.fromisoformat(transaction_time),
+            settlement_time=datetime.fromisoformat(settlement_time) if settlement_time else None,
+            description=description,
+            merchant_name=merchant_name,
+            merchant_name_normalized=merchant_name_normalized,
+            is_pending=bool(is_pending),
+            is_decline=bool(is_decline),
+            approval_status=approval_status,
+            auth_transaction_id=auth_transaction_id,
+            tags=tag_values,
+            splits=split_values,
+            cardholder=cardholder,
+            notes=note_values,
+            problem=problem or "",
+        )
 
 
 def _merged(ranges: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
