@@ -148,10 +148,10 @@ def sync(args: argparse.Namespace) -> int:
     except AlreadyRunning as exc:
         print(f"Not started: {exc}.", file=sys.stderr)
         return 1
+    print(f"Run {run['id']}: {run['status'].title()} — {run['written']} of {run['to_write']} written. {run['message']}")
     said = budget.run_sentence(conn, run["id"])
     if said:
         print(said)
-    print(f"Run {run['id']}: {run['status'].title()} — {run['written']} of {run['to_write']} written. {run['message']}")
     tenant = run.get("tenant_id") or conn.tenant_id()
     print(f"Xero organisation: {_organisation(conn.tenant_name(tenant), tenant)}")
     if errors.is_session_failure(run["message"]):
