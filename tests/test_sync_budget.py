@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import pytest
-from page_helpers import app, no_exception, set_up, texts
+from page_helpers import ESCAPED, app, fake_run, no_exception, set_up, texts
 from sandbox_env import PROJECT_ROOT, open_sandbox
 
 from pexxero import models, views
@@ -183,6 +183,19 @@ def test_the_preview_page_says_what_the_sync_needs_and_what_is_left_today(page_e
     no_exception(at)
     shown = texts(at)
     assert "A sync of this preview needs" in shown and "left today" in shown, shown
+
+
+def test_the_sync_page_shows_the_receipt_phase_with_its_own_bar_and_time_left(page_env, doubles):
+    conn = set_up(page_env, doubles)
+    conn.preview()  # the plan the page syncs, and what it needs today
+    run_id = fake_run(conn, models.RUNNING, [(1, models.CREATED), (2, models.CREATED)], to_write=2,
+                      step="attaching receipts: 10 of 130")
+    conn.store.update_run(run_id, receipts_to_send=130, receipts_attached=10)
+    at = app("sync").run()
+    no_exception(at)
+    bars = [ESCAPED.sub(r"\1", e.proto.text) for e in at if type(e).__name__ == "Progress"]
+    assert bars[1:] == ["Receipts: 10 of 130 done; 120 receipts left, about 2 min at 60 a minute"], bars
+    assert "This sync needs" in texts(at) and "left today" in texts(at)
 
 
 # ------------------------------------------------------------------------------------------ the progress line
