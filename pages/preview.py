@@ -14,6 +14,7 @@ import streamlit as st
 from pages.common import context, widgets
 from pexxero import views
 from pexxero.models import KINDS, STATUSES, VOIDED
+from pexxero.sync import budget
 
 widgets.header("Preview")
 conn = context.connection()
@@ -39,6 +40,7 @@ if preview is None:
 frame = preview.frame
 top.caption(f"{preview.start} to {preview.end} · {len(frame):,} rows · {views.built_ago(preview.built_at)}")
 top.caption(views.pex_copy_text(conn.pex_freshness()))
+top.caption(budget.preview_sentence(conn, preview), help=budget.ALLOWANCE_HELP)
 if getattr(preview, "rejected", None):
     with st.expander(f"{len(preview.rejected)} PEX rows could not be read and are not listed — fix them in PEX",
                      icon=":material/warning:"):

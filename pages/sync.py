@@ -9,7 +9,7 @@ import streamlit as st
 
 from pages.common import context, widgets
 from pexxero import errors, history, models, views
-from pexxero.sync import start_background
+from pexxero.sync import budget, start_background
 
 POLL_SECONDS = 1.0
 
@@ -39,6 +39,7 @@ elif plan is None:
 else:
     right.caption(f"Syncs the preview of {plan['start']} to {plan['end']} built "
                   f"{views.built_ago(plan['built_at'])[6:]}: {len(plan['items']):,} rows to consider.")
+    right.caption(budget.plan_sentence(conn, plan["items"]), help=budget.ALLOWANCE_HELP)
 if left.button("SYNC", type="primary", disabled=running is not None or plan is None, width="stretch"):
     start(retry_failed=False)
 if mid.button("CANCEL", disabled=running is None, width="stretch"):
@@ -61,6 +62,8 @@ def progress(run_id: int) -> None:
     st.markdown(f"**Run {run_id}** · :{colour}-badge[{run['status'].title()}]"
                 + (" · cancel requested" if run["cancel_requested"] and state["active"] else ""))
     st.progress(state["fraction"], text=widgets.plain(state["text"]))
+    if state["receipt_phase"]:
+        st.progress(state["receipt_fraction"], text=widgets.plain(state["receipt_text"]))
     c = st.columns(7)
     c[0].metric("Created", state["created"])
     c[1].metric("Updated", state["updated"])

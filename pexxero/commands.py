@@ -109,6 +109,7 @@ def _organisation(name: str, tenant_id: str) -> str:
 
 def preview(args: argparse.Namespace) -> int:
     from pexxero.reconcile_report import TOTALS_DEFINITION
+    from pexxero.sync import budget
     from pexxero.views import pex_copy_text
 
     conn = _conn(args)
@@ -120,6 +121,7 @@ def preview(args: argparse.Namespace) -> int:
     print(table([[r["status"], r["count"], money(r["money_out"]), money(r["money_in"]), money(r["net"])]
                  for r in summary.to_dict("records")], ["status", "count", "money out", "money in", "net"]))
     print(TOTALS_DEFINITION)
+    print(budget.preview_sentence(conn, result))
     if result.rejected:
         print(f"{len(result.rejected)} PEX rows could not be read and are not listed (fix them in PEX):",
               file=sys.stderr)
@@ -132,17 +134,24 @@ def preview(args: argparse.Namespace) -> int:
 
 
 def sync(args: argparse.Namespace) -> int:
-    from pexxero.sync import EXIT_CODES, run_sync
+    from pexxero.sync import EXIT_CODES, budget, run_sync
+
+    from pexxero.progress_line import ProgressLine
 
     conn = _conn(args)
     try:
-        run = run_sync(conn, run_id=getattr(args, "run_id", None), retry_failed=args.retry_failed,
-                       from_preview=getattr(args, "from_preview", False),
-                       full_refresh=getattr(args, "full_refresh", False))
+        with ProgressLine(conn.store, conn.connection_id, sys.stderr) as progress:
+            run = run_sync(conn, run_id=getattr(args, "run_id", None), retry_failed=args.retry_failed,
+                           from_preview=getattr(args, "from_preview", False),
+                           full_refresh=getattr(args, "full_refresh", False))
+            progress.finish(run, conn.run_counts(run["id"]))
     except AlreadyRunning as exc:
         print(f"Not started: {exc}.", file=sys.stderr)
         return 1
     print(f"Run {run['id']}: {run['status'].title()} — {run['written']} of {run['to_write']} written. {run['message']}")
+    said = budget.run_sentence(conn, run["id"])
+    if said:
+        print(said)
     tenant = run.get("tenant_id") or conn.tenant_id()
     print(f"Xero organisation: {_organisation(conn.tenant_name(tenant), tenant)}")
     if errors.is_session_failure(run["message"]):

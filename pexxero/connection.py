@@ -50,6 +50,8 @@ class Connection(LocalPexCopy):
     _xero: Optional[XeroPort] = field(default=None, init=False, repr=False)
     # the organisation held by `pinned_tenant()` for a preview or a sync ("" when none is held)
     _tenant_override: str = field(default="", init=False, repr=False)
+    # the day's budget: (gateway, its call count) when the calls were last added to today's count
+    budget_mark: Optional[tuple] = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------------------- credentials
 
@@ -209,6 +211,17 @@ class Connection(LocalPexCopy):
     def xero_calls(self) -> int:
         """Xero calls this connection's gateway made so far (0 before it exists: building it calls nothing)."""
         return getattr(self._xero, "calls", 0) if self._xero is not None else 0
+
+    def xero_day_remaining(self) -> Optional[int]:
+        """Xero's `X-DayLimit-Remaining` in the gateway's latest answer (None before the gateway or an answer)."""
+        if self._xero is None or not hasattr(self._xero, "day_remaining"):
+            return None
+        value = self._xero.day_remaining()
+        return None if value is None else int(value)
+
+    def xero_gateway_built(self) -> Optional[XeroPort]:
+        """The gateway if this connection built one already (None: nothing was called yet)."""
+        return self._xero
 
     def close(self) -> None:
         for client in (self._pex,):

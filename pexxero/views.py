@@ -199,7 +199,17 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
             text = f"{text} — {done} of {to_write} done"
     else:
         text = f"{run['status'].title()}: {run.get('message') or ''}".rstrip(": ")
+    # the receipt phase (records written, receipts being sent) has its own bar and an estimate of the time left
+    receipt_phase = active and receipts_total > 0 and str(run.get("step") or "").startswith("attaching receipts")
+    receipt_text = ""
+    if receipt_phase:
+        from pexxero.sync.budget import receipt_eta
+
+        receipt_text = (f"Receipts: {receipts_done:,} of {receipts_total:,} done; "
+                        f"{receipt_eta(receipts_total - receipts_done)}")
     return {
+        "receipt_phase": receipt_phase, "receipt_text": receipt_text,
+        "receipt_fraction": (receipts_done / receipts_total) if receipts_total else 0.0,
         "fraction": fraction, "text": text, "active": active, "done": done, "to_write": to_write,
         "created": int(counts.get(models.CREATED, 0)), "updated": int(counts.get(models.UPDATED, 0)),
         "failed": int(counts.get(models.ITEM_FAILED, 0)), "skipped": int(counts.get(models.ITEM_SKIPPED, 0)),

@@ -34,7 +34,7 @@ def daily_allowance(env: Optional[Mapping[str, str]] = None) -> int:
     """The calls a day this app may make per organisation: `$PEXXERO_XERO_DAILY_CALLS` (a whole number, e.g.
     1000 on Xero's Starter tier), else DAILY_CALLS."""
     env = os.environ if env is None else env
-    text = (env.get(DAILY_CALLS_ENV) or "").strip()
+    text = (env.get(DAILY_CALLS_ENV) or "").strip().replace(",", "")
     if not text:
         return DAILY_CALLS
     try:

@@ -108,6 +108,8 @@ class RunState:
     notes: list[str] = field(default_factory=list)
     tenant: str = ""  # the Xero organisation this run works on, from its start to its end
     waiting: str = ""  # requests left in flight to other organisations, in words
+    meter: Optional[object] = None  # the day's Xero calls left, as the run spends them (sync/budget.py)
+    budget_line: str = ""  # what the plan needs against what is left today, in words
 
     @property
     def store(self) -> "Store":

@@ -7,6 +7,7 @@ import json
 
 from pexxero import models
 from pexxero.models import CHANGED, SYNCED, marker
+from pexxero.sync import budget
 from pexxero.sync.base import MAX_ATTACHMENTS, MAX_RECEIPT_BYTES, RunState, idempotency_key
 
 
@@ -103,6 +104,8 @@ class Attaching(RunState):
 
         for n, (pex_id, xero_id, att) in enumerate(sends):
             self.checkpoint(f"attaching receipts: {n} of {len(sends)}")
+            if self.meter is not None and not self.meter.fits():  # the day's calls are used up: pause here
+                raise budget.receipt_stop(self, n, len(sends) - n)
             try:
                 if not self._attach_one(pex_id, xero_id, att, local):
                     self.attachment_failures += len(sends) - n - 1  # not sent: the next sync sends them
@@ -114,6 +117,7 @@ class Attaching(RunState):
                 self._receipt(pex_id, att.attachment_id, models.RECEIPT_WAITING,
                               f"PEX could not hand out the file ({exc.message}); the next sync tries again",
                               status=models.NOT_IN_PEX, xero_parent_id=xero_id)
+        budget.remember_receipts_left(self.conn, self.tenant, 0)
 
     def _pex_stopped_receipts(self, exc, left: int, what: str) -> None:
         # the records are in Xero; what is left is receipts, which the next sync attaches

@@ -11,6 +11,7 @@ from typing import Optional
 from pexxero import models
 from pexxero.store import AlreadyRunning, DatabaseUnwritable, Store
 from pexxero.store.sync_tables import now_iso
+from pexxero.sync import budget
 from pexxero.sync.base import BATCH_SIZE, DATABASE_FAILED, HEARTBEAT_SECONDS, RunState, Stop, pex_stopped
 from pexxero.sync.receipts import Attaching
 from pexxero.sync.removals import Removing
@@ -88,6 +89,7 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
         store.add_items(run_id, items)
         to_write = sum(1 for it in items if it["outcome"] == models.PLANNED)
         store.update_run(run_id, to_write=to_write)
+        budget.plan_run(runner, items)
         runner.write(items)
         runner.remove(items)
         runner.attach()
@@ -124,6 +126,7 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
         message = str(exc) if isinstance(exc, NotConnected) else f"the sync stopped on an unexpected error: {type(exc).__name__}: {exc}"
     finally:
         beat.stop()
+        budget.note_run_end(conn)
         end = dict(status=status, message=message, ended_at=now_iso(), written=runner.written,
                    failed=runner.failed, resume_at=resume_at, calls=_calls(conn) - calls_before, step="",
                    receipts_attached=runner.attached, receipts_failed=runner.attachment_failures)
