@@ -23,7 +23,7 @@ from datetime import date, datetime, timezone
 from typing import Iterable, Optional, Sequence
 
 from pexxero.models import (
-    CREATED, INTERRUPTED, ITEM_FAILED, QUEUED, REMOVED, RUNNING, SENDING, UPDATED,
+    CREATED, INTERRUPTED, ITEM_FAILED, QUEUED, REMOVED, RUNNING, SENDING, UPDATED, SyncItem,
 )
 from pexxero.store.db import DatabaseUnwritable, Tables
 from pexxero.errors import PexxeroError
@@ -169,14 +169,14 @@ class SyncTables(Tables):
 
     # ------------------------------------------------------------------------------------------ items
 
-    def add_items(self, run_id: int, items: Iterable[dict]) -> None:
+    def add_items(self, run_id: int, items: Iterable[SyncItem]) -> None:
+        """A run's items (`SyncItem`), one `run_items` row each."""
         with self.transaction() as db:
             db.conn.executemany(
                 "INSERT OR REPLACE INTO run_items (run_id, pex_id, kind, record_type, reference, date, amount, label, "
                 "action, outcome, reason, xero_id, planned) VALUES (:run_id, :pex_id, :kind, :record_type, :reference, "
                 ":date, :amount, :label, :action, :outcome, :reason, :xero_id, :planned)",
-                [{"run_id": run_id, "reason": "", "xero_id": "", "planned": None, "action": "create", **item}
-                 for item in items],
+                [{"run_id": run_id, **item.row()} for item in items],
             )
 
     def set_items(self, run_id: int, pex_ids: Iterable[int], **fields) -> None:
