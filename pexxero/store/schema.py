@@ -242,3 +242,14 @@ _SYNC_SCHEMA = """
 """
 
 
+
+
+@migration
+def _0006_chosen_tenant(db: Database) -> None:
+    """The chosen Xero organisation is kept in one place, the connection's row: it was in the setup's
+    `[xero] tenant_id`, in meta (`xero_tenant:<connection>`) and in the Xero credentials. The setup and meta
+    carry it no more; the credentials' copy (encrypted, so left as it is) is no longer read."""
+    db.execute("ALTER TABLE connections ADD COLUMN tenant_id TEXT NOT NULL DEFAULT ''")
+    db.conn.executemany("UPDATE connections SET tenant_id = ? WHERE id = ?",
+                        [(tenant, cid) for cid, tenant in chosen_tenants(db).items()])
+    db.execute("DELETE FROM meta WHERE key LIKE 'xero\\_tenant:%' ESCAPE '\\'")
