@@ -8,6 +8,7 @@ To change the schema, append a function at the end of this file, decorated with 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from sqlite_utils import Database
 
@@ -253,3 +254,23 @@ def _0006_chosen_tenant(db: Database) -> None:
     db.conn.executemany("UPDATE connections SET tenant_id = ? WHERE id = ?",
                         [(tenant, cid) for cid, tenant in chosen_tenants(db).items()])
     db.execute("DELETE FROM meta WHERE key LIKE 'xero\\_tenant:%' ESCAPE '\\'")
+
+
+@migration
+def _0007_pex_reads(db: Database) -> None:
+    """One record of PEX reads, `pex_fetches`: each read says whether it was a whole-range read (and PEX's day
+    then) and whether it is expired; the copy of that state in meta (`pex_cache:<connection>`) goes."""
+    db.execute("ALTER TABLE pex_fetches ADD COLUMN whole INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE pex_fetches ADD COLUMN pex_day TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE pex_fetches ADD COLUMN stale INTEGER NOT NULL DEFAULT 0")
+    for key, value in db.execute("SELECT key, value FROM meta WHERE key LIKE 'pex\\_cache:%' ESCAPE '\\'").fetchall():
+        state = json.loads(value) or {}
+        cid = key.split(":", 1)[1]
+        if state.get("full_at"):
+            db.execute("UPDATE pex_fetches SET whole = 1, pex_day = ? WHERE connection_id = ? AND fetched_at = ?",
+                       [state.get("full_day") or "", cid, state["full_at"]])
+        # a last read older than the reads recorded was set back to have the next refresh read PEX: keep that
+        last = db.execute("SELECT MAX(fetched_at) FROM pex_fetches WHERE connection_id = ?", [cid]).fetchone()[0]
+        if last and state.get("fetched_at") and datetime.fromisoformat(state["fetched_at"]) < datetime.fromisoformat(last):
+            db.execute("UPDATE pex_fetches SET stale = 1 WHERE connection_id = ?", [cid])
+    db.execute("DELETE FROM meta WHERE key LIKE 'pex\\_cache:%' ESCAPE '\\'")
