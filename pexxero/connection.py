@@ -190,6 +190,27 @@ class Connection(LocalPexCopy):
         """Xero calls this connection's gateway made so far (0 before it exists: building it calls nothing)."""
         return getattr(self._xero, "calls", 0) if self._xero is not None else 0
 
+    def forget_credentials(self) -> int:
+        """Delete the stored PEX and Xero credentials unread (for a lost key: nothing is revoked); returns how
+        many were deleted."""
+        deleted = self.store.forget_credentials(self.connection_id)
+        self.reset_clients()
+        return deleted
+
+    def reset_clients(self) -> None:
+        """Drop the PEX client and the Xero gateway: the next call builds them again (from the factories, or
+        from the stored credentials)."""
+        self._pex = None
+        self._xero = None
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Close the clients and the database."""
+        self.close()
+        self.store.close()
+
     def close(self) -> None:
         for client in (self._pex,):
             if client is not None and hasattr(client, "close"):
@@ -358,11 +379,13 @@ class Connection(LocalPexCopy):
         self.store.set_meta(f"{name}:{self.connection_id}", value)
 
 
-def open_connection(db_path: str | Path | None = None, **kwargs) -> Connection:
-    """Open (creating if needed) the database and its default connection."""
+def open_connection(db_path: str | Path | None = None, *, check_key: bool = True, **kwargs) -> Connection:
+    """Open (creating if needed) the database and its default connection. It refuses to start when credentials
+    are stored and their key cannot be found (KeyFileMissing); `check_key=False` opens it anyway, for what needs
+    no credentials (the setup's import and export, saving a new PEX token, forgetting unreadable credentials)."""
     path = db_path or default_db_path()
     store = Store.open(path)
-    if store.holds_credentials():  # credentials and no key for them: refuse to start (KeyFileMissing)
+    if check_key and store.holds_credentials():  # credentials and no key for them: refuse to start
         store.key_source()
     return Connection(store=store, connection_id=store.connection_id(), **kwargs)
 
