@@ -8,6 +8,7 @@ the pages and the command line read or write it, so another database can stand b
     credentials.py  encrypted credentials and the Xero token keeper (its cross-process lock)
     pex_copy.py     the local copy of PEX transactions
     sync_tables.py  runs, items, intents, ledger, locks, releases, plans, receipts
+    processes.py    whether the process behind a lock or a queued run is still there
 
 A `Store` may be handed between threads (Streamlit reruns), and its own methods serialise on an internal lock,
 but code that runs long transactions in two threads at once should open one Store each.
