@@ -640,3 +640,23 @@ def test_the_record_of_pex_reads_moves_out_of_meta(tmp_path, monkeypatch):
         assert state["full_at"] == datetime.fromisoformat(whole) and state["full_day"] == "2026-06-01"
         store.expire_pex_reads(1)
         assert store.pex_refresh_state(1)["due_from"] is None
+
+
+def test_a_database_numbered_by_user_version_records_its_migrations_by_name_once(isolated):
+    """Before migrations were recorded by name, `user_version` N said the first N ran: they are recorded as
+    applied (not run again) and only the rest run."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    path = isolated / "old.db"
+    db = Database(path)
+    for fn in store_module.MIGRATIONS[:3]:
+        fn(db)
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+    with Store.open(path) as s:
+        names = [m.name for m in Migrations(store_module.MIGRATION_SET).applied(s.db)]
+        assert names == [fn.__name__ for fn in store_module.MIGRATIONS]
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
+    with Store.open(path) as s:  # reopening records nothing again
+        assert len(Migrations(store_module.MIGRATION_SET).applied(s.db)) == len(store_module.MIGRATIONS)

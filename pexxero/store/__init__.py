@@ -3,7 +3,7 @@
 `Store.open(path)` opens (creating and migrating) the SQLite file; its methods are the only way the engine,
 the pages and the command line read or write it, so another database can stand behind the same methods.
 
-    db.py           opening, migrations by `PRAGMA user_version`, the one transaction helper
+    db.py           opening, migrations (sqlite-utils `Migrations`), the one transaction helper
     schema.py       the migrations (the schema)
     credentials.py  encrypted credentials and the Xero token keeper (its cross-process lock)
     pex_copy.py     the local copy of PEX transactions

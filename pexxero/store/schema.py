@@ -1,6 +1,7 @@
 """The schema, as the migrations that build it (registered in order with `@migration`; see db.py).
 
-Never edit, reorder or remove a migration that has been committed: databases in the field have already run it.
+Never edit, reorder, rename or remove a migration that has been committed: databases in the field have already run
+it, and it is recorded by its function name.
 To change the schema, append a function at the end of this file, decorated with `@migration`, that uses
 `db.execute` with plain SQL (it joins the open transaction).
 """
