@@ -23,6 +23,13 @@ def _conn(args: argparse.Namespace):
     return open_connection(args.db)
 
 
+def _opened(args: argparse.Namespace):
+    """The connection for what needs no stored credentials: opened even when their key is missing."""
+    from pexxero.connection import open_connection
+
+    return open_connection(args.db, check_key=False)
+
+
 def table(rows: list[list[str]], headers: list[str]) -> str:
     """A plain fixed-width table for the terminal: the header, a rule of dashes, one line per row, every cell
     left-aligned as given (amounts arrive formatted, so nothing is parsed as a number)."""
@@ -227,7 +234,6 @@ def _config_import(args: argparse.Namespace) -> int:
     from pexxero.setup import SetupError
     from pexxero.setup_checks import length_errors, validate
     from pexxero.setup_toml import from_toml
-    from pexxero.store import Store
 
     try:
         with open(args.file, encoding="utf-8") as handle:
@@ -242,28 +248,26 @@ def _config_import(args: argparse.Namespace) -> int:
     too_long = length_errors(setup)  # before anything is sent: such a value would not even reach Xero intact
     if too_long:
         return _fail("\n  ".join([refused, *map(str, too_long)]))
-    with Store.open(args.db) as store:
-        connection_id = store.connection_id()
+    with _opened(args) as conn:
         try:
-            reference = reference_loader(store, connection_id, setup)
+            reference = reference_loader(conn.store, conn.connection_id, setup)
         except Exception as exc:  # no credentials, Xero or PEX unreachable: refuse rather than save unchecked
             return _fail(f"{refused}\n  It could not be checked against Xero and PEX: {exc}")
         errors = validate(setup, reference, today=eastern_today())
         if errors:
             return _fail("\n  ".join([refused, *map(str, errors)]))
-        store.save_setup(connection_id, setup)
+        conn.save_setup(setup)
     print(f"Setup imported from {args.file}")
     return 0
 
 
 def _config_export(args: argparse.Namespace) -> int:
     from pexxero.setup_toml import to_toml
-    from pexxero.store import Store
 
     if not os.path.exists(args.db):  # do not leave an empty database behind a mistyped --db
         return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
-    with Store.open(args.db) as store:
-        setup = store.load_setup(store.connection_id())
+    with _opened(args) as conn:
+        setup = conn.saved_setup()
     if setup is None:
         return _fail("No setup is stored yet: import one with `config import FILE.toml` or fill in the dashboard's setup.")
     text = to_toml(setup)
@@ -287,7 +291,6 @@ def connect_pex(args: argparse.Namespace) -> int:
     from pexxero.clients.endpoints import Endpoints
     from pexxero.clients.pex import PexAuthError, PexClient, PexError
     from pexxero.secrets import SecretsError
-    from pexxero.store import Store
 
     token = _secret(args.token, PEX_TOKEN_ENV, "PEX API token", "--token")
     if not token:
@@ -303,8 +306,8 @@ def connect_pex(args: argparse.Namespace) -> int:
     except PexError as exc:  # PEX unreachable: saved, as the dashboard does, and said to be unchecked
         unchecked = f" (not checked: PEX did not answer: {exc.message}; the next preview will check it)"
     try:
-        with Store.open(args.db) as store:
-            store.save_credentials(store.connection_id(), "pex", {"token": token})
+        with _opened(args) as conn:
+            conn.connect_pex(token)
     except SecretsError as exc:  # its message never holds the key or the token
         return _fail(str(exc))
     print("PEX token saved" + unchecked)
@@ -313,12 +316,10 @@ def connect_pex(args: argparse.Namespace) -> int:
 
 def connect_forget(args: argparse.Namespace) -> int:
     """For a lost key: the credentials cannot be read any more, so they are deleted unread (nothing is revoked)."""
-    from pexxero.store import Store
-
     if not os.path.exists(args.db):
         return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
-    with Store.open(args.db) as store:
-        deleted = store.forget_credentials(store.connection_id())
+    with _opened(args) as conn:
+        deleted = conn.forget_credentials()
     if not deleted:
         print("No credentials were stored.")
         return 0

@@ -72,10 +72,8 @@ class Connection(LocalPexCopy):
 
     def connect_xero(self, token: dict, tenant_id: Optional[str] = None) -> None:
         """Store a Xero token set (from the consent flow or a refresh token alone) and the chosen tenant."""
-        value = dict(token)
+        value = {k: v for k, v in token.items() if k != "tenant_id"}  # the organisation is kept apart
         value.setdefault("expires_at", 0)  # unknown expiry: the gateway refreshes first
-        if tenant_id:
-            value["tenant_id"] = tenant_id
         self.store.save_credentials(self.connection_id, "xero", value)
         self._xero = None
         if tenant_id:
@@ -86,40 +84,24 @@ class Connection(LocalPexCopy):
         against the other organisation's records); the ledger, releases and intents of each organisation stay
         its own, so switching back finds them again."""
         before = self.tenant_id()
-        value = self.store.load_credentials(self.connection_id, "xero") or {}
-        value["tenant_id"] = tenant_id
-        self.store.save_credentials(self.connection_id, "xero", value)
-        self.store.set_meta(self._tenant_key(), tenant_id)
-        setup = self.store.load_setup(self.connection_id)
-        if setup is not None and setup.xero.tenant_id != tenant_id:
-            from dataclasses import replace
-
-            self.store.save_setup(self.connection_id, replace(setup, xero=replace(setup.xero, tenant_id=tenant_id)))
+        self.store.set_chosen_tenant(self.connection_id, tenant_id)
         if before != tenant_id:
             self.store.invalidate_plans(self.connection_id)
         self._xero = None
 
     def disconnect_xero(self) -> None:
-        """Revoke the token at Xero (best effort) and forget it here."""
+        """Revoke the token at Xero (best effort) and forget it here, with the organisation chosen."""
         try:
             self.xero().revoke()
         except Exception:  # noqa: BLE001 - a dead session cannot be revoked; forgetting it is what matters
             pass
         self.store.delete_credentials(self.connection_id, "xero")
+        self.store.set_chosen_tenant(self.connection_id, "")
         self._xero = None
 
     def tenant_id(self) -> str:
-        if self._tenant_override:
-            return self._tenant_override
-        setup = self.store.load_setup(self.connection_id)
-        if setup is not None and setup.xero.tenant_id:
-            return setup.xero.tenant_id
-        # the pick is also kept in meta: a token refresh saves Xero's new token set over the one that held it
-        creds = self.store.load_credentials(self.connection_id, "xero") or {}
-        return creds.get("tenant_id") or ((self.store.meta(self._tenant_key()) or "") if creds else "")
-
-    def _tenant_key(self) -> str:
-        return f"xero_tenant:{self.connection_id}"
+        """The organisation chosen (or held by `pinned_tenant()`); "" when none is."""
+        return self._tenant_override or self.store.chosen_tenant(self.connection_id)
 
     @contextlib.contextmanager
     def pinned_tenant(self, tenant_id: Optional[str] = None) -> Iterator[str]:
@@ -222,6 +204,27 @@ class Connection(LocalPexCopy):
     def xero_gateway_built(self) -> Optional[XeroPort]:
         """The gateway if this connection built one already (None: nothing was called yet)."""
         return self._xero
+
+    def forget_credentials(self) -> int:
+        """Delete the stored PEX and Xero credentials unread (for a lost key: nothing is revoked); returns how
+        many were deleted."""
+        deleted = self.store.forget_credentials(self.connection_id)
+        self.reset_clients()
+        return deleted
+
+    def reset_clients(self) -> None:
+        """Drop the PEX client and the Xero gateway: the next call builds them again (from the factories, or
+        from the stored credentials)."""
+        self._pex = None
+        self._xero = None
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Close the clients and the database."""
+        self.close()
+        self.store.close()
 
     def close(self) -> None:
         for client in (self._pex,):
@@ -391,11 +394,13 @@ class Connection(LocalPexCopy):
         self.store.set_meta(f"{name}:{self.connection_id}", value)
 
 
-def open_connection(db_path: str | Path | None = None, **kwargs) -> Connection:
-    """Open (creating if needed) the database and its default connection."""
+def open_connection(db_path: str | Path | None = None, *, check_key: bool = True, **kwargs) -> Connection:
+    """Open (creating if needed) the database and its default connection. It refuses to start when credentials
+    are stored and their key cannot be found (KeyFileMissing); `check_key=False` opens it anyway, for what needs
+    no credentials (the setup's import and export, saving a new PEX token, forgetting unreadable credentials)."""
     path = db_path or default_db_path()
     store = Store.open(path)
-    if store.holds_credentials():  # credentials and no key for them: refuse to start (KeyFileMissing)
+    if check_key and store.holds_credentials():  # credentials and no key for them: refuse to start
         store.key_source()
     return Connection(store=store, connection_id=store.connection_id(), **kwargs)
 

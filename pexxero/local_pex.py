@@ -30,9 +30,6 @@ class LocalPexCopy:
     def setup(self) -> "Setup": ...  # noqa: E704
     def date_range(self, setup: "Setup", today: date) -> tuple[date, date]: ...  # noqa: E704
 
-    def _cache_key(self) -> str:
-        return f"pex_cache:{self.connection_id}"
-
     def refresh_pex(self, *, today: Optional[date] = None, force: bool = False, full: bool = False) -> bool:
         """Bring the local copy of PEX up to date; True when PEX was called.
 
@@ -49,51 +46,38 @@ class LocalPexCopy:
         start = max(start, today - timedelta(days=MAX_HISTORY_DAYS))  # PEX serves the last 12 months only
         if start > end:
             return False  # the whole range is older than PEX keeps: the copy is all there is
-        state = self.store.meta(self._cache_key()) or {}
+        state = self.store.pex_refresh_state(self.connection_id)
         now = datetime.now(timezone.utc)
         whole = True
-        if state:
-            cached_start = date.fromisoformat(state["start"])
-            cached_end = date.fromisoformat(state["end"])
-            fetched_at = datetime.fromisoformat(state["fetched_at"])
-            covered = cached_start <= start and cached_end >= end
-            daily_due = state.get("full_day") != today.isoformat()
-            if covered and not (force or full or daily_due) and now - fetched_at < REFRESH_INTERVAL:
+        if state is not None:
+            covered = state["start"] <= start and state["end"] >= end
+            daily_due = state["full_day"] != today.isoformat()
+            recent = state["due_from"] is not None and now - state["due_from"] < REFRESH_INTERVAL
+            if covered and not (force or full or daily_due) and recent:
                 return False
-            if cached_start <= start and not (full or daily_due):
+            if state["start"] <= start and not (full or daily_due):
                 whole = False
-                start = max(start, min(cached_end, end) - timedelta(days=LOOKBACK_DAYS))
+                start = max(start, min(state["end"], end) - timedelta(days=LOOKBACK_DAYS))
         pex = self.pex()
         rejected_before = len(getattr(pex, "rejected", []))
         cardholder = list(pex.cardholder_transactions(start, end, include_pendings=True, include_declines=True))
         business = list(pex.business_transactions(start, end))
         # rows PEX sent without a usable id cannot be listed or synced: keep them to say so on every preview
         self.store.set_meta(self._rejected_key(), list(getattr(pex, "rejected", []))[rejected_before:])
-        # each ledger replaces its window: an authorisation PEX dropped (or settled under a new id) goes away
+        # each ledger replaces its window: an authorisation PEX dropped (or settled under a new id) goes away;
+        # the reads recorded with them are what the next refresh decides by
         self.store.save_pex_transactions(self.connection_id, self._with_cardholder_names(cardholder),
-                                         fetched_at=now, window=(start, end), ledger="cardholder")
+                                         fetched_at=now, window=(start, end), ledger="cardholder", whole=whole,
+                                         pex_day=today)
         self.store.save_pex_transactions(self.connection_id, business, fetched_at=now, window=(start, end),
-                                         ledger="business")
-        new_state = {
-            "start": min(start, date.fromisoformat(state["start"])).isoformat() if state else start.isoformat(),
-            "end": max(end, date.fromisoformat(state["end"])).isoformat() if state else end.isoformat(),
-            "fetched_at": now.isoformat(),
-            # the last whole-range read: its day on PEX's clock (the daily re-read) and its moment (for display)
-            "full_day": today.isoformat() if whole else state.get("full_day"),
-            "full_at": now.isoformat() if whole else state.get("full_at"),
-        }
-        self.store.set_meta(self._cache_key(), new_state)
+                                         ledger="business", whole=whole, pex_day=today)
         return True
 
     def pex_freshness(self) -> dict:
         """How fresh the local copy of PEX is: {"read_at": the last read, "full_at": the last whole-range read}
         (aware UTC datetimes, None when never)."""
-        state = self.store.meta(self._cache_key()) or {}
-
-        def moment(key: str) -> Optional[datetime]:
-            return datetime.fromisoformat(state[key]) if state.get(key) else None
-
-        return {"read_at": moment("fetched_at"), "full_at": moment("full_at")}
+        state = self.store.pex_refresh_state(self.connection_id) or {}
+        return {"read_at": state.get("read_at"), "full_at": state.get("full_at")}
 
     def _rejected_key(self) -> str:
         return f"pex_rejected:{self.connection_id}"

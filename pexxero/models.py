@@ -349,3 +349,25 @@ RECEIPT_ATTACHED, RECEIPT_WAITING, RECEIPT_FAILED = "attached", "waiting", "fail
 #   waiting   PEX does not have the file yet            checked again by every sync
 #   refused   Xero refused it (too large, too many)     reported once, not sent again
 ATTACHED, IN_FLIGHT, NOT_IN_PEX, REFUSED = "attached", "sending", "waiting", "refused"
+
+
+@dataclass
+class SyncItem:
+    """One PEX transaction in one run: what the sync decided for it and, once written, how it went. The store
+    keeps it as a `run_items` row (`planned` is the record's exact JSON, the text its intent keeps)."""
+
+    pex_id: int
+    kind: str = ""
+    reference: str = ""
+    record_type: str = ""
+    date: str = ""
+    amount: str = ""
+    label: str = ""
+    outcome: str = ITEM_SKIPPED
+    reason: str = ""
+    xero_id: str = ""
+    planned: Optional[str] = None
+    action: str = "create"  # "create" | "update" | "remove"
+
+    def row(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -6,12 +6,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Optional
+from typing import Any, Iterator, Optional
 
 import pandas as pd
 
 from pexxero import reconcile
-from pexxero.models import CHANGED, NEW, POSSIBLE_DUPLICATE, VOIDED, planned_to_json
+from pexxero.models import CHANGED, NEW, POSSIBLE_DUPLICATE, VOIDED, PlannedRecord, planned_to_json
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    """One row of a preview as the sync reads it: a PEX transaction (pex_id None for a Xero-only record), its
+    status and reason, what it would become in Xero, and the Xero record it matched."""
+
+    pex_id: Optional[int]
+    status: str
+    reason: str
+    planned: Optional[PlannedRecord]
+    xero_id: str
+    xero_record: Any  # XeroBankTransaction | XeroBankTransfer | None
+    kind: str
+    date: Optional[date]
+    amount: Any
+    merchant: str
 
 
 @dataclass
@@ -37,6 +54,14 @@ class Preview:
                 reconcile.to_csv(self.frame, handle)
             return
         reconcile.to_csv(self.frame, path_or_buffer)
+
+    def rows(self) -> Iterator[PreviewRow]:
+        """The preview's rows, typed."""
+        for r in self.frame.itertuples():
+            yield PreviewRow(
+                pex_id=None if r.pex_id is None or pd.isna(r.pex_id) else int(r.pex_id), status=r.status,
+                reason=r.reason or "", planned=r.planned, xero_id=r.xero_id or "", xero_record=r.xero_record,
+                kind=r.kind or "", date=r.date, amount=r.amount, merchant=str(r.merchant or ""))
 
     def plan_items(self) -> list[dict]:
         """What the user was shown that a sync may act on: from the dashboard, a sync writes exactly this plan."""

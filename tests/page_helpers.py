@@ -114,9 +114,9 @@ def fake_run(conn, status: str, items: list[tuple[int, str]], *, to_write: int =
         fields["failed"] = sum(1 for _, o in items if o == models.ITEM_FAILED)
     conn.store.update_run(run_id, **fields)
     conn.store.add_items(run_id, [
-        {"pex_id": pex_id, "kind": "purchase", "record_type": "BankTransaction", "reference": f"PEX-{pex_id}",
-         "date": "2026-06-01", "amount": "-10.00", "label": "Home Depot", "outcome": outcome,
-         "reason": "" if outcome != models.ITEM_SKIPPED else "already in Xero"}
+        models.SyncItem(pex_id=pex_id, kind="purchase", record_type="BankTransaction", reference=f"PEX-{pex_id}",
+                        date="2026-06-01", amount="-10.00", label="Home Depot", outcome=outcome,
+                        reason="" if outcome != models.ITEM_SKIPPED else "already in Xero")
         for pex_id, outcome in items
     ])
     if status in models.FINISHED:

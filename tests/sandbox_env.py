@@ -138,11 +138,7 @@ class SandboxEnv:
 
     def expire_pex_cache(self) -> None:
         """Make the next plan re-read PEX (the local copy is otherwise reused for ten minutes)."""
-        key = f"pex_cache:{self.conn.connection_id}"
-        state = self.conn.store.meta(key)
-        if state:
-            state["fetched_at"] = "2000-01-01T00:00:00+00:00"
-            self.conn.store.set_meta(key, state)
+        self.conn.store.expire_pex_reads(self.conn.connection_id)
 
     def add_pex_purchase(self, amount: str = "-42.17", merchant: str = "Corner Hardware", days_back: int = 1) -> int:
         """A new settled purchase in the PEX double (`days_back` days ago, untagged); returns its TransactionId."""

@@ -72,7 +72,7 @@ def test_a_correction_to_an_old_purchase_is_seen_after_a_whole_read(sandbox):
     assert merchant(env.conn.preview(today=env.today, full_refresh=True).frame) == "Corrected Merchant"
 
     fresh = env.connection()  # a fresh database reads the whole range and agrees
-    fresh.store.set_meta(f"pex_cache:{fresh.connection_id}", None)
+    fresh.store.forget_pex_reads(fresh.connection_id)
     assert merchant(fresh.preview(today=env.today, save_plan=False).frame) == "Corrected Merchant"
     fresh.close()
 

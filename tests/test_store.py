@@ -602,3 +602,61 @@ def test_a_token_saved_on_another_thread_is_not_folded_into_an_open_transaction(
     store.db.execute("ROLLBACK")  # that transaction fails; the rotated token must not go with it
     assert keeper.load() == {"refresh_token": "rotated"}
     assert store.load_credentials(store.connection_id(), "xero") == {"refresh_token": "rotated"}
+
+
+def test_the_record_of_pex_reads_moves_out_of_meta(tmp_path, monkeypatch):
+    """A database from before `pex_fetches` was the one record of PEX reads: the whole read kept in meta
+    (`pex_cache:<connection>`) is marked on its rows, and meta no longer holds it."""
+    import json
+
+    from sqlite_utils import Database
+
+    import pexxero.store as store_module
+
+    monkeypatch.delenv("PEXXERO_KEY", raising=False)
+    path = tmp_path / "old.db"
+    db = Database(path)
+    before = store_module.MIGRATIONS[:6]
+    for fn in before:
+        fn(db)
+    db.execute(f"PRAGMA user_version = {len(before)}")
+    whole, later = "2026-06-01T12:00:00+00:00", "2026-06-01T13:00:00+00:00"
+    with db.conn:
+        db.execute("INSERT INTO connections (id, name, created_at) VALUES (1, 'default', 'x')")
+        for ledger, start, at in (("cardholder", "2026-01-01", whole), ("business", "2026-01-01", whole),
+                                  ("cardholder", "2026-04-01", later), ("business", "2026-04-01", later)):
+            db.execute("INSERT INTO pex_fetches (connection_id, ledger, start_date, end_date, fetched_at, count) "
+                       "VALUES (1, ?, ?, '2026-06-01', ?, 0)", [ledger, start, at])
+        db.execute("INSERT INTO meta (key, value) VALUES ('pex_cache:1', ?)", [json.dumps(
+            {"start": "2026-01-01", "end": "2026-06-01", "fetched_at": later, "full_day": "2026-06-01",
+             "full_at": whole})])
+    db.close()
+
+    with Store.open(path) as store:
+        assert store.meta("pex_cache:1") is None
+        state = store.pex_refresh_state(1)
+        assert (state["start"], state["end"]) == (date(2026, 1, 1), date(2026, 6, 1))
+        assert state["read_at"] == state["due_from"] == datetime.fromisoformat(later)
+        assert state["full_at"] == datetime.fromisoformat(whole) and state["full_day"] == "2026-06-01"
+        store.expire_pex_reads(1)
+        assert store.pex_refresh_state(1)["due_from"] is None
+
+
+def test_a_database_numbered_by_user_version_records_its_migrations_by_name_once(isolated):
+    """Before migrations were recorded by name, `user_version` N said the first N ran: they are recorded as
+    applied (not run again) and only the rest run."""
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
+
+    path = isolated / "old.db"
+    db = Database(path)
+    for fn in store_module.MIGRATIONS[:3]:
+        fn(db)
+    db.execute("PRAGMA user_version = 3")
+    db.close()
+    with Store.open(path) as s:
+        names = [m.name for m in Migrations(store_module.MIGRATION_SET).applied(s.db)]
+        assert names == [fn.__name__ for fn in store_module.MIGRATIONS]
+        assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
+    with Store.open(path) as s:  # reopening records nothing again
+        assert len(Migrations(store_module.MIGRATION_SET).applied(s.db)) == len(store_module.MIGRATIONS)

@@ -179,7 +179,8 @@ def test_an_upload_xero_committed_then_dropped_is_looked_up_not_sent_twice(sandb
     frame = _frame(env)
     refs = {f"PEX-{int(p)}" for p in frame[frame["status"] == NEW]["pex_id"]}
     env.xero.faults.queue("commit_then_drop", method="PUT", path_contains="/Attachments/", count=60)
-    env.conn.xero_factory, env.conn._xero = _impatient(env), None
+    env.conn.xero_factory = _impatient(env)
+    env.conn.reset_clients()
     first = run_sync(env.conn)
     assert first["status"] == models.PARTIAL, first["message"]
     open_uploads = [i for i in env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id) if i["endpoint"] == "attachment"]

@@ -277,3 +277,42 @@ def test_the_migration_keeps_every_row_and_gives_it_the_chosen_organisation(tmp_
         store.add_to_ledger(1, [("PEX-1", "BankTransaction", "y1")], None, tenant_id=B)
         assert store.ledger(1, tenant_id=B) == {"PEX-1": "y1"}
         assert store.ledger(1, tenant_id=A) == {"PEX-1": "x1"}
+
+
+def test_the_chosen_organisation_moves_to_one_place(tmp_path, monkeypatch):
+    """A database from before the organisation was kept on the connection: connection 1 chose A in its setup,
+    connection 2 chose B only in meta. After the upgrade each connection's row holds its pick, meta none, and the
+    setup names the organisation chosen now."""
+    import json
+    from datetime import date
+
+    from sqlite_utils import Database
+
+    import pexxero.store as store_module
+    from pexxero.store import Store
+
+    monkeypatch.delenv("PEXXERO_KEY", raising=False)
+    path = tmp_path / "old.db"
+    db = Database(path)
+    before = store_module.MIGRATIONS[:5]
+    for fn in before:
+        fn(db)
+    db.execute(f"PRAGMA user_version = {len(before)}")
+    toml = demo.SANDBOX_SETUP_TOML.format(start_date=date(2026, 6, 1).isoformat(), tenant_id=A)
+    with db.conn:
+        db.execute("INSERT INTO connections (id, name, created_at) VALUES (1, 'default', 'x'), (2, 'other', 'x')")
+        db.execute("INSERT INTO setup (connection_id, toml, updated_at) VALUES (1, ?, 'x')", [toml])
+        db.execute("INSERT INTO meta (key, value) VALUES ('xero_tenant:1', ?), ('xero_tenant:2', ?), "
+                   "('xero_tenant_names:1', ?)", [json.dumps(A), json.dumps(B), json.dumps({A: "A Ltd"})])
+    db.close()
+
+    with Store.open(path) as store:
+        assert store.chosen_tenant(1) == A and store.chosen_tenant(2) == B
+        assert store.meta("xero_tenant:1") is None and store.meta("xero_tenant:2") is None
+        assert store.meta("xero_tenant_names:1") == {A: "A Ltd"}  # the names are not the pick: kept
+        assert store.load_setup(1).xero.tenant_id == A
+        store.set_chosen_tenant(1, B)
+        assert store.load_setup(1).xero.tenant_id == B  # the setup follows the one place
+        setup = store.load_setup(1)
+        store.save_setup(1, replace(setup, xero=replace(setup.xero, tenant_id=A)))  # an import sets it
+        assert store.chosen_tenant(1) == A

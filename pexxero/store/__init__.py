@@ -3,11 +3,12 @@
 `Store.open(path)` opens (creating and migrating) the SQLite file; its methods are the only way the engine,
 the pages and the command line read or write it, so another database can stand behind the same methods.
 
-    db.py           opening, migrations by `PRAGMA user_version`, the one transaction helper
+    db.py           opening, migrations (sqlite-utils `Migrations`), the one transaction helper
     schema.py       the migrations (the schema)
     credentials.py  encrypted credentials and the Xero token keeper (its cross-process lock)
     pex_copy.py     the local copy of PEX transactions
     sync_tables.py  runs, items, intents, ledger, locks, releases, plans, receipts
+    processes.py    whether the process behind a lock or a queued run is still there
 
 A `Store` may be handed between threads (Streamlit reruns), and its own methods serialise on an internal lock,
 but code that runs long transactions in two threads at once should open one Store each.
@@ -94,20 +95,43 @@ class Store(CredentialTables, PexCopyTables, SyncTables):
             )
         return DEFAULT_CONNECTION_ID
 
+    def chosen_tenant(self, connection_id: int) -> str:
+        """The Xero organisation (tenant id) the connection works on; "" when none is chosen. Kept in one place,
+        the `connections` row: the setup's `[xero] tenant_id` is filled from it and sets it on import."""
+        row = self._one("SELECT tenant_id FROM connections WHERE id = ?", (connection_id,))
+        return (row[0] or "") if row else ""
+
+    def set_chosen_tenant(self, connection_id: int, tenant_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE connections SET tenant_id = ? WHERE id = ?", (tenant_id or "", connection_id))
+
     # ------------------------------------------------------------------------------------------- setup
 
     def save_setup(self, connection_id: int, setup: Setup) -> None:
-        text = to_toml(setup)  # stored in the export format: readable, and one code path for both
+        """Save the setup; a `[xero] tenant_id` it names becomes the chosen organisation (kept on the connection,
+        not in the stored setup)."""
+        from dataclasses import replace
+
+        # stored in the export format: readable, and one code path for both
+        text = to_toml(replace(setup, xero=replace(setup.xero, tenant_id="")))
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO setup (connection_id, toml, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (connection_id) DO UPDATE SET toml = excluded.toml, updated_at = excluded.updated_at",
                 (connection_id, text, _now()),
             )
+            if setup.xero.tenant_id:
+                db.execute("UPDATE connections SET tenant_id = ? WHERE id = ?", (setup.xero.tenant_id, connection_id))
 
     def load_setup(self, connection_id: int) -> Setup | None:
+        """The saved setup, its `[xero] tenant_id` the organisation chosen now."""
+        from dataclasses import replace
+
         rows = self._rows("SELECT toml FROM setup WHERE connection_id = ?", (connection_id,))
-        return from_toml(rows[0]["toml"]) if rows else None
+        if not rows:
+            return None
+        setup = from_toml(rows[0]["toml"])
+        return replace(setup, xero=replace(setup.xero, tenant_id=self.chosen_tenant(connection_id)))
 
     # -------------------------------------------------------------------------------------------- meta
 

@@ -9,9 +9,11 @@ Transactions
     front so two processes never deadlock upgrading a read. Every write of the store goes through it.
 
 Migrations
-    `MIGRATIONS` is an ordered list; migration N (1-based) brings the schema from `PRAGMA user_version` N-1 to
-    N. All pending migrations run inside one `BEGIN IMMEDIATE` transaction, so concurrent openers apply each
-    exactly once and a failure leaves the schema untouched. They live in `schema.py`; never edit, reorder or
+    `MIGRATIONS` is an ordered list, applied through `sqlite_utils.migrations.Migrations` (each recorded by name in
+    `_sqlite_migrations`; `PRAGMA user_version` still says how many, and a database from before the names were
+    recorded is taken to have run the first `user_version` of them). All pending migrations run inside one
+    `BEGIN IMMEDIATE` transaction, so concurrent openers apply each exactly once and a failure leaves the schema
+    untouched. They live in `schema.py`; never edit, reorder or
     remove one that has been committed: databases in the field have already run it.
 """
 
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
 
 from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
 from pexxero.errors import PexxeroError
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -42,12 +45,21 @@ class StoreError(PexxeroError):
 # ------------------------------------------------------------------------------------------ migrations
 
 MIGRATIONS: list[Callable[[Database], None]] = []
+MIGRATION_SET = "pexxero"  # what is applied is recorded by name in the `_sqlite_migrations` table
 
 
 def migration(fn: Callable[[Database], None]) -> Callable[[Database], None]:
-    """Register the next schema migration (its version is its position in the list)."""
+    """Register the next schema migration (applied in the order registered, each once, by its name)."""
     MIGRATIONS.append(fn)
     return fn
+
+
+def _migration_set() -> Migrations:
+    """The registered migrations, in order, as a sqlite-utils migration set."""
+    applied = Migrations(MIGRATION_SET)
+    for fn in MIGRATIONS:
+        applied(name=fn.__name__)(fn)
+    return applied
 
 
 def schema_version(db: Database) -> int:
@@ -55,9 +67,13 @@ def schema_version(db: Database) -> int:
 
 
 def migrate(db: Database) -> int:
-    """Apply every pending migration in one transaction; returns the schema version."""
+    """Apply every pending migration in one transaction; returns the schema version (migrations applied).
+
+    A database from before migrations were recorded by name says by `PRAGMA user_version` N that the first N
+    ran: that is recorded once, and only the rest run."""
     target = len(MIGRATIONS)
-    if schema_version(db) == target:
+    migrations = _migration_set()
+    if schema_version(db) == target and migrations.applied(db):
         return target
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -66,15 +82,25 @@ def migrate(db: Database) -> int:
             raise StoreError(
                 f"this database has schema version {current}, newer than this pexxero knows ({target}): upgrade pexxero"
             )
-        for fn in MIGRATIONS[current:]:
-            fn(db)
-        db.execute(f"PRAGMA user_version = {target}")
+        if current and not migrations.applied(db):
+            migrations.ensure_migrations_table(db)
+            db[migrations.migrations_table].insert_all(
+                {"migration_set": MIGRATION_SET, "name": fn.__name__, "applied_at": _now()} for fn in MIGRATIONS[:current]
+            )
+        migrations.apply(db)  # each pending one in a savepoint of this transaction
+        db.execute(f"PRAGMA user_version = {target}")  # kept: what tells an older pexxero it is too old
         db.execute("COMMIT")
     except BaseException:
         if db.conn.in_transaction:
             db.execute("ROLLBACK")
         raise
     return target
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat()
 
 
 # ------------------------------------------------------------------------------------------------ opening

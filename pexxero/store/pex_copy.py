@@ -24,8 +24,12 @@ class PexCopyTables(Tables):
         fetched_at: datetime,
         window: tuple[date, date],
         ledger: Optional[str] = None,
+        whole: bool = False,
+        pex_day: Optional[date] = None,
     ) -> int:
         """Upsert by TransactionId and record the fetched window; returns how many rows were written.
+
+        `whole`: the window is the whole configured range (the daily re-read), read on `pex_day` of PEX's clock.
 
         With `ledger` ("cardholder" or "business") the batch is that ledger's whole content for the window:
         its rows inside the window (by transaction date) that PEX no longer returns are removed, so an
@@ -55,9 +59,10 @@ class PexCopyTables(Tables):
                     [tuple(r[c] for c in columns) for r in rows],
                 )
             db.execute(
-                "INSERT INTO pex_fetches (connection_id, ledger, start_date, end_date, fetched_at, count) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (connection_id, ledger or "", start.isoformat(), end.isoformat(), fetched_at.isoformat(), len(rows)),
+                "INSERT INTO pex_fetches (connection_id, ledger, start_date, end_date, fetched_at, count, whole, "
+                "pex_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (connection_id, ledger or "", start.isoformat(), end.isoformat(), fetched_at.isoformat(), len(rows),
+                 int(whole), pex_day.isoformat() if pex_day else ""),
             )
         return len(rows)
 
@@ -75,8 +80,37 @@ class PexCopyTables(Tables):
         decode = _Decoder()
         return [decode(r) for r in rows]
 
+    def pex_refresh_state(self, connection_id: int) -> Optional[dict]:
+        """What the refresh decides by, from the record of PEX reads: None before the first read, else
+        {"start", "end": the range read so far (dates), "read_at": the last read, "due_from": the last read that
+        still counts against the refresh interval (None once `expire_pex_reads`), "full_day": PEX's day of the
+        last whole-range read ("" if none), "full_at": its moment (None if none)} (aware UTC datetimes)."""
+        row = self._one(
+            "SELECT MIN(start_date), MAX(end_date), MAX(fetched_at), MAX(CASE WHEN stale = 0 THEN fetched_at END) "
+            "FROM pex_fetches WHERE connection_id = ?", (connection_id,))
+        if row is None or row[0] is None:
+            return None
+        full = self._one("SELECT pex_day, fetched_at FROM pex_fetches WHERE connection_id = ? AND whole = 1 "
+                         "ORDER BY id DESC LIMIT 1", (connection_id,))
+        return {
+            "start": date.fromisoformat(row[0]), "end": date.fromisoformat(row[1]),
+            "read_at": datetime.fromisoformat(row[2]),
+            "due_from": datetime.fromisoformat(row[3]) if row[3] else None,
+            "full_day": full[0] if full else "", "full_at": datetime.fromisoformat(full[1]) if full else None,
+        }
+
+    def expire_pex_reads(self, connection_id: int) -> None:
+        """Let the next refresh read PEX again even within the refresh interval."""
+        with self.transaction() as db:
+            db.execute("UPDATE pex_fetches SET stale = 1 WHERE connection_id = ?", (connection_id,))
+
+    def forget_pex_reads(self, connection_id: int) -> None:
+        """Forget when PEX was read (the copy stays): the next refresh reads the whole range, as a first one does."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM pex_fetches WHERE connection_id = ?", (connection_id,))
+
     def pex_fetch_state(self, connection_id: int) -> dict:
-        """What was fetched from PEX and when, for incremental refresh.
+        """What was fetched from PEX and when, for incremental refresh (the one record of PEX reads; `pex_refresh_state` is what the refresh decides by).
 
         {"windows": [{"ledger", "start", "end", "fetched_at", "count"}, ...] newest first ("" ledger = all),
          "last_fetched_at": datetime | None, "covered": [(start, end), ...] merged, "transactions": int}

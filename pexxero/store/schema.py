@@ -1,6 +1,7 @@
 """The schema, as the migrations that build it (registered in order with `@migration`; see db.py).
 
-Never edit, reorder or remove a migration that has been committed: databases in the field have already run it.
+Never edit, reorder, rename or remove a migration that has been committed: databases in the field have already run
+it, and it is recorded by its function name.
 To change the schema, append a function at the end of this file, decorated with `@migration`, that uses
 `db.execute` with plain SQL (it joins the open transaction).
 """
@@ -8,6 +9,7 @@ To change the schema, append a function at the end of this file, decorated with 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from sqlite_utils import Database
 
@@ -242,3 +244,34 @@ _SYNC_SCHEMA = """
 """
 
 
+
+
+@migration
+def _0006_chosen_tenant(db: Database) -> None:
+    """The chosen Xero organisation is kept in one place, the connection's row: it was in the setup's
+    `[xero] tenant_id`, in meta (`xero_tenant:<connection>`) and in the Xero credentials. The setup and meta
+    carry it no more; the credentials' copy (encrypted, so left as it is) is no longer read."""
+    db.execute("ALTER TABLE connections ADD COLUMN tenant_id TEXT NOT NULL DEFAULT ''")
+    db.conn.executemany("UPDATE connections SET tenant_id = ? WHERE id = ?",
+                        [(tenant, cid) for cid, tenant in chosen_tenants(db).items()])
+    db.execute("DELETE FROM meta WHERE key LIKE 'xero\\_tenant:%' ESCAPE '\\'")
+
+
+@migration
+def _0007_pex_reads(db: Database) -> None:
+    """One record of PEX reads, `pex_fetches`: each read says whether it was a whole-range read (and PEX's day
+    then) and whether it is expired; the copy of that state in meta (`pex_cache:<connection>`) goes."""
+    db.execute("ALTER TABLE pex_fetches ADD COLUMN whole INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE pex_fetches ADD COLUMN pex_day TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE pex_fetches ADD COLUMN stale INTEGER NOT NULL DEFAULT 0")
+    for key, value in db.execute("SELECT key, value FROM meta WHERE key LIKE 'pex\\_cache:%' ESCAPE '\\'").fetchall():
+        state = json.loads(value) or {}
+        cid = key.split(":", 1)[1]
+        if state.get("full_at"):
+            db.execute("UPDATE pex_fetches SET whole = 1, pex_day = ? WHERE connection_id = ? AND fetched_at = ?",
+                       [state.get("full_day") or "", cid, state["full_at"]])
+        # a last read older than the reads recorded was set back to have the next refresh read PEX: keep that
+        last = db.execute("SELECT MAX(fetched_at) FROM pex_fetches WHERE connection_id = ?", [cid]).fetchone()[0]
+        if last and state.get("fetched_at") and datetime.fromisoformat(state["fetched_at"]) < datetime.fromisoformat(last):
+            db.execute("UPDATE pex_fetches SET stale = 1 WHERE connection_id = ?", [cid])
+    db.execute("DELETE FROM meta WHERE key LIKE 'pex\\_cache:%' ESCAPE '\\'")

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
-import uuid
 from datetime import date, datetime, timezone
 from typing import Iterable, Optional, Sequence
 
 from pexxero.models import (
-    CREATED, INTERRUPTED, ITEM_FAILED, QUEUED, REMOVED, RUNNING, SENDING, UPDATED,
+    CREATED, INTERRUPTED, ITEM_FAILED, QUEUED, REMOVED, RUNNING, SENDING, UPDATED, SyncItem,
 )
 from pexxero.store.db import DatabaseUnwritable, Tables
+from pexxero.store.processes import holder_is_gone, lock_owner, never_started
 from pexxero.errors import PexxeroError
 
 STALE_AFTER = 30.0  # seconds without a heartbeat before a running sync counts as dead
@@ -71,14 +70,14 @@ class SyncTables(Tables):
         A lock whose heartbeat is older than `stale_after` belongs to a dead run: it is taken over and that run is
         marked Interrupted, so History says what happened to it.
         """
-        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        owner = lock_owner()
         with self.transaction() as db:
             row = db.execute(
                 "SELECT run_id, heartbeat_at, owner FROM sync_locks WHERE connection_id = ?", [connection_id]
             ).fetchone()
             if row is not None:
                 held_by, heartbeat, holder = row
-                if clock() - heartbeat < stale_after and not _holder_is_gone(holder):
+                if clock() - heartbeat < stale_after and not holder_is_gone(holder):
                     raise AlreadyRunning(held_by)
                 db.execute(
                     "UPDATE runs SET status = ?, ended_at = COALESCE(ended_at, ?), message = ? "
@@ -116,7 +115,7 @@ class SyncTables(Tables):
                           [connection_id, QUEUED, RUNNING])
         for row in rows:
             if row["status"] == QUEUED:
-                if _never_started(row, clock(), stale_after):
+                if never_started(row, clock(), stale_after):
                     self._mark_never_started(row["id"])
                     continue
                 return row
@@ -169,14 +168,14 @@ class SyncTables(Tables):
 
     # ------------------------------------------------------------------------------------------ items
 
-    def add_items(self, run_id: int, items: Iterable[dict]) -> None:
+    def add_items(self, run_id: int, items: Iterable[SyncItem]) -> None:
+        """A run's items (`SyncItem`), one `run_items` row each."""
         with self.transaction() as db:
             db.conn.executemany(
                 "INSERT OR REPLACE INTO run_items (run_id, pex_id, kind, record_type, reference, date, amount, label, "
                 "action, outcome, reason, xero_id, planned) VALUES (:run_id, :pex_id, :kind, :record_type, :reference, "
                 ":date, :amount, :label, :action, :outcome, :reason, :xero_id, :planned)",
-                [{"run_id": run_id, "reason": "", "xero_id": "", "planned": None, "action": "create", **item}
-                 for item in items],
+                [{"run_id": run_id, **item.row()} for item in items],
             )
 
     def set_items(self, run_id: int, pex_ids: Iterable[int], **fields) -> None:
@@ -373,55 +372,3 @@ class SyncTables(Tables):
     def receipt_counts(self, run_id: int) -> dict[str, int]:
         return dict(self._pairs("SELECT outcome, COUNT(*) FROM run_receipts WHERE run_id = ? GROUP BY outcome",
                                 [run_id]))
-
-
-# ------------------------------------------------------------------------------------------ processes
-
-
-def process_is_gone(pid: Optional[int]) -> bool:
-    """Process `pid` of this machine has exited. A child of this process that exited is reaped here (until then it
-    is a zombie, which still answers a signal check); a process we cannot check counts as alive."""
-    if not pid:
-        return False
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return True
-    except ChildProcessError:  # not our child: ask the kernel whether it exists
-        pass
-    except (OSError, AttributeError):  # no waitpid (Windows)
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. another user's process: it exists
-        return False
-    return False
-
-
-def _holder_is_gone(owner: str) -> bool:
-    """The lock's process ran on this machine and has exited (killed, crashed): no need to wait for its
-    heartbeat to go stale. A process elsewhere, or one we cannot check, counts as alive."""
-    parts = owner.split(":")
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. another user's process: it exists
-        return False
-    return False
-
-
-def _never_started(row: dict, now: float, stale_after: float) -> bool:
-    """A queued run whose process is gone. A row from before pids were recorded counts as gone once it has
-    waited longer than a heartbeat may be late."""
-    if row.get("pid"):
-        return process_is_gone(row["pid"])
-    try:
-        queued = datetime.fromisoformat(row["queued_at"]).timestamp()
-    except (TypeError, ValueError):
-        return True
-    return now - queued > stale_after

@@ -7,20 +7,20 @@ import json
 from typing import Optional
 
 from pexxero import models
+from pexxero.models import SyncItem
 from pexxero.sync.base import RunState, WholeRequestRefused, _chunks, idempotency_key
 
 
 class Removing(RunState):
     """Deletes in Xero the voided records the user released."""
 
-    def remove(self, items: list[dict]) -> None:
+    def remove(self, items: list[SyncItem]) -> None:
         """Delete in Xero the voided records the user released: Status DELETED, ≤50 a request. Like every write,
         the intent (body and Idempotency-Key) is committed before the request leaves."""
-        todo = [it for it in items if it["outcome"] == models.PLANNED and it["action"] == "remove"]
+        todo = [it for it in items if it.outcome == models.PLANNED and it.action == "remove"]
         for chunk in _chunks(todo, self.batch_size):
             self.checkpoint(f"removing voided records from Xero: {self.removed} of {len(todo)}")
-            targets = [{"pex_id": it["pex_id"], "reference": it["reference"], "xero_id": it["xero_id"]}
-                       for it in chunk]
+            targets = [{"pex_id": it.pex_id, "reference": it.reference, "xero_id": it.xero_id} for it in chunk]
             self._send_removal(targets)
         if todo:
             self.checkpoint(f"removed {self.removed} of {len(todo)} voided records from Xero")

@@ -87,7 +87,7 @@ def _run_sync(conn, *, run_id: Optional[int] = None, retry_failed: bool = False,
         store.update_run(run_id, fields_synced=synced, fields_selected=selected)
         items = runner.plan()
         store.add_items(run_id, items)
-        to_write = sum(1 for it in items if it["outcome"] == models.PLANNED)
+        to_write = sum(1 for it in items if it.outcome == models.PLANNED)
         store.update_run(run_id, to_write=to_write)
         budget.plan_run(runner, items)
         runner.write(items)

@@ -16,10 +16,12 @@ from pexxero.models import (
     VOIDED,
     XERO_ONLY,
     PlannedRecord,
+    SyncItem,
     XeroBankTransfer,
     marker,
     planned_to_json,
 )
+from pexxero.preview import PreviewRow
 from pexxero.sync.base import RunState
 
 
@@ -28,13 +30,12 @@ class Selecting(RunState):
 
     # -------------------------------------------------------------------------------------- plan
 
-    def plan(self) -> list[dict]:
-        """Decide what this run writes. Returns run-item dicts; writes nothing to Xero."""
+    def plan(self) -> list[SyncItem]:
+        """Decide what this run writes. Returns the run's items; writes nothing to Xero."""
         conn = self.conn
         self.checkpoint("reading PEX and Xero")
         preview = conn.preview(today=self.today, refresh=not self.from_preview, full_refresh=self.full_refresh,
                                save_plan=False)
-        frame = preview.frame
         released = conn.releases()
         ledger = self.store.ledger(self.cid, tenant_id=self.tenant)
         allowed: Optional[set[int]] = None
@@ -49,23 +50,22 @@ class Selecting(RunState):
             saved = conn.saved_plan()
             shown = {item["pex_id"]: item for item in (saved or {}).get("items", [])}
 
-        items = []
-        for row in frame.itertuples():
+        items: list[SyncItem] = []
+        for row in preview.rows():
             if row.status == XERO_ONLY or row.pex_id is None:
                 continue
-            pex_id = int(row.pex_id)
-            if row.planned is not None and row.planned.record_type == "BankTransaction":
-                self.receipt_rows.append((pex_id, row.status, row.xero_id or ""))  # receipts may go on it
+            pex_id = row.pex_id
+            planned: Optional[PlannedRecord] = row.planned
+            if planned is not None and planned.record_type == "BankTransaction":
+                self.receipt_rows.append((pex_id, row.status, row.xero_id))  # receipts may go on it
             if allowed is not None and pex_id not in allowed:
                 continue
-            planned: Optional[PlannedRecord] = row.planned
-            item = {
-                "pex_id": pex_id, "kind": row.kind or "", "reference": marker(pex_id),
-                "record_type": planned.record_type if planned else "",
-                "date": str(row.date) if row.date is not None else "", "amount": str(row.amount),
-                "label": str(row.merchant or ""), "outcome": models.ITEM_SKIPPED, "reason": row.reason or "",
-                "xero_id": row.xero_id or "", "planned": None, "action": "create",
-            }
+            item = SyncItem(
+                pex_id=pex_id, kind=row.kind, reference=marker(pex_id),
+                record_type=planned.record_type if planned else "",
+                date=str(row.date) if row.date is not None else "", amount=str(row.amount),
+                label=row.merchant, outcome=models.ITEM_SKIPPED, reason=row.reason, xero_id=row.xero_id,
+            )
             write = None
             if row.status == NEW:
                 write = "create"
@@ -74,47 +74,48 @@ class Selecting(RunState):
             elif row.status == CHANGED and released.get(pex_id) == "update":
                 write = "update"
             elif row.status == SYNCED:
-                item["reason"] = f"already in Xero ({row.xero_id})"
+                item.reason = f"already in Xero ({row.xero_id})"
             elif row.status in (POSSIBLE_DUPLICATE, CHANGED):
-                item["reason"] = f"{row.status}: not pushed unless released on the Preview page ({row.reason})"
+                item.reason = f"{row.status}: not pushed unless released on the Preview page ({row.reason})"
             elif row.status in (SKIPPED, BLOCKED):
-                item["reason"] = f"{row.status}: {row.reason}"
+                item.reason = f"{row.status}: {row.reason}"
             elif row.status == VOIDED:
                 self._plan_removal(item, row, released.get(pex_id) == "remove", preview.lock_date, shown)
             if write and shown is not None and pex_id not in shown:
                 write = None
-                item["reason"] = "not in the preview the sync was started from: preview again to include it"
-            if write == "create" and item["reference"] in ledger:
+                item.reason = "not in the preview the sync was started from: preview again to include it"
+            if write == "create" and item.reference in ledger:
                 write = None
-                item["reason"] = f"already written to Xero ({ledger[item['reference']]})"
+                item.reason = f"already written to Xero ({ledger[item.reference]})"
             body = planned_to_json(planned) if write and planned is not None else None
             if body is not None and shown is not None and shown[pex_id].get("planned") not in (None, body):
                 # what would be written is no longer what the user saw: setup or Xero's lists changed since
                 write, body = None, None
-                item["reason"] = ("its Xero record would differ from what the preview showed (the setup or Xero's "
-                                  "accounts, contacts or tracking changed since): preview again")
+                item.reason = ("its Xero record would differ from what the preview showed (the setup or Xero's "
+                               "accounts, contacts or tracking changed since): preview again")
             if body is not None:
-                item.update(outcome=models.PLANNED, reason="", action=write, planned=body)
+                item.outcome, item.reason, item.action, item.planned = models.PLANNED, "", write, body
             if self.from_preview and shown is not None and pex_id in shown and not write and \
                     shown[pex_id]["status"] == NEW and row.status == SYNCED:
-                item["reason"] = f"appeared in Xero since the preview ({row.xero_id}); not written again"
+                item.reason = f"appeared in Xero since the preview ({row.xero_id}); not written again"
             items.append(item)
         return items
 
-    def _plan_removal(self, item: dict, row, released: bool, lock_date, shown: Optional[dict]) -> None:
+    def _plan_removal(self, item: SyncItem, row: PreviewRow, released: bool, lock_date,
+                      shown: Optional[dict]) -> None:
         """A voided row: its Xero record is deleted only when the user released it ('remove') and Xero allows it."""
         from pexxero.reconcile import removal_blocker
 
         record = row.xero_record
-        item["record_type"] = "BankTransfer" if isinstance(record, XeroBankTransfer) else "BankTransaction"
+        item.record_type = "BankTransfer" if isinstance(record, XeroBankTransfer) else "BankTransaction"
         blocker = removal_blocker(record, lock_date)
         if blocker:
-            item["reason"] = f"voided in PEX, still in Xero: {blocker}"
+            item.reason = f"voided in PEX, still in Xero: {blocker}"
         elif not released:
-            item["reason"] = "voided in PEX, still in Xero: not removed unless released (remove) on the Preview page"
-        elif shown is not None and (shown.get(item["pex_id"]) or {}).get("xero_id") != (row.xero_id or ""):
-            item["reason"] = ("voided in PEX, still in Xero, but not in the preview the sync was started from: "
-                              "preview again to remove it")
+            item.reason = "voided in PEX, still in Xero: not removed unless released (remove) on the Preview page"
+        elif shown is not None and (shown.get(item.pex_id) or {}).get("xero_id") != row.xero_id:
+            item.reason = ("voided in PEX, still in Xero, but not in the preview the sync was started from: "
+                           "preview again to remove it")
         else:
-            item.update(outcome=models.PLANNED, reason="", action="remove", xero_id=row.xero_id)
+            item.outcome, item.reason, item.action, item.xero_id = models.PLANNED, "", "remove", row.xero_id
 

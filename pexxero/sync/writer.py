@@ -8,7 +8,7 @@ from collections import deque
 from typing import Optional
 
 from pexxero import models
-from pexxero.models import PlannedRecord, planned_from_json, planned_to_json
+from pexxero.models import PlannedRecord, SyncItem, planned_from_json, planned_to_json
 from pexxero.sync.base import (
     PIPELINE,
     RunState,
@@ -190,12 +190,12 @@ class Writing(RunState):
             self.store.finish_intent(key)
         return refused
 
-    def write(self, items: list[dict]) -> None:
-        todo = [it for it in items if it["outcome"] == models.PLANNED and it["action"] != "remove"]
-        planned = {it["pex_id"]: it["planned"] for it in todo}
+    def write(self, items: list[SyncItem]) -> None:
+        todo = [it for it in items if it.outcome == models.PLANNED and it.action != "remove"]
+        planned = {it.pex_id: it.planned for it in todo}
         records = {pex_id: planned_from_json(text) for pex_id, text in planned.items()}
-        creates = [records[it["pex_id"]] for it in todo if it["action"] == "create"]
-        updates = [(records[it["pex_id"]], it["xero_id"]) for it in todo if it["action"] == "update"]
+        creates = [records[it.pex_id] for it in todo if it.action == "create"]
+        updates = [(records[it.pex_id], it.xero_id) for it in todo if it.action == "update"]
         bank = sorted([r for r in creates if r.record_type == "BankTransaction"], key=lambda r: (r.date, r.pex_id))
         transfers = sorted([r for r in creates if r.record_type == "BankTransfer"], key=lambda r: (r.date, r.pex_id))
         total = len(todo)
