@@ -15,7 +15,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Iterable, Optional
+
+if TYPE_CHECKING:
+    from pexxero.models import SyncItem
 
 from pexxero.clients.xero import PAGE_SIZE  # records per page of a read
 from pexxero.clients.xero_calls import DAILY_CALLS_ENV  # noqa: F401  (what the sentences name)
@@ -203,7 +206,7 @@ def preview_sentence(conn, preview) -> str:
     return f"A sync of this preview {sentence(need, left_today(conn))}."
 
 
-def from_run_items(items: Iterable[dict], *, attachments: bool) -> list:
+def from_run_items(items: Iterable["SyncItem"], *, attachments: bool) -> list:
     """The same for a run's planned items."""
     import json
 
@@ -211,10 +214,10 @@ def from_run_items(items: Iterable[dict], *, attachments: bool) -> list:
 
     out = []
     for item in items:
-        if item["outcome"] != models.PLANNED:
+        if item.outcome != models.PLANNED:
             continue
-        planned = json.loads(item["planned"]) if item.get("planned") else {}
-        out.append((item["action"], item.get("record_type") or planned.get("record_type", ""),
+        planned = json.loads(item.planned) if item.planned else {}
+        out.append((item.action, item.record_type or planned.get("record_type", ""),
                     planned.get("contact_name", ""), attachments and bool(planned.get("wants_attachments"))))
     return out
 
