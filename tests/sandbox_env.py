@@ -264,3 +264,17 @@ def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Opt
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def database_at(path: Path, version: int):
+    """A database with the first `version` migrations of the store applied and numbered by `user_version`, as
+    an older pexxero left it (a migration test then fills it and opens it with today's store)."""
+    from sqlite_utils import Database
+
+    from pexxero.store import db as store_db
+
+    db = Database(path)
+    for fn in store_db.MIGRATIONS[:version]:
+        fn(db)
+    db.execute(f"PRAGMA user_version = {version}")
+    return db

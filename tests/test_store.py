@@ -17,6 +17,7 @@ import pytest
 from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sandbox_env import database_at
 
 import pexxero.store.db as store_module
 from pexxero.models import PexTransaction, Split, TagValue
@@ -609,17 +610,11 @@ def test_the_record_of_pex_reads_moves_out_of_meta(tmp_path, monkeypatch):
     (`pex_cache:<connection>`) is marked on its rows, and meta no longer holds it."""
     import json
 
-    from sqlite_utils import Database
 
-    import pexxero.store as store_module
 
     monkeypatch.delenv("PEXXERO_KEY", raising=False)
     path = tmp_path / "old.db"
-    db = Database(path)
-    before = store_module.MIGRATIONS[:6]
-    for fn in before:
-        fn(db)
-    db.execute(f"PRAGMA user_version = {len(before)}")
+    db = database_at(path, 6)
     whole, later = "2026-06-01T12:00:00+00:00", "2026-06-01T13:00:00+00:00"
     with db.conn:
         db.execute("INSERT INTO connections (id, name, created_at) VALUES (1, 'default', 'x')")
@@ -645,14 +640,10 @@ def test_the_record_of_pex_reads_moves_out_of_meta(tmp_path, monkeypatch):
 def test_a_database_numbered_by_user_version_records_its_migrations_by_name_once(isolated):
     """Before migrations were recorded by name, `user_version` N said the first N ran: they are recorded as
     applied (not run again) and only the rest run."""
-    from sqlite_utils import Database
     from sqlite_utils.migrations import Migrations
 
     path = isolated / "old.db"
-    db = Database(path)
-    for fn in store_module.MIGRATIONS[:3]:
-        fn(db)
-    db.execute("PRAGMA user_version = 3")
+    db = database_at(path, 3)
     db.close()
     with Store.open(path) as s:
         names = [m.name for m in Migrations(store_module.MIGRATION_SET).applied(s.db)]

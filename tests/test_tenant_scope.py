@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import replace
 
 import pytest
+from sandbox_env import database_at
 
 from pexxero import models
 from pexxero.store import sync_tables
@@ -228,28 +229,30 @@ def test_the_cli_names_the_organisation_it_works_on(env):
 # ------------------------------------------------------------------------------------------- migration
 
 
+def _two_connections_choosing_a_in_setup(path, version: int):
+    """An older database (its first `version` migrations) with connections 1 and 2; connection 1's setup names A."""
+    from datetime import date
+
+    db = database_at(path, version)
+    toml = demo.SANDBOX_SETUP_TOML.format(start_date=date(2026, 6, 1).isoformat(), tenant_id=A)
+    with db.conn:
+        db.execute("INSERT INTO connections (id, name, created_at) VALUES (1, 'default', 'x'), (2, 'other', 'x')")
+        db.execute("INSERT INTO setup (connection_id, toml, updated_at) VALUES (1, ?, 'x')", [toml])
+    return db
+
 def test_the_migration_keeps_every_row_and_gives_it_the_chosen_organisation(tmp_path, monkeypatch):
     """A database of the schema before tenant scoping: connection 1 chose A (in its setup), connection 2 chose B
     (only in meta, as `connect xero --tenant` leaves it before a setup exists)."""
     import json
-    from datetime import date
 
-    from sqlite_utils import Database
 
     import pexxero.store as store_module
     from pexxero.store import Store
 
     monkeypatch.delenv("PEXXERO_KEY", raising=False)
     path = tmp_path / "old.db"
-    db = Database(path)
-    before = store_module.MIGRATIONS[:3]  # the schema as databases in the field have it
-    for fn in before:
-        fn(db)
-    db.execute(f"PRAGMA user_version = {len(before)}")
-    toml = demo.SANDBOX_SETUP_TOML.format(start_date=date(2026, 6, 1).isoformat(), tenant_id=A)
+    db = _two_connections_choosing_a_in_setup(path, 3)
     with db.conn:
-        db.execute("INSERT INTO connections (id, name, created_at) VALUES (1, 'default', 'x'), (2, 'other', 'x')")
-        db.execute("INSERT INTO setup (connection_id, toml, updated_at) VALUES (1, ?, 'x')", [toml])
         db.execute("INSERT INTO meta (key, value) VALUES ('xero_tenant:1', ?), ('xero_tenant:2', ?)",
                    [json.dumps(B), json.dumps(B)])  # the setup's pick is the one that counts for connection 1
         for cid in (1, 2):
@@ -284,24 +287,14 @@ def test_the_chosen_organisation_moves_to_one_place(tmp_path, monkeypatch):
     connection 2 chose B only in meta. After the upgrade each connection's row holds its pick, meta none, and the
     setup names the organisation chosen now."""
     import json
-    from datetime import date
 
-    from sqlite_utils import Database
 
-    import pexxero.store as store_module
     from pexxero.store import Store
 
     monkeypatch.delenv("PEXXERO_KEY", raising=False)
     path = tmp_path / "old.db"
-    db = Database(path)
-    before = store_module.MIGRATIONS[:5]
-    for fn in before:
-        fn(db)
-    db.execute(f"PRAGMA user_version = {len(before)}")
-    toml = demo.SANDBOX_SETUP_TOML.format(start_date=date(2026, 6, 1).isoformat(), tenant_id=A)
+    db = _two_connections_choosing_a_in_setup(path, 5)
     with db.conn:
-        db.execute("INSERT INTO connections (id, name, created_at) VALUES (1, 'default', 'x'), (2, 'other', 'x')")
-        db.execute("INSERT INTO setup (connection_id, toml, updated_at) VALUES (1, ?, 'x')", [toml])
         db.execute("INSERT INTO meta (key, value) VALUES ('xero_tenant:1', ?), ('xero_tenant:2', ?), "
                    "('xero_tenant_names:1', ?)", [json.dumps(A), json.dumps(B), json.dumps({A: "A Ltd"})])
     db.close()
