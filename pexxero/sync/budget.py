@@ -20,18 +20,19 @@ from typing import TYPE_CHECKING, Iterable, Optional
 if TYPE_CHECKING:
     from pexxero.models import SyncItem
 
-from pexxero.clients.xero import PAGE_SIZE  # records per page of a read
+from pexxero.clients.xero import PAGE_SIZE, WHERE_CHUNK  # records per page of a read; names per contact look-up
+from pexxero.clients.xero_writes import BATCH_LIMIT as WRITE_BATCH  # elements per write request
 from pexxero.clients.xero_calls import DAILY_CALLS_ENV  # noqa: F401  (what the sentences name)
 from pexxero.clients.xero_calls import daily_allowance  # noqa: F401  (the one reading of the setting)
 
 MINUTE_LIMIT = 60  # calls a minute per organisation
 RESERVE = 10  # calls kept for the next run's reads of what is in flight, never spent on receipts
-WRITE_BATCH = 50  # elements per write request
-WHERE_CHUNK = 25  # names per contact lookup (the gateway's OR-ed `where`)
 ALLOWANCE_HELP = ("Xero allows an organisation 60 calls a minute and 5,000 a day (an app on Xero's Starter tier: "
                   "1,000 a day; set PEXXERO_XERO_DAILY_CALLS). Records are written first; receipts that do not "
                   "fit today are attached by the next sync.")
-PLAN_READS = 9  # a sync's fixed reads: accounts, tracking, organisation, contacts, transfers, the tag sync's reads
+# a sync's fixed reads, once each (the gateway keeps them for the run, the tag sync shares them): Organisation,
+# Accounts, TrackingCategories, the setup's Contacts, BankTransfers; BankTransactions pages are counted apart
+PLAN_READS = 5
 
 
 def utc_day(now: Optional[datetime] = None) -> str:
