@@ -60,3 +60,24 @@ def page_env(doubles, tmp_path, monkeypatch):
     monkeypatch.setenv("PEXXERO_DB", db)
     monkeypatch.chdir(ROOT)
     yield db
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One throwaway PostgreSQL cluster for the test session, on a free port on 127.0.0.1, removed afterwards."""
+    from pg_cluster import start_cluster
+
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_url(pg_cluster, request) -> str:
+    """A fresh, empty database in the session's cluster for this test; its postgresql:// URL."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{id(request) % 100000}"
+    return pg_cluster.create_database(name)
