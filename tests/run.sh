@@ -12,4 +12,5 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-test.txt
-exec python -m pytest "$@"
+# three workers on two cores: most tests wait on loopback servers and child processes, not on the CPU
+exec python -m pytest -n "${PEXXERO_TEST_WORKERS:-3}" --dist worksteal "$@"

@@ -65,7 +65,11 @@ AWKWARD = {
     date(2027, 2, 28): "month-end-no-leap-day",
 }
 SAMPLE = sorted(set(EVERY_DAY[::23]) | set(AWKWARD))
-DAYS = [pytest.param(SAMPLE, id="sample"), pytest.param(EVERY_DAY, id="every-day", marks=pytest.mark.slow)]
+# every day, in quarters so that a parallel test run spreads them over its workers
+QUARTERS = [EVERY_DAY[n:n + 92] for n in range(0, len(EVERY_DAY), 92)]
+DAYS = [pytest.param(SAMPLE, id="sample")] + [
+    pytest.param(days, id=f"every-day-from-{days[0]}", marks=pytest.mark.slow) for days in QUARTERS
+]
 # a whole sandbox sync each: three in the fast suite, the rest with the slow ones
 SYNC_DAYS = [pytest.param(day, id=f"{day}-{name}",
                           marks=() if day in (date(2026, 1, 1), date(2028, 2, 29), date(2026, 3, 8))
