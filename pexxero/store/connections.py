@@ -135,12 +135,11 @@ class ConnectionTables(Tables):
                 "m ON m.id = r.id"):
             if row["connection_id"] in out:
                 out[row.pop("connection_id")]["last_run"] = row
-        for cid, status, n in self._pairs(
-                "SELECT p.connection_id, json_extract(j.value, '$.status'), count(*) FROM plans p "
-                "JOIN connections c ON c.id = p.connection_id AND c.tenant_id = p.tenant_id, json_each(p.items) j "
-                "WHERE p.invalidated_at IS NULL GROUP BY 1, 2"):
+        for cid, counts in self._pairs(
+                "SELECT p.connection_id, p.counts FROM plans p JOIN connections c ON c.id = p.connection_id "
+                "AND c.tenant_id = p.tenant_id WHERE p.invalidated_at IS NULL"):
             if cid in out:
-                out[cid]["plan"][status] = n
+                out[cid]["plan"] = json.loads(counts or "{}")
         for cid, updated_at in self._pairs("SELECT c.id, g.updated_at FROM connections c JOIN grants g "
                                            "ON g.id = c.grant_id"):
             out[cid]["grant_updated_at"] = updated_at

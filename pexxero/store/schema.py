@@ -319,3 +319,15 @@ def _0008_workspace(db: Database) -> None:
         ).lastrowid
         db.execute("UPDATE connections SET grant_id = ? WHERE id = ?", [grant, cid])
     db.execute("DELETE FROM credentials WHERE service = 'xero'")
+    # a plan's rows per status, kept beside it: the overview of many connections reads these, not every plan
+    db.execute("ALTER TABLE plans ADD COLUMN counts TEXT NOT NULL DEFAULT '{}'")
+    for cid, items in db.execute("SELECT connection_id, items FROM plans").fetchall():
+        db.execute("UPDATE plans SET counts = ? WHERE connection_id = ?", [json.dumps(plan_counts(json.loads(items))), cid])
+
+
+def plan_counts(items: list[dict]) -> dict[str, int]:
+    """status -> how many of a saved plan's rows have it."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.get("status", "")] = counts.get(item.get("status", ""), 0) + 1
+    return counts
