@@ -262,6 +262,16 @@ def open_workspace(db=None, **connection_options) -> Workspace:
     return Workspace(store, **connection_options)
 
 
+def remember_pex_business(conn: "Connection") -> str:
+    """Ask PEX once for the business's name and remember it for the overview (which never calls PEX); "" when
+    PEX does not say. For a page that saved a PEX token: the command line's `connect pex` does this itself."""
+    reader = getattr(conn.pex(), "business_name", None)
+    name = str(reader() or "") if reader is not None else ""
+    if name:
+        conn.store.set_pex_business(conn.connection_id, name)
+    return name
+
+
 def sync_all_exit_code(codes: list[Optional[int]]) -> int:
     """0 when every sync exited 0, else 1 if any failed, else 3 if any paused on the day's limit, else 2;
     None (a connection not set up) is left out."""
