@@ -237,6 +237,10 @@ def test_a_database_of_the_schema_before_workspaces_opens_with_its_connection_na
         db.execute("INSERT INTO meta (key, value) VALUES ('xero_tenant_names:1', ?)",
                    [json.dumps({demo.TENANT_ID: demo.TENANT_NAME})])
         db.execute("INSERT INTO runs (connection_id, status, tenant_id) VALUES (1, 'succeeded', ?)", [demo.TENANT_ID])
+        items = [{"pex_id": n, "status": status, "xero_id": "", "planned": None}
+                 for n, status in enumerate([models.NEW, models.NEW, models.POSSIBLE_DUPLICATE])]
+        db.execute("INSERT INTO plans (connection_id, built_at, start, end, items, tenant_id) "
+                   "VALUES (1, 'x', '2026-06-01', '2026-06-15', ?, ?)", [json.dumps(items), demo.TENANT_ID])
     db.close()
 
     with open_workspace(path) as ws:
@@ -248,6 +252,7 @@ def test_a_database_of_the_schema_before_workspaces_opens_with_its_connection_na
         assert not store._rows("SELECT 1 FROM credentials WHERE service = 'xero'")
         [summary] = ws.summaries()
         assert (summary.xero_organisation, summary.last_run["status"]) == (demo.TENANT_NAME, "succeeded")
+        assert summary.waiting == {"new": 2, "possible_duplicate": 1, "changed": 0, "failed": 0}
         store.save_credentials(1, "xero", {**token, "refresh_token": "r-new"})  # resealed to the grant
         assert store.load_credentials(1, "xero")["refresh_token"] == "r-new"
         with ws.connection() as conn:  # the only one, by default
