@@ -250,11 +250,12 @@ class Workspace:
         return start_all(self)
 
 
-def open_workspace(db=None, **connection_options) -> Workspace:
-    """The workspace in database `db` (a path; default $PEXXERO_DB, else pexxero.db), created if needed."""
+def open_workspace(db=None, *, check_key: bool = True, **connection_options) -> Workspace:
+    """The workspace in database `db` (a path; default $PEXXERO_DB, else pexxero.db), created if needed.
+    `check_key=False` opens it without the credentials' key, for what reads none (listing, naming, removing)."""
     store = Store.open(db or default_db_path())
     try:
-        if store.holds_credentials():  # credentials and no key for them: refuse to start, as open_connection does
+        if check_key and store.holds_credentials():  # credentials and no key for them: refuse, as open_connection does
             store.key_source()
     except BaseException:
         store.close()

@@ -257,3 +257,19 @@ def test_a_database_of_the_schema_before_workspaces_opens_with_its_connection_na
         assert store.load_credentials(1, "xero")["refresh_token"] == "r-new"
         with ws.connection() as conn:  # the only one, by default
             assert conn.connection_id == 1 and conn.tenant_id() == demo.TENANT_ID
+
+
+def test_listing_and_removing_need_no_key(ws, monkeypatch, capsys):
+    from pexxero.cli import main
+
+    a = ws.add("a")
+    ws.add("b")
+    ws.store.save_credentials(a, "pex", {"token": "t"})
+    ws.store.save_credentials(a, "xero", {"refresh_token": "r"})
+    monkeypatch.delenv("PEXXERO_KEY")  # the key is lost: nothing can be decrypted
+    db = str(ws.store.path)
+    assert main(["--db", db, "--connection", "a", "history"]) == 1  # what needs the key refuses, in words
+    assert "key" in capsys.readouterr().err
+    assert main(["--db", db, "connections", "list"]) == 0
+    assert main(["--db", db, "connections", "remove", "a", "--yes"]) == 0
+    assert ws.names() == ["b"] and not ws.store.holds_credentials()
