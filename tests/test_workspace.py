@@ -273,3 +273,16 @@ def test_listing_and_removing_need_no_key(ws, monkeypatch, capsys):
     assert main(["--db", db, "connections", "list"]) == 0
     assert main(["--db", db, "connections", "remove", "a", "--yes"]) == 0
     assert ws.names() == ["b"] and not ws.store.holds_credentials()
+
+
+def test_the_xero_token_age_counts_from_the_refresh_token_issued_last(ws):
+    a = ws.add("a")
+    ws.store.save_credentials(a, "xero", {"refresh_token": "r1", "access_token": "x"})
+    with ws.store.transaction() as db:
+        db.execute("UPDATE grants SET token_at = '2026-01-01T00:00:00+00:00'")
+    ws.store.save_credentials(a, "xero", {"refresh_token": "r1", "access_token": "x", "expires_at": 5})  # a stamp
+    [summary] = ws.summaries()
+    assert summary.xero_token_age_days > 100 and summary.xero_days_to_expiry < 0
+    ws.store.save_credentials(a, "xero", {"refresh_token": "r2", "access_token": "y"})  # a refresh: a new token
+    [summary] = ws.summaries()
+    assert summary.xero_token_age_days < 1

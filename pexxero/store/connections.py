@@ -120,7 +120,7 @@ class ConnectionTables(Tables):
     def overview_rows(self) -> dict[int, dict]:
         """Per connection, what the overview shows, in four queries: has PEX credentials, has a setup, the last
         run (id, status, started_at, ended_at, written, to_write, failed, tenant_id), the saved plan's counts per
-        status (only a plan valid for the connection's organisation), the grant's token age."""
+        status (only a plan valid for the connection's organisation), when the grant's refresh token was issued."""
         out: dict[int, dict] = {r["id"]: {**r, "pex": False, "setup": False, "last_run": None, "plan": {},
                                           "grant_updated_at": None} for r in self.connection_rows()}
         for cid, service in self._pairs("SELECT connection_id, service FROM credentials"):
@@ -140,9 +140,9 @@ class ConnectionTables(Tables):
                 "AND c.tenant_id = p.tenant_id WHERE p.invalidated_at IS NULL"):
             if cid in out:
                 out[cid]["plan"] = json.loads(counts or "{}")
-        for cid, updated_at in self._pairs("SELECT c.id, g.updated_at FROM connections c JOIN grants g "
-                                           "ON g.id = c.grant_id"):
-            out[cid]["grant_updated_at"] = updated_at
+        for cid, token_at in self._pairs("SELECT c.id, g.token_at FROM connections c JOIN grants g "
+                                         "ON g.id = c.grant_id"):
+            out[cid]["grant_updated_at"] = token_at or None
         return out
 
 

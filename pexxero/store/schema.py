@@ -293,6 +293,8 @@ def _0008_workspace(db: Database) -> None:
         " ciphertext TEXT NOT NULL,"  # Fernet token: never the clear value
         " seal_id INTEGER NOT NULL, seal_service TEXT NOT NULL,"
         " tenants TEXT NOT NULL DEFAULT '[]',"  # JSON [[tenant_id, organisation name]]
+        " token_print TEXT NOT NULL DEFAULT '',"  # a one-way print of the refresh token: tells a rotation apart
+        " token_at TEXT NOT NULL DEFAULT '',"  # when the refresh token held now was issued (its 60-day life)
         " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
     )
     db.execute("ALTER TABLE connections ADD COLUMN grant_id INTEGER REFERENCES grants(id) ON DELETE SET NULL")
@@ -314,8 +316,8 @@ def _0008_workspace(db: Database) -> None:
         names = json.loads(names_row[0]) if names_row is not None else {}
         tenants = [[tid, str(name or "")] for tid, name in sorted((names or {}).items())]
         grant = db.execute(
-            "INSERT INTO grants (ciphertext, seal_id, seal_service, tenants, created_at, updated_at) "
-            "VALUES (?, ?, 'xero', ?, ?, ?)", [ciphertext, cid, json.dumps(tenants), updated_at, updated_at]
+            "INSERT INTO grants (ciphertext, seal_id, seal_service, tenants, token_at, created_at, updated_at) "
+            "VALUES (?, ?, 'xero', ?, ?, ?, ?)", [ciphertext, cid, json.dumps(tenants), updated_at, updated_at, updated_at]
         ).lastrowid
         db.execute("UPDATE connections SET grant_id = ? WHERE id = ?", [grant, cid])
     db.execute("DELETE FROM credentials WHERE service = 'xero'")
