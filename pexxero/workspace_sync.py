@@ -77,7 +77,9 @@ def _sync_one(workspace: "Workspace", name: str, **options) -> AllSyncLine:
         return AllSyncLine(name, 1, f"{name}: failed: {errors.explain(exc, errors.CLI)}")
     code = EXIT_CODES.get(run["status"], 1)
     into = f" into {organisation}" if organisation else ""
-    message = f" {run['message']}" if run.get("message") else ""
+    said = run.get("message") or ""
+    plain = (f"{run['written']} written to Xero", "nothing new to write")  # what the counts already say
+    message = f" {said}" if said and said not in plain else ""
     return AllSyncLine(name, code, f"{name}: run {run['id']} {run['status'].title()} — {run['written']} of "
                                    f"{run['to_write']} written{into}.{message}")
 
