@@ -13,23 +13,38 @@ from pexxero.store import AlreadyRunning, Store
 from pexxero.store.sync_tables import now_iso
 
 
+def sync_log_path(db_path: str | Path, connection_id: int) -> str:
+    """The background sync's log of one connection: each connection's own file, so no line of one connection's
+    sync is in another's log (the first connection keeps the name a database of one connection always had)."""
+    return str(db_path) + (".sync.log" if connection_id == 1 else f".sync-{connection_id}.log")
+
+
 def start_background(db_path: str | Path, *, retry_failed: bool = False, from_preview: bool = True,
-                     env: Optional[dict] = None, log_path: Optional[Path] = None, full_refresh: bool = False) -> int:
+                     env: Optional[dict] = None, log_path: Optional[Path] = None, full_refresh: bool = False,
+                     connection: Optional[str] = None) -> int:
     """Start a sync in a detached child process and return its run id at once.
 
     A process, not a thread: it keeps running when the page is left or refreshed and even when the dashboard
     server restarts; a crash in it cannot take the dashboard down; and it is the very same `python -m pexxero
-    sync` that cron runs.
+    sync` that cron runs. `connection` names the workspace's connection (default: the only one); the child is
+    always told its name, so it never has to guess among several.
     """
     from pexxero.store import open_private
 
+    from pexxero.workspace import resolve_connection_id
+
     store = Store.open(db_path)
-    cid = store.connection_id()
+    try:
+        cid = resolve_connection_id(store, connection) if connection else store.connection_id()
+    except BaseException:
+        store.close()
+        raise
     running = store.running_run(cid)
     if running is not None:
         raise AlreadyRunning(running["id"])
     run_id = store.queue_run(cid, "retry_failed" if retry_failed else "sync")
-    args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "sync", "--run-id", str(run_id)]
+    args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "--connection", store.connection_name(cid),
+            "sync", "--run-id", str(run_id)]
     if retry_failed:
         args.append("--retry-failed")
     if from_preview:
@@ -37,7 +52,7 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     if full_refresh:
         args.append("--full-refresh")
     try:
-        with open_private(log_path or (str(db_path) + ".sync.log"), "ab") as log:
+        with open_private(log_path or sync_log_path(db_path, cid), "ab") as log:
             child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                      env=env if env is not None else os.environ.copy(), close_fds=True)
     except OSError as exc:
