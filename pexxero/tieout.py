@@ -237,16 +237,22 @@ def days_of(results, records, items: list[TieItem], pex_cash: str, start: date, 
     return days, remainders
 
 
-def closing_items(closing: Closing, start: date, end: date) -> list[TieItem]:
+def closing_items(closing: Closing, start: date, end: date, synced_from: Optional[date] = None) -> list[TieItem]:
+    """The closing difference's items beyond the days': the opening balance (for a range that starts after the
+    setup's start date, the difference carried in from the days before it) and what only the Bank Summary moves."""
     items = []
     if closing.opening_difference:
-        needs = closing.pex_opening
-        items.append(TieItem(
-            start, None, "", closing.opening_difference, ex.OPENING, ex.BEFORE_START,
-            f"before the start date: PEX held {ex._money(needs)} at the end of {(start - timedelta(days=1)).isoformat()}"
-            f"; Xero's PEX Cash opens {start.isoformat()} at {ex._money(closing.xero_opening)}: Xero needs an opening "
-            f"balance of {ex._money(needs)} on PEX Cash (a difference of {ex._money(closing.opening_difference)}; "
-            "enter it in Xero's conversion balances, or book what PEX did before the start date)"))
+        needs, before = closing.pex_opening, (start - timedelta(days=1)).isoformat()
+        held = (f"PEX held {ex._money(needs)} at the end of {before}; Xero's PEX Cash opens {start.isoformat()} at "
+                f"{ex._money(closing.xero_opening)}")
+        if synced_from is not None and synced_from < start:
+            words = (f"before the start date: {held}, a difference of {ex._money(closing.opening_difference)} carried "
+                     f"in from before {start.isoformat()} (tie out from {synced_from.isoformat()} to see its items)")
+        else:
+            words = (f"before the start date: {held}: Xero needs an opening balance of {ex._money(needs)} on PEX "
+                     f"Cash (a difference of {ex._money(closing.opening_difference)}: enter it in Xero's conversion "
+                     "balances, or book what PEX did before the start date)")
+        items.append(TieItem(start, None, "", closing.opening_difference, ex.OPENING, ex.BEFORE_START, words))
     if closing.report_residual:
         items.append(TieItem(
             end, None, "", -closing.report_residual, ex.UNEXPLAINED, ex.UNEXPLAINED,
@@ -318,7 +324,7 @@ def tie_out(conn: "Connection", *, start: Optional[date] = None, end: Optional[d
                          "rolled back from PEX's balances now, so the opening and closing balances may be off")
         name = ref.organisation.name if ref.organisation is not None else ""
         tie = TieOut(start=start, end=end, days=days, items=items, closing=closing,
-                     closing_items=closing_items(closing, start, end), verdict=Verdict(False, end, ()),
+                     closing_items=closing_items(closing, start, end, setup.pex.start_date), verdict=Verdict(False, end, ()),
                      lock_date=lock, tenant_id=tenant, tenant_name=name or conn.tenant_name(tenant, lookup=False),
                      pex_cash=pex_cash, notes=notes)
         tie.verdict = ready_to_lock(conn, tie, results, frame, setup)
