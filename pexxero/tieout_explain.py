@@ -207,12 +207,17 @@ def explain(results: Sequence[MappingResult], frame: pd.DataFrame, bank: Sequenc
                     f"{cause}: {detail}" if cause != UNEXPLAINED else f"unexplained: {detail}")
             continue
         # one transaction on two days: each side counts on its own day
-        what = "Xero's unmarked look-alike" if status == models.POSSIBLE_DUPLICATE else "Xero's record"
-        pair = (f"dated differently: PEX {ours_day.isoformat()}, {what} {record.date.isoformat()}"
-                + (" (held as a possible duplicate)" if status == models.POSSIBLE_DUPLICATE else "")
-                + (f" ({differences[row]})" if differences[row] else ""))
-        add(ours_day, tx.transaction_id, xero_id, ours, status, DATED, pair)
-        add(record.date, tx.transaction_id, xero_id, -theirs, status, DATED, pair)
+        if status == models.POSSIBLE_DUPLICATE:  # most likely one transaction, dated differently by a bank feed
+            cause = HELD
+            pair = (f"held as a possible duplicate: PEX has it on {ours_day.isoformat()}, Xero an unmarked "
+                    f"look-alike on {record.date.isoformat()} (a bank-feed line or a hand entry?): not pushed until "
+                    "you decide on Preview")
+        else:
+            cause = DATED
+            pair = (f"dated differently: PEX {ours_day.isoformat()}, Xero {record.date.isoformat()}"
+                    + (f" ({differences[row]})" if differences[row] else ""))
+        add(ours_day, tx.transaction_id, xero_id, ours, status, cause, pair)
+        add(record.date, tx.transaction_id, xero_id, -theirs, status, cause, pair)
 
     for record in records:  # Xero's records no PEX transaction is paired with
         if record_id(record) in claimed:
