@@ -51,7 +51,7 @@ def main() -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                          args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 2100})  # the page is drawn inside its own scroller
             deadline = time.monotonic() + 60
             while True:
                 try:
@@ -65,7 +65,10 @@ def main() -> int:
             expect(page.get_by_role("heading", name="Tie-out", exact=True)).to_be_visible(timeout=60_000)
             expect(page.get_by_text("ready to lock up to", exact=False).first).to_be_visible(timeout=90_000)
             expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=60_000)
-            page.wait_for_timeout(1500)  # the chart's last draw
+            expect(page.locator('[data-testid="stMetricValue"]').first).to_be_visible(timeout=60_000)
+            expect(page.locator('[data-testid="stVegaLiteChart"]').first).to_be_visible(timeout=60_000)
+            expect(page.locator('[data-testid="stDataFrame"] canvas').nth(1)).to_be_visible(timeout=60_000)
+            page.wait_for_timeout(3000)  # the chart's and the tables' last draw
             page.screenshot(path=str(ROOT / "docs" / "tieout.png"), full_page=True)
             browser.close()
     finally:

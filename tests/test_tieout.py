@@ -152,7 +152,7 @@ def test_each_cause_of_a_difference_is_named_once_and_the_items_add_up_to_the_ce
         "Date": (first + timedelta(days=15)).isoformat(), "LineAmountTypes": "NoTax",
         "LineItems": [{"Description": "Entered by hand", "Quantity": 1, "UnitAmount": "7.77", "AccountCode": "260"}]}]})
     new = ledger.add(16, "-23.45", name="Late Lunch")
-    opening = env.xero.reports.openings[demo.TENANT_ID.lower()]["091"]
+    opening = env.xero.reports.opening_balances(demo.TENANT_ID)["091"]
     env.xero.reports.set_opening_balance(demo.TENANT_ID, "091", opening - Decimal("100.00"))
     env.conn.refresh_pex(full=True)
 

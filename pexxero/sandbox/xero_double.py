@@ -89,7 +89,7 @@ class XeroDouble:
         self.resources = Resources(self)
         self.reports = Reports(self)  # Reports/BankSummary, with an opening balance per bank account
         if seed_records and seeder is not None:
-            self.reports.set_opening_balance(demo.TENANT_ID, "091", demo_pex_cash_opening(seed, today))
+            self.reports.set_opening_balance(demo.TENANT_ID, "091", lambda: demo_pex_cash_opening(seed, today))
         self.app = _App(routes=[
             Route("/identity/connect/authorize", self._authorize, methods=["GET", "POST"]),
             Route("/connect/token", self._token, methods=["POST"]),
