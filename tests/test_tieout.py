@@ -175,6 +175,12 @@ def test_each_cause_of_a_difference_is_named_once_and_the_items_add_up_to_the_ce
     # the month starts after the setup's start date: the opening difference is carried in from the days before
     assert "a difference of 100.00 carried in from before" in causes[ex.BEFORE_START][0].reason
     assert not tie.unexplained and tie.exit_code == 2
+    # from the setup's own start date, the same 100.00 is the opening balance Xero needs
+    whole = tie_out(env.conn, end=last, refresh=False)
+    assert whole.start == env.conn.setup().pex.start_date
+    [opening_item] = [i for i in whole.closing_items if i.status == ex.OPENING]
+    assert opening_item.amount == Decimal("100.00")
+    assert f"Xero needs an opening balance of {whole.closing.pex_opening:,.2f} on PEX Cash" in opening_item.reason
 
     # every day's items add up to its difference, and all of them to the closing difference, to the cent
     for day in tie.days:
