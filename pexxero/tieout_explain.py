@@ -64,9 +64,10 @@ class TieItem:
 
 def pex_amount(result_or_tx) -> Optional[Decimal]:
     """A PEX transaction's movement of the money PEX Cash stands for (None: it moves none): settled, of a kind
-    we book (purchases, refunds, dispute credits, fees, funding, rebates), never card funding inside PEX."""
+    we book (purchases, refunds, dispute credits, fees, funding, rebates), never card funding inside PEX. A row
+    PEX sent with a field that cannot be read still moved its amount (Preview blocks it, naming the field)."""
     tx = getattr(result_or_tx, "transaction", result_or_tx)
-    if tx.problem or tx.is_pending or tx.is_decline or not isinstance(tx.amount, Decimal):
+    if tx.is_pending or tx.is_decline or not isinstance(tx.amount, Decimal) or not tx.amount.is_finite():
         return None
     kind = result_or_tx.kind if isinstance(result_or_tx, MappingResult) else classify(tx)
     return tx.amount if kind is not None else None

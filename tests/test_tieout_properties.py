@@ -134,3 +134,18 @@ def test_a_pair_on_two_days_is_explained_on_each_day_as_dated_differently():
     assert [(i.day, i.amount, i.cause) for i in items] == [
         (date(2026, 3, 10), Decimal("-12.34"), ex.DATED), (date(2026, 3, 12), Decimal("12.34"), ex.DATED)]
     assert "PEX 2026-03-10" in items[0].reason and "2026-03-12" in items[0].reason
+
+
+def test_what_blocks_a_lock_is_each_state_once_with_the_way_to_clear_it():
+    from pexxero.tieout_verdict import status_blockers
+
+    rows = [(1, "new", Decimal("-10.00")), (2, "new", Decimal("-5.00")), (3, "possible duplicate", Decimal("-7.50")),
+            (4, "synced", Decimal("-1.00")), (5, "skipped", Decimal("-2.00"))]
+    found = {b.what: b for b in status_blockers(rows, {2: "Account code '999' is not a valid code"}, [5], [4])}
+    assert list(found) == ["not yet synced (new)", "failed in the last sync", "waiting for a receipt",
+                           "pending in PEX", "held as a possible duplicate"]
+    assert (found["not yet synced (new)"].count, found["not yet synced (new)"].amount) == (1, Decimal("-10.00"))
+    assert "Account code '999'" in found["failed in the last sync"].clear and "--retry-failed" in \
+        found["failed in the last sync"].clear
+    assert found["held as a possible duplicate"].amount == Decimal("-7.50")
+    assert status_blockers([(4, "synced", Decimal("-1.00"))], {}, [], []) == []
