@@ -6,7 +6,6 @@ tables (shown as text, to the cent); the chart frame alone carries floats, becau
 from __future__ import annotations
 
 from datetime import date, timedelta
-from decimal import Decimal
 from typing import Iterable, Optional
 
 import pandas as pd
@@ -86,4 +85,4 @@ def default_month(today: date, choices: list[str]) -> Optional[str]:
 
 
 __all__ = ["balance_lines", "items_table", "filter_items", "blockers_table", "summary_metrics", "month_choices",
-           "default_month", "Decimal"]
+           "default_month"]

@@ -3,7 +3,7 @@ on one chart, the explaining items with filters, the CSV download, the same figu
 
 from datetime import timedelta
 
-from page_helpers import app, button, connected, no_exception, set_up, texts
+from page_helpers import app, button, no_exception, set_up, texts
 
 from pexxero.connection import today_eastern
 from pexxero.tieout import tie_out
