@@ -17,6 +17,7 @@ pages = [
     st.Page("pages/preview.py", title="Preview", icon=":material/fact_check:"),
     st.Page("pages/sync.py", title="Sync", icon=":material/sync:"),
     st.Page("pages/history.py", title="History", icon=":material/history:"),
+    st.Page("pages/tieout.py", title="Tie-out", icon=":material/balance:"),
 ]
 page = st.navigation(pages)
 page.run()

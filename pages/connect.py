@@ -9,7 +9,7 @@ from pexxero.clients.pex import PexAuthError
 from pexxero.clients.xero import XeroSessionFailed
 
 SCOPE = ("offline_access openid profile email accounting.transactions accounting.contacts accounting.settings "
-         "accounting.attachments")
+         "accounting.attachments accounting.reports.read")
 
 widgets.header("Connect")
 conn = context.connection()

@@ -3,6 +3,8 @@
 Exit codes: `sync` exits 0 when everything it attempted succeeded, 2 on a partial run,
 3 when paused by Xero's daily limit, 1 when it failed or was cancelled. `sync --all`: 0 when every connection's
 sync exited 0, else 1 if any failed, else 3 if any paused, else 2 (a connection not set up counts for nothing).
+3 when paused by Xero's daily limit, 1 when it failed or was cancelled. `tieout` exits 0 when every day and the
+closing balances tie, 2 when they differ and every difference is explained, 1 when something is unexplained.
 """
 
 from __future__ import annotations
@@ -65,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)
     sync.add_argument("--from-preview", action="store_true", help=argparse.SUPPRESS)
 
+    tieout = commands.add_parser("tieout", help="tie PEX out against Xero's PEX Cash, day by day and at the closing "
+                                                "balance; say whether the period is ready to lock")
+    tieout.add_argument("--from", dest="start", type=_date, default=None, help="first day (default: the setup's start)")
+    tieout.add_argument("--to", dest="end", type=_date, default=None, help="last day (default: the setup's end, or today)")
+    tieout.add_argument("--month", default=None, metavar="YYYY-MM", help="a whole month (the month in progress: to today)")
+    tieout.add_argument("--csv", default=None, help="write the tie-out CSV (days, then the explaining items) to this file")
+
     history = commands.add_parser("history", help="list sync runs, or one run's items")
     history.add_argument("--run", type=int, default=None)
     history.add_argument("--all", action="store_true", dest="all_connections",
@@ -92,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--pex-port", type=int, default=8765, help="port of the PEX double (0: any free port)")
     sandbox.add_argument("--xero-port", type=int, default=8766, help="port of the Xero double (0: any free port)")
     return parser
+
+
+def _date(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: write it as YYYY-MM-DD") from None
 
 
 TOKEN_OPTIONS = ("--token", "--refresh-token")
@@ -171,4 +189,5 @@ HANDLERS = {
     "history": commands.history,
     "tags": commands.tags_sync,
     "connections": commands_workspace.connections,
+    "tieout": commands.tieout,
 }

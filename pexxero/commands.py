@@ -210,6 +210,34 @@ def history(args: argparse.Namespace) -> int:
     return 0
 
 
+def tieout(args: argparse.Namespace) -> int:
+    """The tie-out: every day, the explaining items, the closing balances, the verdict; exit 0, 2 or 1."""
+    from pexxero.tieout import tie_out
+
+    if args.month and (args.start or args.end):
+        return _fail("Give either --month or --from/--to, not both.")
+    result = tie_out(_conn(args), start=args.start, end=args.end, month=args.month)
+    print(f"Tie-out of {result.start} to {result.end}: PEX against Xero's PEX Cash ({result.pex_cash}); nothing was "
+          "written to Xero")
+    print(f"Xero organisation: {_organisation(result.tenant_name, result.tenant_id)}")
+    print(table([[d.day, money(d.pex_movement), money(d.xero_movement), money(d.difference),
+                  money(d.running_difference), "" if d.ties else "differs"] for d in result.days],
+                ["date", "PEX", "Xero", "difference", "running", ""]))
+    items = [*result.items, *result.closing_items]
+    if items:
+        print(f"\nWhat makes the difference ({len(items)} items):")
+        print(table([[i.day, "" if i.pex_id is None else i.pex_id, i.xero_id, money(i.amount), i.status, i.reason]
+                     for i in items], ["date", "PEX id", "Xero id", "amount", "status", "reason"]))
+    print()
+    print("\n".join(result.sentences()))
+    for blocker in result.verdict.blockers:
+        print(f"  - {blocker.sentence()}")
+    if args.csv:
+        result.to_csv(args.csv)
+        print(f"Tie-out CSV written to {args.csv}")
+    return result.exit_code
+
+
 def tags_sync(args: argparse.Namespace) -> int:
     from pexxero.tags import sync_tags
 

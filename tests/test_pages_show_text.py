@@ -179,3 +179,15 @@ def test_sync_and_history_show_xero_messages_as_text(page_env, doubles):
     no_exception(at)
     assert_no_planted_markup(at)
     assert isinstance(at.dataframe[-1].value, pd.DataFrame)
+
+
+def test_tieout_shows_reasons_and_names_as_text(page_env, doubles):
+    set_up(page_env, doubles)
+    at = app("tieout").run()
+    no_exception(at)
+    assert_no_planted_markup(at)
+    at.radio(key="to_mode").set_value("Range").run()  # the setup's whole range: it holds records changed in Xero
+    button(at, "Tie out").click().run()
+    no_exception(at)
+    assert_no_planted_markup(at)
+    assert CONTACT in frames(at)  # a changed record's contact, in the reason of its item, as a table cell

@@ -25,6 +25,7 @@ from pexxero.clients.pex_rows import (  # noqa: F401 - EASTERN and the errors: t
     _enum, _get, _read_id, attachment_file, eastern_today, parse_attachment, parse_pex_time, parse_tag_definition,
     pex_time, read_rows,
 )
+from pexxero.clients.pex_balances import PexBalances
 from pexxero.models import AttachmentFile, Cardholder, PexAttachment, PexTransaction, TagDefinition, TagOption
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,11 @@ class PexClient:
     def business_name(self) -> str:
         """The business's name, from AccountDetails (the call that also proves the token is good)."""
         return str(_get(self._request("GET", "/Details/AccountDetails"), "BusinessName") or "")
+    def balances(self) -> "PexBalances":
+        """The business account's balance and every card's ledger balance now (AccountDetails, rate-limited)."""
+        from pexxero.clients.pex_balances import parse_balances
+
+        return parse_balances(self._request("GET", "/Details/AccountDetails"))
 
     def business_settings(self) -> dict:
         """GET /Business/Settings as PEX sends it (FundingSource, TagsEnabled, ...)."""

@@ -44,6 +44,7 @@ from pexxero.clients.xero_models import (
     sdk_model, tenant, tracking_category,
 )
 from pexxero.clients.xero_tokens import MemoryTokenKeeper, TokenKeeper, TokenManager
+from pexxero.clients.xero_reports import XeroReports
 from pexxero.clients.xero_writes import BATCH_LIMIT, XeroWrites
 
 __all__ = [
@@ -73,7 +74,7 @@ class _TimedApiClient(ApiClient):
         return super().call_api(*args, **kwargs)
 
 
-class XeroGateway(XeroWrites):
+class XeroGateway(XeroWrites, XeroReports):
     def __init__(
         self,
         client_id: str,

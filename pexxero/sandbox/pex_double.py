@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pexxero.clients.http import dumps_exact
-from pexxero.sandbox import demo, receipts
+from pexxero.sandbox import demo, pex_balances, receipts
 from pexxero.sandbox.server import serve_in_thread
 
 WINDOW_DAYS = 365  # PEX serves the last 12 months only
@@ -201,6 +201,7 @@ class PexDouble:
         self.attachments = demo.receipts_for(self.transactions, seed)  # TransactionId -> attachments incl. Content
         self.tag_definitions = demo.pex_tag_definitions()
         self.account_details = demo.account_details()
+        self.balances = pex_balances.Balances()  # today's balances follow the ledgers, planted rows too
         self.faults = Faults()
         self.requests: list[tuple[str, str, dict]] = []
         self.url = ""
@@ -427,7 +428,7 @@ class PexDouble:
         return {c["AccountId"] for c in self.account_details["CHAccountList"]}
 
     async def _account_details(self, request: Request) -> Response:
-        return PexJSON(self.account_details)
+        return PexJSON(self.balances.details(self.account_details, self.transactions))
 
     async def _one_account(self, request: Request) -> Response:
         acct_id = request.path_params["acct_id"]
@@ -456,7 +457,8 @@ class PexDouble:
 
     async def _balance(self, request: Request) -> Response:
         return PexJSON({"BusinessAccountId": demo.BUSINESS_ACCOUNT_ID,
-                        "BusinessAccountBalance": self.account_details["BusinessAccountBalance"]})
+                        "BusinessAccountBalance": self.balances.details(self.account_details, self.transactions)[
+                            "BusinessAccountBalance"]})
 
     # ------------------------------------------------------------------------------------ tags
     def _tags_off(self) -> Optional[Response]:

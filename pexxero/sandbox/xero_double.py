@@ -31,6 +31,7 @@ from pexxero.sandbox.server import serve_in_thread
 from pexxero.sandbox.xero_books import Books
 from pexxero.sandbox.xero_limits import FaultSwitches, RateLimits, RecordedRequest, seconds_to_utc_midnight
 from pexxero.sandbox.xero_oauth import DEFAULT_SCOPE, OAuthError, OAuthState, consent_page, error_page
+from pexxero.sandbox.xero_reports import Reports, demo_pex_cash_opening
 from pexxero.sandbox.xero_resources import Resources
 from pexxero.sandbox.xero_wire import dumps, ms_now, problem
 
@@ -86,6 +87,9 @@ class XeroDouble:
         if seed_records and seeder is not None:
             self.books[demo.TENANT_ID].load_seed(seeder(seed, today))  # same "today" as the PEX double: US Eastern
         self.resources = Resources(self)
+        self.reports = Reports(self)  # Reports/BankSummary, with an opening balance per bank account
+        if seed_records and seeder is not None:
+            self.reports.set_opening_balance(demo.TENANT_ID, "091", lambda: demo_pex_cash_opening(seed, today))
         self.app = _App(routes=[
             Route("/identity/connect/authorize", self._authorize, methods=["GET", "POST"]),
             Route("/connect/token", self._token, methods=["POST"]),
@@ -298,7 +302,8 @@ class XeroDouble:
 
     def _accounting_now(self, request: Request, body: bytes, tenant: Optional[str]) -> Response:
         with self._lock:
-            return self.resources.handle(request, body, self.books[tenant])
+            books = self.books[tenant]
+            return self.reports.handle(request, tenant, books) or self.resources.handle(request, body, books)
 
     def envelope(self, key: str, items: list, **extra) -> dict:
         return {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": PROVIDER_NAME,

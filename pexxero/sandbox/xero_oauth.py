@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 DEFAULT_SCOPE = (
     "openid profile email accounting.transactions accounting.contacts accounting.settings "
-    "accounting.attachments offline_access"
+    "accounting.attachments accounting.reports.read offline_access"
 )
 CODE_SECONDS = 300  # Xero's authorization codes live five minutes
 
