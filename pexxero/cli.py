@@ -3,7 +3,7 @@
 Exit codes: `sync` exits 0 when everything it attempted succeeded, 2 on a partial run,
 3 when paused by Xero's daily limit, 1 when it failed or was cancelled. `sync --all`: 0 when every connection's
 sync exited 0, else 1 if any failed, else 3 if any paused, else 2 (a connection not set up counts for nothing).
-3 when paused by Xero's daily limit, 1 when it failed or was cancelled. `tieout` exits 0 when every day and the
+`tieout` exits 0 when every day and the
 closing balances tie, 2 when they differ and every difference is explained, 1 when something is unexplained.
 """
 
