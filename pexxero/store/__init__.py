@@ -5,6 +5,7 @@ the pages and the command line read or write it, so another database can stand b
 
     db.py           opening, migrations (sqlite-utils `Migrations`), the one transaction helper
     schema.py       the migrations (the schema)
+    connection_rows.py  the workspace's connections
     credentials.py  encrypted credentials and the Xero token keeper (its cross-process lock)
     pex_copy.py     the local copy of PEX transactions
     sync_tables.py  runs, items, intents, ledger, locks, releases, plans, receipts
@@ -25,6 +26,7 @@ from pexxero.secrets import KeySource
 from pexxero.setup import Setup
 from pexxero.setup_toml import from_toml, to_toml
 from pexxero.store import schema as _schema  # noqa: F401 - registers the migrations
+from pexxero.store.connection_rows import ConnectionRows
 from pexxero.store.credentials import SERVICES, CredentialTables, LockBusy, StoreTokenKeeper
 from pexxero.store.db import (
     BUSY_TIMEOUT_SECONDS,
@@ -59,7 +61,7 @@ def default_db_path() -> str:
     return os.environ.get("PEXXERO_DB") or DEFAULT_DB
 
 
-class Store(CredentialTables, PexCopyTables, SyncTables):
+class Store(ConnectionRows, CredentialTables, PexCopyTables, SyncTables):
     def __init__(self, db, path: Path, *, key: Optional[KeySource] = None):
         super().__init__(db, path)
         self._key = key
