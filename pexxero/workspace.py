@@ -230,6 +230,10 @@ class Workspace:
             counts["failed"] = int(run.get("failed") or 0)
         return counts
 
+    def pex_business(self, name: str) -> str:
+        """The connection's PEX business name ("" while it is not known), without asking PEX."""
+        return self.store.meta(PEX_BUSINESS_KEY.format(self._row(name)["id"])) or ""
+
     def remember_pex_business(self, name: str, business: str) -> None:
         self.store.set_meta(PEX_BUSINESS_KEY.format(self._row(name)["id"]), business or None)
 
