@@ -39,7 +39,7 @@ def rows() -> None:
     summaries = context.workspace().summaries()
     for s in summaries:
         with st.container(border=True, key=f"ov_row_{s.id}"):
-            who, sync, waits, health, action = st.columns([3, 3, 3, 3, 1.4])
+            who, sync, waits, health, action = st.columns([3, 3, 3, 3, 2])
             who.markdown(f"**{widgets.plain(s.name)}**")
             who.text(views.pex_business_line(s.pex_business) + "\n"
                      f"Xero organisation: {s.xero_organisation or s.tenant_id or 'none chosen yet'}")
