@@ -144,16 +144,26 @@ else:
         if not tenants:
             st.warning("This Xero connection gives access to no organisation. Re-connect and tick one.")
         else:
-            ids = list(names)
-            pick = st.selectbox("Organisation", ids, index=ids.index(chosen) if chosen in ids else 0,
-                                format_func=names.get, key="tenant_pick")
-            if st.button("CONFIRM", type="primary", key="tenant_confirm"):
-                with widgets.guard():
-                    if pick != chosen:
-                        context.keep_preview(None)  # built against the other organisation's records
-                    conn.choose_tenant(pick)
-                    st.toast(f"Organisation set: {widgets.plain(names[pick])}")
-                    st.rerun()
+            # one connection per organisation: those another connection works on are not offered here
+            taken = {s.tenant_id: s.name for s in context.workspace().summaries()
+                     if s.tenant_id and s.name != context.current_name()}
+            ids = [t for t in names if t not in taken]
+            if taken.keys() & names.keys():
+                st.caption("Not listed: " + "; ".join(f"{widgets.plain(names[t])} (the connection "
+                                                       f"{widgets.plain(n)} works on it)"
+                                                       for t, n in taken.items() if t in names))
+            if not ids:
+                st.info("Every organisation this Xero sign-in reaches has its own connection already.")
+            else:
+                pick = st.selectbox("Organisation", ids, index=ids.index(chosen) if chosen in ids else 0,
+                                    format_func=names.get, key="tenant_pick")
+                if st.button("CONFIRM", type="primary", key="tenant_confirm"):
+                    with widgets.guard():
+                        if pick != chosen:
+                            context.keep_preview(None)  # built against the other organisation's records
+                        conn.choose_tenant(pick)
+                        st.toast(f"Organisation set: {widgets.plain(names[pick])}")
+                        st.rerun()
     with st.expander("Disconnect or re-connect Xero"):
         st.write("Disconnecting revokes pexxero's access at Xero. Syncs stop until you connect again.")
         if st.button("DISCONNECT", key="xero_disconnect_ok"):

@@ -100,6 +100,27 @@ def test_a_name_ending_in_a_full_stop_gets_no_second_one(page_env, doubles):
     assert said == [r"Xero is connected to **Sandbox Outdoor Co\.**"]  # the name's own stop ends the sentence
 
 
+def test_tenant_selection_offers_no_organisation_another_connection_works_on(page_env, doubles):
+    two_connections(page_env, doubles)
+    at = app("connect").run()
+    no_exception(at)
+    assert at.selectbox(key="tenant_pick").options == [demo.TENANT_NAME]
+    assert f"Not listed: {demo.SECOND_TENANT_NAME} (the connection {SECOND} works on it)" in texts(at)
+
+
+def test_names_from_pex_and_the_user_show_as_text(page_env, doubles):
+    two_connections(page_env, doubles)
+    hostile = "**bold** [link](http://example.test) <b>x</b> :red[r] $x$"
+    ws = open_workspace(page_env)
+    ws.remember_pex_business(SECOND, hostile)
+    ws.rename(SECOND, "Acme " + hostile)
+    at = app("overview").run()
+    no_exception(at)
+    assert f"PEX business: {hostile}" in _text(at)  # a text element: shown as the characters it is made of
+    names = [str(m.value) for m in at.markdown if "Acme" in str(m.value)]
+    assert names and all("\\*\\*bold\\*\\*" in n and "\\[link\\]" in n for n in names), names
+
+
 @pytest.mark.slow
 def test_sync_all_writes_each_connection_into_its_own_organisation_once(page_env, doubles):
     two_connections(page_env, doubles)
