@@ -31,8 +31,8 @@ with st.form("pex_token"):
             st.error("Enter the PEX API token first.")
         else:
             conn.connect_pex(token.strip())
-            try:
-                conn.pex().cardholders()  # check it at once: a refused token is said here, not on Preview
+            try:  # check it at once (a refused token is said here, not on Preview) and learn the business's name
+                conn.store.set_pex_business(conn.connection_id, conn.pex().business_name())
             except PexAuthError as exc:
                 conn.disconnect_pex()  # a refused token is not a connection
                 st.error(widgets.plain(views.explain(exc)))

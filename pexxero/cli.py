@@ -1,7 +1,8 @@
 """The command line: a thin layer over the same engine the dashboard uses.
 
 Exit codes: `sync` exits 0 when everything it attempted succeeded, 2 on a partial run,
-3 when paused by Xero's daily limit, 1 when it failed or was cancelled.
+3 when paused by Xero's daily limit, 1 when it failed or was cancelled. `sync --all`: 0 when every connection's
+sync exited 0, else 1 if any failed, else 3 if any paused, else 2 (a connection not set up counts for nothing).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pexxero import commands, errors
+from pexxero import commands, commands_workspace, errors
 
 
 def default_db() -> str:
@@ -24,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Move PEX card activity into Xero, exactly once, after showing what will change.",
     )
     parser.add_argument("--db", default=None, help="database file (default: $PEXXERO_DB, else pexxero.db)")
+    parser.add_argument("--connection", default=None, metavar="NAME",
+                        help="the workspace's connection to work on (default: $PEXXERO_CONNECTION, else the only one)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     connect = commands.add_parser("connect", help="store PEX or Xero credentials (encrypted at rest)")
@@ -56,12 +59,31 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--retry-failed", action="store_true", help="push only what failed or was not reached")
     sync.add_argument("--full-refresh", action="store_true",
                       help="reread the whole date range from PEX first (otherwise done once a day)")
+    sync.add_argument("--all", action="store_true", dest="all_connections",
+                      help="sync every connection of the workspace, one line each")
     # the dashboard starts the same command in the background: the run it queued, and the plan it showed
     sync.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)
     sync.add_argument("--from-preview", action="store_true", help=argparse.SUPPRESS)
 
     history = commands.add_parser("history", help="list sync runs, or one run's items")
     history.add_argument("--run", type=int, default=None)
+    history.add_argument("--all", action="store_true", dest="all_connections",
+                         help="every connection's runs, each with the connection's name")
+
+    connections = commands.add_parser("connections", help="the workspace's connections (one PEX business and one "
+                                                          "Xero organisation each)")
+    verb = connections.add_subparsers(dest="action", metavar="ACTION")
+    verb.add_parser("list", help="every connection: PEX business, Xero organisation, last run, what waits")
+    add = verb.add_parser("add", help="a new, empty connection")
+    add.add_argument("name")
+    add.add_argument("--copy-setup-from", default=None, metavar="NAME", help="start with this connection's setup")
+    rename = verb.add_parser("rename", help="rename a connection")
+    rename.add_argument("old")
+    rename.add_argument("new")
+    remove = verb.add_parser("remove", help="delete a connection and all its data (its Xero authorisation is "
+                                            "revoked unless another connection uses it)")
+    remove.add_argument("name")
+    remove.add_argument("--yes", action="store_true", help="confirm: nothing is removed without it")
 
     tags = commands.add_parser("tags", help="copy Xero accounts and tracking options into PEX dropdown tags")
     tags.add_subparsers(dest="action", metavar="ACTION").add_parser("sync", help="run the tag sync now")
@@ -73,6 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 TOKEN_OPTIONS = ("--token", "--refresh-token")
+GLOBAL_OPTIONS = ("--db", "--connection")  # accepted before or after the command
+
+
+def _global_options_first(argv: list[str]) -> list[str]:
+    """`sync --connection B` as `--connection B sync`: the global options may follow the command. (Token values
+    are attached to their option before this, so a token is never taken for one of these.)"""
+    front: list[str] = []
+    rest: list[str] = []
+    items = iter(argv)
+    for arg in items:
+        if arg == "--":
+            rest.append(arg)
+            rest.extend(items)
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            if "=" in arg:
+                front.append(arg)
+            else:
+                value = next(items, None)
+                front.extend([arg] if value is None else [arg, value])
+        else:
+            rest.append(arg)
+    return front + rest
 
 
 def _token_values_attached(argv: list[str]) -> list[str]:
@@ -91,7 +137,8 @@ def _token_values_attached(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(_token_values_attached(sys.argv[1:] if argv is None else list(argv)))
+    args = parser.parse_args(_global_options_first(_token_values_attached(sys.argv[1:] if argv is None
+                                                                             else list(argv))))
     if args.command is None:
         parser.print_help()
         return 0
@@ -123,4 +170,5 @@ HANDLERS = {
     "sync": commands.sync,
     "history": commands.history,
     "tags": commands.tags_sync,
+    "connections": commands_workspace.connections,
 }

@@ -20,14 +20,14 @@ from pexxero.store import AlreadyRunning
 def _conn(args: argparse.Namespace):
     from pexxero.connection import open_connection
 
-    return open_connection(args.db)
+    return open_connection(args.db, connection=getattr(args, "connection", None))
 
 
 def _opened(args: argparse.Namespace):
     """The connection for what needs no stored credentials: opened even when their key is missing."""
     from pexxero.connection import open_connection
 
-    return open_connection(args.db, check_key=False)
+    return open_connection(args.db, connection=getattr(args, "connection", None), check_key=False)
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
@@ -75,6 +75,10 @@ def connect_xero(args: argparse.Namespace) -> int:
     if given and args.refresh_token is None and conn.xero_connected() and \
             conn.remembered("xero_refresh_used") == _fingerprint(given):
         given = ""  # $XERO_REFRESH_TOKEN was already spent by an earlier connect: the saved, rotated one is the token
+    if not given and args.tenant:  # no sign-in given: an authorisation the workspace holds that sees the tenant
+        from pexxero.commands_workspace import reuse_grant
+
+        reuse_grant(conn, args.tenant)
     if given:
         conn.connect_xero({"refresh_token": given, "expires_at": 0})
         conn.remember("xero_refresh_used", _fingerprint(given))  # one-way: tells a spent token from a new one
@@ -99,12 +103,18 @@ def connect_xero(args: argparse.Namespace) -> int:
         print("Xero connected and saved. Several organisations are available; choose one (no refresh token "
               "needed, the saved connection is used):")
         for t in tenants:
-            print(f"  python -m pexxero --db {args.db} connect xero --tenant {t.tenant_id}    # {t.tenant_name}")
+            print(f"  python -m pexxero --db {args.db}{_connection_option(args)} connect xero --tenant {t.tenant_id}"
+                  f"    # {t.tenant_name}")
         return 0
     conn.choose_tenant(chosen)
     name = next(t.tenant_name for t in tenants if t.tenant_id == chosen)
     print(f"Xero connected: {name} ({chosen})")
     return 0
+
+
+def _connection_option(args: argparse.Namespace) -> str:
+    name = getattr(args, "connection", None)
+    return f" --connection {name}" if name else ""
 
 
 def _organisation(name: str, tenant_id: str) -> str:
@@ -145,6 +155,10 @@ def sync(args: argparse.Namespace) -> int:
 
     from pexxero.progress_line import ProgressLine
 
+    if getattr(args, "all_connections", False):
+        from pexxero.commands_workspace import sync_all
+
+        return sync_all(args)
     conn = _conn(args)
     try:
         with ProgressLine(conn.store, conn.connection_id, sys.stderr) as progress:
@@ -169,6 +183,10 @@ def sync(args: argparse.Namespace) -> int:
 def history(args: argparse.Namespace) -> int:
     from pexxero.history import item_rows, receipt_rows, run_rows
 
+    if getattr(args, "all_connections", False):
+        from pexxero.commands_workspace import history_all
+
+        return history_all(args)
     conn = _conn(args)
     if args.run is not None:
         rows = item_rows(conn, args.run)
@@ -296,10 +314,10 @@ def connect_pex(args: argparse.Namespace) -> int:
     if not token:
         return _fail(f"The PEX token is empty: pass the API token from PEX on standard input with --token - (or set "
                      f"${PEX_TOKEN_ENV}).")
-    unchecked = ""
+    unchecked, business = "", ""
     try:
         with PexClient(token, base_url=Endpoints.from_env().pex_api_url) as pex:
-            pex.cardholders()  # checked before it is saved: a refused token is said now, not in the night
+            business = pex.business_name()  # checked before it is saved: a refused token is said now, not at night
     except PexAuthError as exc:
         return _fail(f"PEX refused this API token ({exc.message}); nothing was saved. Check it in PEX "
                      "(Administration, API tokens) and connect again.")
@@ -308,6 +326,8 @@ def connect_pex(args: argparse.Namespace) -> int:
     try:
         with _opened(args) as conn:
             conn.connect_pex(token)
+            if business:  # remembered for the overview, which makes no call
+                conn.store.set_pex_business(conn.connection_id, business)
     except SecretsError as exc:  # its message never holds the key or the token
         return _fail(str(exc))
     print("PEX token saved" + unchecked)

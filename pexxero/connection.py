@@ -17,6 +17,7 @@ from pexxero import mapping, reconcile
 from pexxero.clients.endpoints import Endpoints
 from pexxero.clients.pex import eastern_today as today_eastern  # today on PEX's clock (US Eastern)
 from pexxero.errors import NotConnected
+from pexxero.connection_runs import ConnectionRuns
 from pexxero.local_pex import LocalPexCopy
 from pexxero.models import ReferenceData
 from pexxero.ports import PexPort, XeroPort
@@ -39,7 +40,7 @@ def xero_app_credentials(secrets_path: Optional[Path] = None) -> tuple[str, str]
 
 
 @dataclass
-class Connection(LocalPexCopy):
+class Connection(LocalPexCopy, ConnectionRuns):
     store: Store
     connection_id: int
     endpoints: Endpoints = field(default_factory=Endpoints.from_env)
@@ -74,7 +75,7 @@ class Connection(LocalPexCopy):
         """Store a Xero token set (from the consent flow or a refresh token alone) and the chosen tenant."""
         value = {k: v for k, v in token.items() if k != "tenant_id"}  # the organisation is kept apart
         value.setdefault("expires_at", 0)  # unknown expiry: the gateway refreshes first
-        self.store.save_credentials(self.connection_id, "xero", value)
+        self.store.new_grant(self.connection_id, value)  # a new sign-in: a grant of its own, others keep theirs
         self._xero = None
         if tenant_id:
             self.choose_tenant(tenant_id)
@@ -90,9 +91,11 @@ class Connection(LocalPexCopy):
         self._xero = None
 
     def disconnect_xero(self) -> None:
-        """Revoke the token at Xero (best effort) and forget it here, with the organisation chosen."""
+        """Revoke the token at Xero (best effort; not when other connections share the grant) and forget it here,
+        with the organisation chosen."""
         try:
-            self.xero().revoke()
+            if len(self.store.grant_users(self.store.grant_of(self.connection_id) or 0)) <= 1:
+                self.xero().revoke()
         except Exception:  # noqa: BLE001 - a dead session cannot be revoked; forgetting it is what matters
             pass
         self.store.delete_credentials(self.connection_id, "xero")
@@ -128,6 +131,7 @@ class Connection(LocalPexCopy):
     def tenants(self) -> list:
         """The organisations the Xero grant sees (their names are remembered for the page headers and the CLI)."""
         found = list(self.xero().tenants())
+        self.store.note_grant_tenants(self.connection_id, [(t.tenant_id, t.tenant_name) for t in found])
         self._remember_names({t.tenant_id: t.tenant_name for t in found})
         return found
 
@@ -357,52 +361,25 @@ class Connection(LocalPexCopy):
         """The rows released for the organisation chosen now."""
         return self.store.releases(self.connection_id, tenant_id=self.tenant_id())
 
-    # ------------------------------------------------------------------------------------- history
 
-    def history(self, limit: int = 200) -> list[dict]:
-        return self.store.list_runs(self.connection_id, limit)
-
-    def run_items(self, run_id: int) -> list[dict]:
-        return self.store.items(run_id)
-
-    def running(self) -> Optional[dict]:
-        return self.store.running_run(self.connection_id)
-
-    def run(self, run_id: int) -> Optional[dict]:
-        return self.store.get_run(run_id)
-
-    def last_finished_run(self) -> Optional[dict]:
-        """The last finished run into the organisation chosen now."""
-        return self.store.last_finished_run(self.connection_id, tenant_id=self.tenant_id())
-
-    def run_counts(self, run_id: int) -> dict[str, int]:
-        """outcome -> how many of the run's items have it."""
-        return self.store.item_counts(run_id)
-
-    def run_receipts(self, run_id: int) -> list[dict]:
-        return self.store.receipts(run_id)
-
-    def cancel_run(self, run_id: int) -> None:
-        """Ask the run to stop after the request in flight (it checks between requests)."""
-        self.store.request_cancel(run_id)
-
-    def remembered(self, name: str):
-        """A small value this connection keeps across processes (None when unset)."""
-        return self.store.meta(f"{name}:{self.connection_id}")
-
-    def remember(self, name: str, value) -> None:
-        self.store.set_meta(f"{name}:{self.connection_id}", value)
-
-
-def open_connection(db_path: str | Path | None = None, *, check_key: bool = True, **kwargs) -> Connection:
-    """Open (creating if needed) the database and its default connection. It refuses to start when credentials
+def open_connection(db_path: str | Path | None = None, *, connection: Optional[str] = None, check_key: bool = True,
+                    **kwargs) -> Connection:
+    """Open (creating if needed) the database and the connection named `connection` (else $PEXXERO_CONNECTION's,
+    else the only one; several and none named: workspace.NoConnectionChosen). It refuses to start when credentials
     are stored and their key cannot be found (KeyFileMissing); `check_key=False` opens it anyway, for what needs
     no credentials (the setup's import and export, saving a new PEX token, forgetting unreadable credentials)."""
     path = db_path or default_db_path()
+    from pexxero.workspace import resolve_connection_id
+
     store = Store.open(path)
-    if check_key and store.holds_credentials():  # credentials and no key for them: refuse to start
-        store.key_source()
-    return Connection(store=store, connection_id=store.connection_id(), **kwargs)
+    try:
+        if check_key and store.holds_credentials():  # credentials and no key for them: refuse to start
+            store.key_source()
+        cid = resolve_connection_id(store, connection)
+    except BaseException:
+        store.close()
+        raise
+    return Connection(store=store, connection_id=cid, **kwargs)
 
 
 def load_reference(store: Store, connection_id: int, setup: Optional[Setup] = None) -> ReferenceData:

@@ -21,11 +21,12 @@ from typing import Optional
 import streamlit as st
 
 from pexxero import views
+from pexxero.connection import Connection, Preview, xero_app_credentials
 from pexxero.errors import PexxeroError
-from pexxero.connection import Connection, Preview, open_connection, xero_app_credentials
 from pexxero.sandbox import demo
 from pexxero.secrets import SecretsError, read_secrets_file
 from pexxero.store import StoreError, default_db_path
+from pexxero.sync import start_background
 from pexxero.workspace import Workspace, open_workspace
 
 SECRETS_PATH = Path(".streamlit/secrets.toml")
@@ -69,11 +70,18 @@ def db_path() -> str:
     return _sandbox_db()
 
 
+@st.cache_resource(show_spinner=False)
+def _workspace(path: str) -> Workspace:
+    """One workspace per database for the server: its store serialises its own statements, and each connection
+    it hands out opens a store of its own."""
+    return open_workspace(path)
+
+
 def workspace() -> Workspace:
-    """The workspace for this script run (opening it costs about a millisecond; SQLite keeps the state)."""
+    """The workspace of this server's database (a missing key file, a damaged database: said, and the page stops)."""
     try:
-        return open_workspace(db_path())
-    except (SecretsError, StoreError) as exc:  # a missing key file, a damaged database: say so, and stop
+        return _workspace(db_path())
+    except (SecretsError, StoreError) as exc:
         st.error(views.explain(exc))
         st.stop()
 
@@ -84,7 +92,11 @@ PICKER = "pexxero_connection_picker"  # the sidebar picker's own key (a widget's
 
 def current_name(ws: Optional[Workspace] = None) -> str:
     """The connection this session works on: the one chosen, else the first (a removed one falls back too)."""
-    names = (ws or workspace()).names()
+    ws = ws or workspace()
+    names = ws.names()
+    if not names:  # a new database: its first connection, as the command line makes it
+        ws.connection().close()
+        names = ws.names()
     chosen = st.session_state.get(CURRENT)
     if chosen not in names:
         chosen = names[0]
@@ -128,15 +140,18 @@ def connection() -> Connection:
 
 
 def pex_business() -> str:
-    """The chosen connection's PEX business name ("" while it is not known)."""
+    """The chosen connection's PEX business name ("" while it is not known), as PEX gave it when the token was
+    saved."""
     ws = workspace()
-    return ws.pex_business(current_name(ws))
+    name = current_name(ws)
+    return next((s.pex_business for s in ws.summaries() if s.name == name), "")
 
 
 def start_sync(*, retry_failed: bool = False, from_preview: bool = True) -> int:
-    """The chosen connection's sync, in the background; its run id."""
-    ws = workspace()
-    return ws.start(current_name(ws), retry_failed=retry_failed, from_preview=from_preview)
+    """The chosen connection's sync, in a detached background process (the `python -m pexxero sync` cron runs);
+    its run id."""
+    return start_background(db_path(), connection=current_name(), retry_failed=retry_failed,
+                            from_preview=from_preview)
 
 
 def redirect_uri() -> str:

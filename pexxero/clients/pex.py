@@ -151,6 +151,10 @@ class PexClient:
             for h in _get(data, "CHAccountList") or []
         }
 
+    def business_name(self) -> str:
+        """The business's name, from AccountDetails (the call that also proves the token is good)."""
+        return str(_get(self._request("GET", "/Details/AccountDetails"), "BusinessName") or "")
+
     def business_settings(self) -> dict:
         """GET /Business/Settings as PEX sends it (FundingSource, TagsEnabled, ...)."""
         return self._request("GET", "/Business/Settings")

@@ -5,8 +5,9 @@ the pages and the command line read or write it, so another database can stand b
 
     db.py           opening, migrations (sqlite-utils `Migrations`), the one transaction helper
     schema.py       the migrations (the schema)
-    connection_rows.py  the workspace's connections
     credentials.py  encrypted credentials and the Xero token keeper (its cross-process lock)
+    grants.py       Xero grants: one sign-in's token set stored once, shared by the connections that use it
+    connections.py  the workspace's connections: add, rename, remove (every row of it), the overview's counts
     pex_copy.py     the local copy of PEX transactions
     sync_tables.py  runs, items, intents, ledger, locks, releases, plans, receipts
     processes.py    whether the process behind a lock or a queued run is still there
@@ -26,7 +27,7 @@ from pexxero.secrets import KeySource
 from pexxero.setup import Setup
 from pexxero.setup_toml import from_toml, to_toml
 from pexxero.store import schema as _schema  # noqa: F401 - registers the migrations
-from pexxero.store.connection_rows import ConnectionRows
+from pexxero.store.connections import DEFAULT_NAME, ConnectionTables, NameTaken
 from pexxero.store.credentials import SERVICES, CredentialTables, LockBusy, StoreTokenKeeper
 from pexxero.store.db import (
     BUSY_TIMEOUT_SECONDS,
@@ -46,7 +47,7 @@ from pexxero.store.sync_tables import AlreadyRunning, SyncTables
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS", "DAMAGED", "MIGRATIONS", "SERVICES", "AlreadyRunning", "DatabaseUnwritable", "LockBusy",
-    "Store", "StoreError", "StoreTokenKeeper", "default_db_path", "migrate", "not_pexxero", "open_private",
+    "NameTaken", "Store", "StoreError", "StoreTokenKeeper", "default_db_path", "migrate", "not_pexxero", "open_private",
     "schema_version",
 ]
 
@@ -61,7 +62,7 @@ def default_db_path() -> str:
     return os.environ.get("PEXXERO_DB") or DEFAULT_DB
 
 
-class Store(ConnectionRows, CredentialTables, PexCopyTables, SyncTables):
+class Store(CredentialTables, ConnectionTables, PexCopyTables, SyncTables):
     def __init__(self, db, path: Path, *, key: Optional[KeySource] = None):
         super().__init__(db, path)
         self._key = key
@@ -87,15 +88,16 @@ class Store(ConnectionRows, CredentialTables, PexCopyTables, SyncTables):
     # ------------------------------------------------------------------------------------- connections
 
     def connection_id(self) -> int:
-        """The default connection, created on first use. One per database for now."""
-        if self._rows("SELECT 1 FROM connections WHERE id = ?", (DEFAULT_CONNECTION_ID,)):
-            return DEFAULT_CONNECTION_ID  # no write lock needed (a running sync may hold it)
+        """The workspace's first connection (the only one, in a workspace of one), created as `default` when
+        there is none. Code that must not guess among several chooses by name (pexxero/workspace.py)."""
+        row = self._one("SELECT MIN(id) FROM connections")
+        if row and row[0] is not None:
+            return row[0]  # no write lock needed (a running sync may hold it)
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO connections (id, name, created_at) VALUES (?, 'default', ?)",
-                (DEFAULT_CONNECTION_ID, _now()),
-            )
-        return DEFAULT_CONNECTION_ID
+            if db.execute("SELECT 1 FROM connections").fetchone() is None:
+                db.execute("INSERT INTO connections (id, name, created_at) VALUES (?, ?, ?)",
+                           (DEFAULT_CONNECTION_ID, DEFAULT_NAME, _now()))
+            return db.execute("SELECT MIN(id) FROM connections").fetchone()[0]
 
     def chosen_tenant(self, connection_id: int) -> str:
         """The Xero organisation (tenant id) the connection works on; "" when none is chosen. Kept in one place,

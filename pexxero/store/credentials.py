@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterator, Optional
 from filelock import FileLock, Timeout
 
 from pexxero.secrets import Cipher, KeySource, find_key
-from pexxero.store.db import Tables
+from pexxero.store.grants import GrantTables
 from pexxero.errors import PexxeroError
 
 if TYPE_CHECKING:
@@ -27,7 +27,10 @@ class LockBusy(PexxeroError):
     pass
 
 
-class CredentialTables(Tables):
+class CredentialTables(GrantTables):
+    """Per-connection credentials. The Xero token set is the connection's grant's (grants.py): service "xero"
+    reads and writes that grant, shared by every connection of the grant."""
+
     _key: Optional[KeySource] = None
     _cipher: Optional[Cipher] = None
 
@@ -39,13 +42,18 @@ class CredentialTables(Tables):
 
     def holds_credentials(self) -> bool:
         """Whether any credentials are stored (encrypted with some key): then no new key may be generated."""
-        return bool(self._rows("SELECT 1 FROM credentials LIMIT 1"))
+        return bool(self._rows("SELECT 1 FROM credentials LIMIT 1")) or bool(self._rows("SELECT 1 FROM grants LIMIT 1"))
 
     def forget_credentials(self, connection_id: int) -> int:
         """Delete every stored credential of the connection without reading them (for a lost key); returns how
         many were deleted."""
         with self.transaction() as db:
-            return db.execute("DELETE FROM credentials WHERE connection_id = ?", (connection_id,)).rowcount
+            deleted = db.execute("DELETE FROM credentials WHERE connection_id = ?", (connection_id,)).rowcount
+            grant = self.grant_of(connection_id)
+            if grant is not None:  # a grant another connection uses stays with it; this one lets go of it
+                self.detach_grant(connection_id)
+                deleted += 1
+            return deleted
 
     def _crypt(self) -> Cipher:
         if self._cipher is None:
@@ -54,6 +62,13 @@ class CredentialTables(Tables):
 
     def save_credentials(self, connection_id: int, service: str, value: dict) -> None:
         _check_service(service)
+        if service == "xero":
+            grant = self.grant_of(connection_id)
+            if grant is None:
+                self.new_grant(connection_id, value)
+            else:
+                self.save_grant(grant, value)
+            return
         ciphertext = self._crypt().encrypt(connection_id, service, value)
         with self.transaction() as db:
             db.execute(
@@ -66,6 +81,9 @@ class CredentialTables(Tables):
     def load_credentials(self, connection_id: int, service: str) -> dict | None:
         """The stored value, or None. Raises `secrets.CredentialsUnreadable` when the key does not fit."""
         _check_service(service)
+        if service == "xero":
+            grant = self.grant_of(connection_id)
+            return None if grant is None else self.load_grant(grant)
         rows = self._rows(
             "SELECT ciphertext FROM credentials WHERE connection_id = ? AND service = ?", (connection_id, service)
         )
@@ -75,6 +93,9 @@ class CredentialTables(Tables):
 
     def delete_credentials(self, connection_id: int, service: str) -> None:
         _check_service(service)
+        if service == "xero":
+            self.detach_grant(connection_id)
+            return
         with self.transaction() as db:
             db.execute("DELETE FROM credentials WHERE connection_id = ? AND service = ?", (connection_id, service))
 
@@ -83,7 +104,9 @@ class CredentialTables(Tables):
 
 
 class StoreTokenKeeper:
-    """The Xero token set for one connection: what the Xero gateway loads, saves and refreshes under.
+    """The Xero token set for one connection (its grant's, shared with the grant's other connections): what the
+    Xero gateway loads, saves and refreshes under. The lock is the grant's, so connections of one grant in any
+    process refresh one at a time and each re-reads the token the other saved.
 
     The gateway refreshes like this, so two processes never spend the same refresh token:
 
@@ -122,7 +145,9 @@ class StoreTokenKeeper:
     def lock(self, *, blocking: bool = True) -> Iterator[None]:
         """Exclusive across processes and threads, re-entrant in one thread. `blocking=False` raises
         `LockBusy` at once instead of waiting."""
-        lock = _file_lock(str(self.store.path.with_name(f"{self.store.path.name}.{self.connection_id}.lock").resolve()))
+        grant = self.store.grant_of(self.connection_id)
+        suffix = f"grant-{grant}" if grant is not None else str(self.connection_id)
+        lock = _file_lock(str(self.store.path.with_name(f"{self.store.path.name}.{suffix}.lock").resolve()))
         try:
             lock.acquire(blocking=blocking)
         except Timeout:

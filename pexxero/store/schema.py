@@ -275,3 +275,47 @@ def _0007_pex_reads(db: Database) -> None:
         if last and state.get("fetched_at") and datetime.fromisoformat(state["fetched_at"]) < datetime.fromisoformat(last):
             db.execute("UPDATE pex_fetches SET stale = 1 WHERE connection_id = ?", [cid])
     db.execute("DELETE FROM meta WHERE key LIKE 'pex\\_cache:%' ESCAPE '\\'")
+
+
+@migration
+def _0008_workspace(db: Database) -> None:
+    """One workspace, many connections. A Xero sign-in (one OAuth grant, one rotating refresh token) can see several
+    organisations, so its token set is stored once, in `grants`, with the organisations it sees; each connection
+    points at a grant and picks its tenant. Two connections holding copies of one grant's refresh token would spend
+    each other's token at the first refresh. Connections get unique names (the CLI's `--connection NAME`) and the
+    PEX business name, remembered so the overview needs no network.
+
+    Existing Xero credentials move unread (their key may not be at hand during a migration): the ciphertext keeps
+    the binding it was sealed with (`seal_id`, `seal_service`) until the next save seals it to the grant."""
+    db.execute(
+        "CREATE TABLE grants ("
+        " id INTEGER PRIMARY KEY,"
+        " ciphertext TEXT NOT NULL,"  # Fernet token: never the clear value
+        " seal_id INTEGER NOT NULL, seal_service TEXT NOT NULL,"
+        " tenants TEXT NOT NULL DEFAULT '[]',"  # JSON [[tenant_id, organisation name]]
+        " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
+    )
+    db.execute("ALTER TABLE connections ADD COLUMN grant_id INTEGER REFERENCES grants(id) ON DELETE SET NULL")
+    db.execute("ALTER TABLE connections ADD COLUMN pex_business TEXT NOT NULL DEFAULT ''")
+    # names were never shown before: make them unique ("default" stays "default")
+    seen: set[str] = set()
+    for cid, name in db.execute("SELECT id, name FROM connections ORDER BY id").fetchall():
+        unique = name or "default"
+        if unique in seen:
+            unique = f"{unique}-{cid}"
+        seen.add(unique)
+        if unique != name:
+            db.execute("UPDATE connections SET name = ? WHERE id = ?", [unique, cid])
+    db.execute("CREATE UNIQUE INDEX connections_by_name ON connections (name)")
+    rows = db.execute("SELECT connection_id, ciphertext, updated_at FROM credentials WHERE service = 'xero' "
+                      "ORDER BY connection_id").fetchall()
+    for cid, ciphertext, updated_at in rows:
+        names_row = db.execute("SELECT value FROM meta WHERE key = ?", [f"xero_tenant_names:{cid}"]).fetchone()
+        names = json.loads(names_row[0]) if names_row is not None else {}
+        tenants = [[tid, str(name or "")] for tid, name in sorted((names or {}).items())]
+        grant = db.execute(
+            "INSERT INTO grants (ciphertext, seal_id, seal_service, tenants, created_at, updated_at) "
+            "VALUES (?, ?, 'xero', ?, ?, ?)", [ciphertext, cid, json.dumps(tenants), updated_at, updated_at]
+        ).lastrowid
+        db.execute("UPDATE connections SET grant_id = ? WHERE id = ?", [grant, cid])
+    db.execute("DELETE FROM credentials WHERE service = 'xero'")

@@ -14,22 +14,31 @@ from pexxero.store.sync_tables import now_iso
 
 
 def start_background(db_path: str | Path, *, retry_failed: bool = False, from_preview: bool = True,
-                     env: Optional[dict] = None, log_path: Optional[Path] = None, full_refresh: bool = False) -> int:
+                     env: Optional[dict] = None, log_path: Optional[Path] = None, full_refresh: bool = False,
+                     connection: Optional[str] = None) -> int:
     """Start a sync in a detached child process and return its run id at once.
 
     A process, not a thread: it keeps running when the page is left or refreshed and even when the dashboard
     server restarts; a crash in it cannot take the dashboard down; and it is the very same `python -m pexxero
-    sync` that cron runs.
+    sync` that cron runs. `connection` names the workspace's connection (default: the only one); the child is
+    always told its name, so it never has to guess among several.
     """
     from pexxero.store import open_private
 
+    from pexxero.workspace import resolve_connection_id
+
     store = Store.open(db_path)
-    cid = store.connection_id()
+    try:
+        cid = resolve_connection_id(store, connection) if connection else store.connection_id()
+    except BaseException:
+        store.close()
+        raise
     running = store.running_run(cid)
     if running is not None:
         raise AlreadyRunning(running["id"])
     run_id = store.queue_run(cid, "retry_failed" if retry_failed else "sync")
-    args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "sync", "--run-id", str(run_id)]
+    args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "--connection", store.connection_name(cid),
+            "sync", "--run-id", str(run_id)]
     if retry_failed:
         args.append("--retry-failed")
     if from_preview:
