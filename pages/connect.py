@@ -87,6 +87,7 @@ if conn.xero_connected():
     except Exception as exc:  # noqa: BLE001
         st.error(widgets.plain(views.explain(exc)))
 
+
 def existing_sign_ins() -> bool:
     """The organisations that Xero sign-ins already held here see, and no other connection works on: one of them
     connects this connection without a new consent. Returns whether any was offered."""

@@ -58,7 +58,7 @@ def rows() -> None:
             if not s.set_up:
                 who.caption(f"Not set up yet: {widgets.plain(s.not_set_up)}")
             if action.button("OPEN PREVIEW", key=f"ov_open_{s.id}", width="stretch",
-                             help=f"Work on {s.name} and open its Preview"):
+                             help=f"Work on {widgets.plain(s.name)} and open its Preview"):
                 open_preview(s.name)
     if not any(overview.is_running(s.last_run) for s in summaries) and st.session_state.get("ov_was_running"):
         st.session_state.ov_was_running = False
