@@ -10,10 +10,11 @@ import sys
 from pexxero.commands import _fail, table
 
 
-def _workspace(args: argparse.Namespace):
+def _workspace(args: argparse.Namespace, *, check_key: bool = True):
+    """`check_key=False` for what reads no credentials: listing, naming and removing work with the key lost."""
     from pexxero.workspace import open_workspace
 
-    return open_workspace(args.db)
+    return open_workspace(args.db, check_key=check_key)
 
 
 def connections(args: argparse.Namespace) -> int:
@@ -38,7 +39,7 @@ def waiting_words(waiting: dict[str, int]) -> str:
 def _list(args: argparse.Namespace) -> int:
     if not os.path.exists(args.db):  # do not leave an empty database behind a mistyped --db
         return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
-    with _workspace(args) as ws:
+    with _workspace(args, check_key=False) as ws:
         summaries = ws.summaries()
     if not summaries:
         print("No connections yet: add one with `connections add NAME`.")
@@ -55,7 +56,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    with _workspace(args) as ws:
+    with _workspace(args, check_key=False) as ws:
         ws.add(args.name, copy_setup_from=args.copy_setup_from)
     copied = f" with the setup of {args.copy_setup_from}" if args.copy_setup_from else ""
     print(f"Connection {args.name} added{copied}. Connect it: python -m pexxero --connection {args.name} "
@@ -64,14 +65,14 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _rename(args: argparse.Namespace) -> int:
-    with _workspace(args) as ws:
+    with _workspace(args, check_key=False) as ws:
         ws.rename(args.old, args.new)
     print(f"Connection {args.old} is now {args.new}.")
     return 0
 
 
 def _remove(args: argparse.Namespace) -> int:
-    with _workspace(args) as ws:
+    with _workspace(args, check_key=False) as ws:
         ws._id(args.name)  # an unknown name is said as such, with or without --yes
         if not args.yes:
             return _fail(f"Nothing removed. `connections remove {args.name} --yes` deletes the connection {args.name} "

@@ -250,16 +250,27 @@ class Workspace:
         return start_all(self)
 
 
-def open_workspace(db=None, **connection_options) -> Workspace:
-    """The workspace in database `db` (a path; default $PEXXERO_DB, else pexxero.db), created if needed."""
+def open_workspace(db=None, *, check_key: bool = True, **connection_options) -> Workspace:
+    """The workspace in database `db` (a path; default $PEXXERO_DB, else pexxero.db), created if needed.
+    `check_key=False` opens it without the credentials' key, for what reads none (listing, naming, removing)."""
     store = Store.open(db or default_db_path())
     try:
-        if store.holds_credentials():  # credentials and no key for them: refuse to start, as open_connection does
+        if check_key and store.holds_credentials():  # credentials and no key for them: refuse, as open_connection does
             store.key_source()
     except BaseException:
         store.close()
         raise
     return Workspace(store, **connection_options)
+
+
+def remember_pex_business(conn: "Connection") -> str:
+    """Ask PEX once for the business's name and remember it for the overview (which never calls PEX); "" when
+    PEX does not say. For a page that saved a PEX token: the command line's `connect pex` does this itself."""
+    reader = getattr(conn.pex(), "business_name", None)
+    name = str(reader() or "") if reader is not None else ""
+    if name:
+        conn.store.set_pex_business(conn.connection_id, name)
+    return name
 
 
 def sync_all_exit_code(codes: list[Optional[int]]) -> int:

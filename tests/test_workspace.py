@@ -237,6 +237,10 @@ def test_a_database_of_the_schema_before_workspaces_opens_with_its_connection_na
         db.execute("INSERT INTO meta (key, value) VALUES ('xero_tenant_names:1', ?)",
                    [json.dumps({demo.TENANT_ID: demo.TENANT_NAME})])
         db.execute("INSERT INTO runs (connection_id, status, tenant_id) VALUES (1, 'succeeded', ?)", [demo.TENANT_ID])
+        items = [{"pex_id": n, "status": status, "xero_id": "", "planned": None}
+                 for n, status in enumerate([models.NEW, models.NEW, models.POSSIBLE_DUPLICATE])]
+        db.execute("INSERT INTO plans (connection_id, built_at, start, end, items, tenant_id) "
+                   "VALUES (1, 'x', '2026-06-01', '2026-06-15', ?, ?)", [json.dumps(items), demo.TENANT_ID])
     db.close()
 
     with open_workspace(path) as ws:
@@ -248,7 +252,37 @@ def test_a_database_of_the_schema_before_workspaces_opens_with_its_connection_na
         assert not store._rows("SELECT 1 FROM credentials WHERE service = 'xero'")
         [summary] = ws.summaries()
         assert (summary.xero_organisation, summary.last_run["status"]) == (demo.TENANT_NAME, "succeeded")
+        assert summary.waiting == {"new": 2, "possible_duplicate": 1, "changed": 0, "failed": 0}
         store.save_credentials(1, "xero", {**token, "refresh_token": "r-new"})  # resealed to the grant
         assert store.load_credentials(1, "xero")["refresh_token"] == "r-new"
         with ws.connection() as conn:  # the only one, by default
             assert conn.connection_id == 1 and conn.tenant_id() == demo.TENANT_ID
+
+
+def test_listing_and_removing_need_no_key(ws, monkeypatch, capsys):
+    from pexxero.cli import main
+
+    a = ws.add("a")
+    ws.add("b")
+    ws.store.save_credentials(a, "pex", {"token": "t"})
+    ws.store.save_credentials(a, "xero", {"refresh_token": "r"})
+    monkeypatch.delenv("PEXXERO_KEY")  # the key is lost: nothing can be decrypted
+    db = str(ws.store.path)
+    assert main(["--db", db, "--connection", "a", "history"]) == 1  # what needs the key refuses, in words
+    assert "key" in capsys.readouterr().err
+    assert main(["--db", db, "connections", "list"]) == 0
+    assert main(["--db", db, "connections", "remove", "a", "--yes"]) == 0
+    assert ws.names() == ["b"] and not ws.store.holds_credentials()
+
+
+def test_the_xero_token_age_counts_from_the_refresh_token_issued_last(ws):
+    a = ws.add("a")
+    ws.store.save_credentials(a, "xero", {"refresh_token": "r1", "access_token": "x"})
+    with ws.store.transaction() as db:
+        db.execute("UPDATE grants SET token_at = '2026-01-01T00:00:00+00:00'")
+    ws.store.save_credentials(a, "xero", {"refresh_token": "r1", "access_token": "x", "expires_at": 5})  # a stamp
+    [summary] = ws.summaries()
+    assert summary.xero_token_age_days > 100 and summary.xero_days_to_expiry < 0
+    ws.store.save_credentials(a, "xero", {"refresh_token": "r2", "access_token": "y"})  # a refresh: a new token
+    [summary] = ws.summaries()
+    assert summary.xero_token_age_days < 1

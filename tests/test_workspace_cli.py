@@ -134,3 +134,30 @@ def test_sync_all_syncs_each_connection_into_its_own_organisation_only(two, cli)
     _ok(cli("connections", "remove", "b", "--yes"))
     assert sorted(g["connections"] for g in two.conn.store.grant_rows()) == [["d", "default"]]
     assert not any(g.revoked for g in two.xero.oauth.grants.values() if g.refresh_token)
+
+
+@pytest.mark.slow
+def test_sync_all_in_the_background_starts_each_set_up_connection_with_a_log_of_its_own(two, cli):
+    import os
+
+    from pexxero.sync.background import sync_log_path
+    from pexxero.workspace import open_workspace
+
+    _ok(cli("--connection", "b", "connect", "xero", "--tenant", B))
+    _ok(cli("connect", "pex", "--connection", "b", env={"PEX_TOKEN": demo.PEX_TOKEN}))
+    _ok(cli("connections", "add", "c"))
+    with open_workspace(two.db_path) as ws:
+        said = ws.start_all()
+        assert said["c"] == "not set up (no PEX token)"
+        assert said["b"].startswith("started (run ") and said["default"].startswith("started (run ")
+        runs = {name: int(words.split("run ")[1].rstrip(")")) for name, words in said.items() if name != "c"}
+        for run_id in runs.values():
+            os.waitid(os.P_PID, ws.store.get_run(run_id)["pid"], os.WEXITED)  # the child's end
+        for name, run_id in runs.items():
+            run = ws.store.get_run(run_id)
+            assert run["connection_id"] == ws.store.connection_named(name)
+            assert run["status"] == "succeeded", run["message"]
+        logs = {name: open(sync_log_path(two.db_path, ws.store.connection_named(name)), encoding="utf-8").read()
+                for name in runs}
+    assert demo.SECOND_TENANT_NAME in logs["b"] and demo.SECOND_TENANT_NAME not in logs["default"]
+    assert demo.TENANT_NAME in logs["default"] and demo.TENANT_NAME not in logs["b"]

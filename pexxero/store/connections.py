@@ -120,7 +120,7 @@ class ConnectionTables(Tables):
     def overview_rows(self) -> dict[int, dict]:
         """Per connection, what the overview shows, in four queries: has PEX credentials, has a setup, the last
         run (id, status, started_at, ended_at, written, to_write, failed, tenant_id), the saved plan's counts per
-        status (only a plan valid for the connection's organisation), the grant's token age."""
+        status (only a plan valid for the connection's organisation), when the grant's refresh token was issued."""
         out: dict[int, dict] = {r["id"]: {**r, "pex": False, "setup": False, "last_run": None, "plan": {},
                                           "grant_updated_at": None} for r in self.connection_rows()}
         for cid, service in self._pairs("SELECT connection_id, service FROM credentials"):
@@ -135,15 +135,14 @@ class ConnectionTables(Tables):
                 "m ON m.id = r.id"):
             if row["connection_id"] in out:
                 out[row.pop("connection_id")]["last_run"] = row
-        for cid, status, n in self._pairs(
-                "SELECT p.connection_id, json_extract(j.value, '$.status'), count(*) FROM plans p "
-                "JOIN connections c ON c.id = p.connection_id AND c.tenant_id = p.tenant_id, json_each(p.items) j "
-                "WHERE p.invalidated_at IS NULL GROUP BY 1, 2"):
+        for cid, counts in self._pairs(
+                "SELECT p.connection_id, p.counts FROM plans p JOIN connections c ON c.id = p.connection_id "
+                "AND c.tenant_id = p.tenant_id WHERE p.invalidated_at IS NULL"):
             if cid in out:
-                out[cid]["plan"][status] = n
-        for cid, updated_at in self._pairs("SELECT c.id, g.updated_at FROM connections c JOIN grants g "
-                                           "ON g.id = c.grant_id"):
-            out[cid]["grant_updated_at"] = updated_at
+                out[cid]["plan"] = json.loads(counts or "{}")
+        for cid, token_at in self._pairs("SELECT c.id, g.token_at FROM connections c JOIN grants g "
+                                         "ON g.id = c.grant_id"):
+            out[cid]["grant_updated_at"] = token_at or None
         return out
 
 

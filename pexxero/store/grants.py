@@ -36,9 +36,11 @@ class GrantTables(Tables):
     def save_grant(self, grant_id: int, value: dict) -> None:
         """Replace the grant's token set: what every connection of the grant uses from now on."""
         ciphertext = self._crypt().encrypt(grant_id, GRANT_SEAL, value)  # type: ignore[attr-defined]
+        print_ = _print(value.get("refresh_token"))
         with self.transaction() as db:
-            db.execute("UPDATE grants SET ciphertext = ?, seal_id = ?, seal_service = ?, updated_at = ? WHERE id = ?",
-                       (ciphertext, grant_id, GRANT_SEAL, _now(), grant_id))
+            db.execute("UPDATE grants SET ciphertext = ?, seal_id = ?, seal_service = ?, updated_at = ?, "
+                       "token_at = CASE WHEN token_print = ? THEN token_at ELSE ? END, token_print = ? WHERE id = ?",
+                       (ciphertext, grant_id, GRANT_SEAL, _now(), print_, _now(), print_, grant_id))
 
     def new_grant(self, connection_id: int, value: dict) -> int:
         """A new Xero sign-in for the connection: a grant of its own (the grant it used before is deleted when no
@@ -98,6 +100,13 @@ class GrantTables(Tables):
         """The grants whose organisations include `tenant_id` (case-insensitive, as Xero's ids are GUIDs)."""
         wanted = tenant_id.lower()
         return [g["id"] for g in self.grant_rows() if any(t.lower() == wanted for t, _ in g["tenants"])]
+
+
+def _print(refresh_token) -> str:
+    """A one-way print of a refresh token (never the token): whether a save brought a new one."""
+    import hashlib
+
+    return hashlib.sha256(str(refresh_token or "").encode("utf-8")).hexdigest()[:16] if refresh_token else ""
 
 
 def _now() -> str:

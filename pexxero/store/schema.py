@@ -293,6 +293,8 @@ def _0008_workspace(db: Database) -> None:
         " ciphertext TEXT NOT NULL,"  # Fernet token: never the clear value
         " seal_id INTEGER NOT NULL, seal_service TEXT NOT NULL,"
         " tenants TEXT NOT NULL DEFAULT '[]',"  # JSON [[tenant_id, organisation name]]
+        " token_print TEXT NOT NULL DEFAULT '',"  # a one-way print of the refresh token: tells a rotation apart
+        " token_at TEXT NOT NULL DEFAULT '',"  # when the refresh token held now was issued (its 60-day life)
         " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)"
     )
     db.execute("ALTER TABLE connections ADD COLUMN grant_id INTEGER REFERENCES grants(id) ON DELETE SET NULL")
@@ -314,8 +316,20 @@ def _0008_workspace(db: Database) -> None:
         names = json.loads(names_row[0]) if names_row is not None else {}
         tenants = [[tid, str(name or "")] for tid, name in sorted((names or {}).items())]
         grant = db.execute(
-            "INSERT INTO grants (ciphertext, seal_id, seal_service, tenants, created_at, updated_at) "
-            "VALUES (?, ?, 'xero', ?, ?, ?)", [ciphertext, cid, json.dumps(tenants), updated_at, updated_at]
+            "INSERT INTO grants (ciphertext, seal_id, seal_service, tenants, token_at, created_at, updated_at) "
+            "VALUES (?, ?, 'xero', ?, ?, ?, ?)", [ciphertext, cid, json.dumps(tenants), updated_at, updated_at, updated_at]
         ).lastrowid
         db.execute("UPDATE connections SET grant_id = ? WHERE id = ?", [grant, cid])
     db.execute("DELETE FROM credentials WHERE service = 'xero'")
+    # a plan's rows per status, kept beside it: the overview of many connections reads these, not every plan
+    db.execute("ALTER TABLE plans ADD COLUMN counts TEXT NOT NULL DEFAULT '{}'")
+    for cid, items in db.execute("SELECT connection_id, items FROM plans").fetchall():
+        db.execute("UPDATE plans SET counts = ? WHERE connection_id = ?", [json.dumps(plan_counts(json.loads(items))), cid])
+
+
+def plan_counts(items: list[dict]) -> dict[str, int]:
+    """status -> how many of a saved plan's rows have it."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.get("status", "")] = counts.get(item.get("status", ""), 0) + 1
+    return counts

@@ -24,6 +24,7 @@ from pexxero.models import (
     CREATED, INTERRUPTED, ITEM_FAILED, QUEUED, REMOVED, RUNNING, SENDING, UPDATED, SyncItem,
 )
 from pexxero.store.db import DatabaseUnwritable, Tables
+from pexxero.store.schema import plan_counts
 from pexxero.store.processes import holder_is_gone, lock_owner, never_started
 from pexxero.errors import PexxeroError
 
@@ -303,9 +304,9 @@ class SyncTables(Tables):
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO plans (connection_id, tenant_id, tenant_name, built_at, start, end, items, "
-                "invalidated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                "invalidated_at, counts) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                 [connection_id, tenant_id, tenant_name, built_at.isoformat(), start.isoformat(), end.isoformat(),
-                 json.dumps(items)],
+                 json.dumps(items), json.dumps(plan_counts(items))],
             )
 
     def saved_plan(self, connection_id: int, *, tenant_id: str) -> Optional[dict]:

@@ -13,6 +13,12 @@ from pexxero.store import AlreadyRunning, Store
 from pexxero.store.sync_tables import now_iso
 
 
+def sync_log_path(db_path: str | Path, connection_id: int) -> str:
+    """The background sync's log of one connection: each connection's own file, so no line of one connection's
+    sync is in another's log (the first connection keeps the name a database of one connection always had)."""
+    return str(db_path) + (".sync.log" if connection_id == 1 else f".sync-{connection_id}.log")
+
+
 def start_background(db_path: str | Path, *, retry_failed: bool = False, from_preview: bool = True,
                      env: Optional[dict] = None, log_path: Optional[Path] = None, full_refresh: bool = False,
                      connection: Optional[str] = None) -> int:
@@ -46,7 +52,7 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     if full_refresh:
         args.append("--full-refresh")
     try:
-        with open_private(log_path or (str(db_path) + ".sync.log"), "ab") as log:
+        with open_private(log_path or sync_log_path(db_path, cid), "ab") as log:
             child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                      env=env if env is not None else os.environ.copy(), close_fds=True)
     except OSError as exc:
