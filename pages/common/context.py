@@ -117,8 +117,8 @@ def _picked() -> None:
 def picker() -> str:
     """The connection picker in the sidebar, on every page; returns the connection chosen."""
     ws = workspace()
+    st.session_state[PICKER] = current_name(ws)  # first: a new database gets its first connection here
     names = ws.names()
-    st.session_state[PICKER] = current_name(ws)
     st.sidebar.selectbox("Connection", names, key=PICKER, on_change=_picked,
                          help="The PEX business and Xero organisation every page works on")
     return st.session_state[CURRENT]
