@@ -12,7 +12,8 @@ context.require_sign_in()
 context.prepare()
 
 pages = [
-    st.Page("pages/connect.py", title="Connect", icon=":material/link:", default=True),
+    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("pages/connect.py", title="Connect", icon=":material/link:"),
     st.Page("pages/setup.py", title="Setup", icon=":material/tune:"),
     st.Page("pages/preview.py", title="Preview", icon=":material/fact_check:"),
     st.Page("pages/sync.py", title="Sync", icon=":material/sync:"),

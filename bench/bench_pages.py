@@ -237,7 +237,7 @@ def main() -> int:
     conn = set_up(db, sandbox)
     from pages.common import context
 
-    context._previews()["by_db"][db] = big_preview(conn.preview(), PREVIEW_ROWS)
+    context._previews()["by_db"][f"{db}#default"] = big_preview(conn.preview(), PREVIEW_ROWS)  # context.scope()
     results = {}
     render("preview")  # warm-up: imports and caches, as a server that has shown a page once
     results[f"Preview page script, {PREVIEW_ROWS:,} rows (AppTest)"], at = render("preview")

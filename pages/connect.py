@@ -1,4 +1,5 @@
-"""Connect: the PEX API token, Xero through its consent popup, the organisation, and both connections' status."""
+"""Connect: the PEX API token, Xero through its consent popup (or a Xero sign-in already held for another
+connection), the organisation, and both connections' status."""
 
 import streamlit as st
 
@@ -30,8 +31,8 @@ with st.form("pex_token"):
             st.error("Enter the PEX API token first.")
         else:
             conn.connect_pex(token.strip())
-            try:
-                conn.pex().cardholders()  # check it at once: a refused token is said here, not on Preview
+            try:  # check it at once (a refused token is said here, not on Preview) and learn the business's name
+                conn.store.set_pex_business(conn.connection_id, conn.pex().business_name())
             except PexAuthError as exc:
                 conn.disconnect_pex()  # a refused token is not a connection
                 st.error(widgets.plain(views.explain(exc)))
@@ -86,8 +87,39 @@ if conn.xero_connected():
     except Exception as exc:  # noqa: BLE001
         st.error(widgets.plain(views.explain(exc)))
 
+
+def existing_sign_ins() -> bool:
+    """The organisations that Xero sign-ins already held here see, and no other connection works on: one of them
+    connects this connection without a new consent. Returns whether any was offered."""
+    ws = context.workspace()
+    here = context.current_name(ws)
+    taken = {s.tenant_id for s in ws.summaries() if s.tenant_id and s.name != here}
+    offers = {f"{grant.id}:{tenant_id}": (grant, tenant_id, name) for grant in ws.grants()
+              for tenant_id, name in grant.tenants if tenant_id not in taken}
+    if not offers:
+        return False
+    with st.container(border=True):
+        st.markdown("#### Use a Xero sign-in held here")
+        st.write("These organisations are reachable through a Xero sign-in this dashboard already holds.")
+        pick = st.selectbox("Organisation", list(offers), key="grant_pick",
+                            format_func=lambda k: f"{offers[k][2] or offers[k][1]} (the sign-in of "
+                                                  f"{', '.join(offers[k][0].connections)})")
+        if st.button("USE THIS SIGN-IN", type="primary", key="grant_use"):
+            with widgets.guard():
+                grant, tenant_id, name = offers[pick]
+                ws.use_grant(here, tenant_id, grant.id)
+                context.keep_preview(None)
+                st.toast(f"Organisation set: {widgets.plain(name or tenant_id)}")
+                st.rerun()
+    return True
+
+
 if not conn.xero_connected():
-    st.write("Connect Xero: a Xero window opens, you sign in and allow access to your organisation.")
+    if existing_sign_ins():
+        st.write("Or connect another Xero sign-in: a Xero window opens, you sign in and allow access to your "
+                 "organisation.")
+    else:
+        st.write("Connect Xero: a Xero window opens, you sign in and allow access to your organisation.")
     xero_button("CONNECT TO XERO", "xero_connect")
 elif session_failed or st.session_state.get("reconnect"):
     with st.container(border=True):
@@ -106,22 +138,33 @@ else:
     chosen = conn.tenant_id()
     names = {t.tenant_id: t.tenant_name for t in tenants}
     if chosen and chosen in names:
-        st.success(f"Xero is connected to **{widgets.plain(names[chosen])}**.", icon="✅")
+        st.success(f"Xero is connected to **{widgets.plain(names[chosen])}**{views.full_stop(names[chosen])}",
+                   icon="✅")
     with st.container(border=True):
         st.markdown("#### Tenant Selection")
         if not tenants:
             st.warning("This Xero connection gives access to no organisation. Re-connect and tick one.")
         else:
-            ids = list(names)
-            pick = st.selectbox("Organisation", ids, index=ids.index(chosen) if chosen in ids else 0,
-                                format_func=names.get, key="tenant_pick")
-            if st.button("CONFIRM", type="primary", key="tenant_confirm"):
-                with widgets.guard():
-                    if pick != chosen:
-                        context.keep_preview(None)  # built against the other organisation's records
-                    conn.choose_tenant(pick)
-                    st.toast(f"Organisation set: {widgets.plain(names[pick])}")
-                    st.rerun()
+            # one connection per organisation: those another connection works on are not offered here
+            taken = {s.tenant_id: s.name for s in context.workspace().summaries()
+                     if s.tenant_id and s.name != context.current_name()}
+            ids = [t for t in names if t not in taken]
+            if taken.keys() & names.keys():
+                st.caption("Not listed: " + "; ".join(f"{widgets.plain(names[t])} (the connection "
+                                                       f"{widgets.plain(n)} works on it)"
+                                                       for t, n in taken.items() if t in names))
+            if not ids:
+                st.info("Every organisation this Xero sign-in reaches has its own connection already.")
+            else:
+                pick = st.selectbox("Organisation", ids, index=ids.index(chosen) if chosen in ids else 0,
+                                    format_func=names.get, key="tenant_pick")
+                if st.button("CONFIRM", type="primary", key="tenant_confirm"):
+                    with widgets.guard():
+                        if pick != chosen:
+                            context.keep_preview(None)  # built against the other organisation's records
+                        conn.choose_tenant(pick)
+                        st.toast(f"Organisation set: {widgets.plain(names[pick])}")
+                        st.rerun()
     with st.expander("Disconnect or re-connect Xero"):
         st.write("Disconnecting revokes pexxero's access at Xero. Syncs stop until you connect again.")
         if st.button("DISCONNECT", key="xero_disconnect_ok"):

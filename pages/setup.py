@@ -28,9 +28,9 @@ NOT_SYNCED = ""
 # ------------------------------------------------------------------------------------------- the draft
 
 saved = conn.saved_setup()
-if "setup_draft" not in st.session_state or st.session_state.get("setup_db") != context.db_path():
+if "setup_draft" not in st.session_state or st.session_state.get("setup_db") != context.scope():
     st.session_state.setup_draft = saved or Setup()
-    st.session_state.setup_db = context.db_path()
+    st.session_state.setup_db = context.scope()
     st.session_state.setup_step = 1
 draft: Setup = st.session_state.setup_draft
 if draft.xero.tenant_id != conn.tenant_id():  # step 1 is the organisation picked on the Connect page
@@ -48,7 +48,7 @@ reference = None
 with widgets.guard():
     if st.session_state.pop("setup_reload_lists", False):
         _reference.clear()
-    reference = _reference(context.db_path(), conn.tenant_id(), (draft.fees.contact, draft.contacts.single_contact),
+    reference = _reference(context.scope(), conn.tenant_id(), (draft.fees.contact, draft.contacts.single_contact),
                            conn, draft)
 if reference is None:
     st.stop()

@@ -255,6 +255,16 @@ def organisation_line(conn) -> str:
         return "Xero organisation: unknown (the stored Xero connection cannot be read)"
 
 
+def pex_business_line(pex_business: str) -> str:
+    """The header's line above the organisation's: the PEX business the page reads, by name."""
+    return f"PEX business: {pex_business or 'not read from PEX yet'}"
+
+
+def full_stop(name: str) -> str:
+    """The full stop after a sentence ending in `name`: none when the name ends with one ("… Outdoor Co.")."""
+    return "" if str(name).rstrip().endswith((".", "!", "?")) else "."
+
+
 def explain(exc: BaseException) -> str:
     """An engine error in words a bookkeeper understands, saying what to do next on the dashboard."""
     return errors.explain(exc, errors.PAGE)

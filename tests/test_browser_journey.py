@@ -105,6 +105,8 @@ def test_whole_journey(dashboard, tmp_path):
         # ----- Connect: PEX (the sandbox prefills the demo token), then Xero through its consent popup
         page.goto(dashboard)
         expect(page.get_by_text("Sandbox mode", exact=False).first).to_be_visible()
+        expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()  # the first page
+        go("Connect")
         page.get_by_role("button", name="SAVE PEX TOKEN").click()
         expect(page.get_by_text("PEX is connected.")).to_be_visible()
 

@@ -64,12 +64,12 @@ def test_changed_rows_release_as_updates_and_text_search(page_env, doubles):
 def test_refresh_rebuilds_and_a_kept_preview_is_reused(page_env, doubles):
     set_up(page_env, doubles)
     at = app("preview").run()
-    first = context._previews()["by_db"][page_env].built_at
+    first = context._previews()["by_db"][f"{page_env}#default"].built_at
     at = app("preview").run()  # a new session (a reload) finds the kept preview
-    assert context._previews()["by_db"][page_env].built_at == first
+    assert context._previews()["by_db"][f"{page_env}#default"].built_at == first
     button(at, "Refresh").click().run()
     no_exception(at)
-    assert context._previews()["by_db"][page_env].built_at > first
+    assert context._previews()["by_db"][f"{page_env}#default"].built_at > first
 
 
 def _cli_totals(stdout: str) -> dict[str, tuple[int, Decimal, Decimal, Decimal]]:
@@ -130,7 +130,7 @@ def test_the_freshness_of_the_pex_copy_and_the_whole_range_re_read(page_env, dou
     no_exception(at)
     assert conn.pex_freshness()["full_at"] > first
     assert sum(1 for r in doubles.pex.requests if "allcardholdertransactions" in r[1].lower()) == reads + 1
-    assert context._previews()["by_db"][page_env].built_at > first
+    assert context._previews()["by_db"][f"{page_env}#default"].built_at > first
 
 
 def test_a_voided_row_stands_out_and_is_released_for_removal(page_env, doubles):

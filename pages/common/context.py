@@ -1,4 +1,9 @@
-"""What every page needs from the server: the mode (sandbox or real), the database, a connection, the preview.
+"""What every page needs from the server: the mode (sandbox or real), the database, the workspace and the connection
+chosen in the sidebar, the preview.
+
+The chosen connection is kept in `st.session_state` (one browser tab, one choice); every page gets its Connection
+from `connection()`, and what a page keeps for a connection (the preview, the setup draft) is kept under `scope()`,
+so no page shows another connection's data.
 
 Sandbox mode is when no Xero app of the user's own is configured (no XERO_CLIENT_ID and no `.streamlit/secrets.toml`
 [xero]), or when the configured one is the sandbox's own demo app. With nothing configured the server starts the
@@ -16,10 +21,13 @@ from typing import Optional
 import streamlit as st
 
 from pexxero import views
-from pexxero.connection import Connection, Preview, open_connection, xero_app_credentials
+from pexxero.connection import Connection, Preview, xero_app_credentials
+from pexxero.errors import PexxeroError
 from pexxero.sandbox import demo
 from pexxero.secrets import SecretsError, read_secrets_file
 from pexxero.store import StoreError, default_db_path
+from pexxero.sync import start_background
+from pexxero.workspace import Workspace, open_workspace
 
 SECRETS_PATH = Path(".streamlit/secrets.toml")
 
@@ -62,13 +70,88 @@ def db_path() -> str:
     return _sandbox_db()
 
 
-def connection() -> Connection:
-    """A connection for this script run (opening one costs about a millisecond; SQLite keeps the state)."""
+@st.cache_resource(show_spinner=False)
+def _workspace(path: str) -> Workspace:
+    """One workspace per database for the server: its store serialises its own statements, and each connection
+    it hands out opens a store of its own."""
+    return open_workspace(path)
+
+
+def workspace() -> Workspace:
+    """The workspace of this server's database (a missing key file, a damaged database: said, and the page stops)."""
     try:
-        return open_connection(db_path())
-    except (SecretsError, StoreError) as exc:  # a missing key file, a damaged database: say so, and stop
+        return _workspace(db_path())
+    except (SecretsError, StoreError) as exc:
         st.error(views.explain(exc))
         st.stop()
+
+
+CURRENT = "pexxero_connection"  # the chosen connection's name, in this session
+PICKER = "pexxero_connection_picker"  # the sidebar picker's own key (a widget's state is dropped with its page)
+
+
+def current_name(ws: Optional[Workspace] = None) -> str:
+    """The connection this session works on: the one chosen, else the first (a removed one falls back too)."""
+    ws = ws or workspace()
+    names = ws.names()
+    if not names:  # a new database: its first connection, as the command line makes it
+        ws.connection().close()
+        names = ws.names()
+    chosen = st.session_state.get(CURRENT)
+    if chosen not in names:
+        chosen = names[0]
+        st.session_state[CURRENT] = chosen
+    return chosen
+
+
+def choose(name: str) -> None:
+    """Work on connection `name` from now on; the picker shows it from the next script run (it follows the choice
+    each time it is drawn, so it may not be set once drawn)."""
+    st.session_state[CURRENT] = name
+
+
+def _picked() -> None:
+    st.session_state[CURRENT] = st.session_state[PICKER]
+
+
+def picker() -> str:
+    """The connection picker in the sidebar, on every page; returns the connection chosen."""
+    ws = workspace()
+    st.session_state[PICKER] = current_name(ws)  # first: a new database gets its first connection here
+    names = ws.names()
+    st.sidebar.selectbox("Connection", names, key=PICKER, on_change=_picked,
+                         help="The PEX business and Xero organisation every page works on")
+    return st.session_state[CURRENT]
+
+
+def scope() -> str:
+    """What a page keeps for the chosen connection is kept under this key: the database and the connection."""
+    return f"{db_path()}#{current_name()}"
+
+
+def connection() -> Connection:
+    """The chosen connection, for this script run."""
+    ws = workspace()
+    try:
+        return ws.connection(current_name(ws))
+    except (SecretsError, StoreError, PexxeroError) as exc:
+        st.error(views.explain(exc))
+        st.stop()
+
+
+def pex_business() -> str:
+    """The chosen connection's PEX business name ("" while it is not known), as PEX gave it when the token was
+    saved."""
+    ws = workspace()
+    name = current_name(ws)
+    return next((s.pex_business for s in ws.summaries() if s.name == name), "")
+
+
+def start_sync(*, retry_failed: bool = False, from_preview: bool = True) -> int:
+    """The chosen connection's sync, in a detached background process (the `python -m pexxero sync` cron runs);
+    its run id."""
+    return start_background(db_path(), connection=current_name(), retry_failed=retry_failed,
+                            from_preview=from_preview)
 
 
 def redirect_uri() -> str:
@@ -100,21 +183,21 @@ def default_pex_token() -> str:
 
 @st.cache_resource
 def _previews() -> dict:
-    """The last preview built per database, shared by the sessions of this server: a reload keeps it."""
+    """The last preview built per connection, shared by the sessions of this server: a reload keeps it."""
     return {"lock": threading.Lock(), "by_db": {}}
 
 
 def last_preview() -> Optional[Preview]:
-    return _previews()["by_db"].get(db_path())
+    return _previews()["by_db"].get(scope())
 
 
 def keep_preview(preview: Optional[Preview]) -> None:
     store = _previews()
     with store["lock"]:
         if preview is None:
-            store["by_db"].pop(db_path(), None)
+            store["by_db"].pop(scope(), None)
         else:
-            store["by_db"][db_path()] = preview
+            store["by_db"][scope()] = preview
 
 
 def require_sign_in() -> None:

@@ -36,8 +36,9 @@ def code(text: object) -> str:
 
 
 def header(title: str) -> None:
-    """The top of every page: the mode (sandbox said plainly, in the sidebar and above the title), the title,
-    and the Xero organisation the page works on (as plain text: a name from Xero is never read as markdown).
+    """The top of every page: the mode (sandbox said plainly, in the sidebar and above the title), the connection
+    picker in the sidebar, the title, and the PEX business and Xero organisation the page works on (as plain text:
+    a name from PEX or Xero is never read as markdown).
 
     Pages call it themselves rather than the router, so a page run on its own (AppTest) looks the same.
     """
@@ -45,7 +46,9 @@ def header(title: str) -> None:
     if context.is_sandbox():
         st.sidebar.markdown(":orange-badge[:material/science: Sandbox mode]")
         st.caption(SANDBOX_LINE)
+    context.picker()
     st.title(title)
+    st.text(views.pex_business_line(context.pex_business()))
     st.text(views.organisation_line(context.connection()))
 
 
