@@ -6,8 +6,6 @@ so paging around is instant. How fresh the local copy of PEX is shows under the 
 whole date range from PEX now (otherwise the first preview or sync of a day does).
 """
 
-import io
-
 import altair as alt
 import streamlit as st
 
@@ -133,11 +131,10 @@ with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view, {l
 
 # ---------------------------------------------------------------------------------------------- CSV
 
-def reconciliation_csv(preview=preview) -> str:
-    """Made when the button is pressed, not on every rerun: 10,000 rows take a third of a second."""
-    buffer = io.StringIO()
-    preview.to_csv(buffer)
-    return buffer.getvalue()
+def reconciliation_csv(preview=preview) -> bytes:
+    """Made when the button is pressed, not on every rerun: 10,000 rows take a third of a second. UTF-8 with a
+    byte-order mark, ASCII in pexxero's own words: Excel opens it as written."""
+    return preview.csv_bytes()
 
 
 st.download_button("Download the reconciliation (CSV)", reconciliation_csv, mime="text/csv", key="pv_csv",

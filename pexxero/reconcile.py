@@ -24,7 +24,7 @@ from . import reconcile_columns as cols
 from .mapping import MappingResult
 from .models import XeroBankTransaction, XeroBankTransfer
 # the totals and the CSV live in reconcile_report; the connection and the views still read them from here
-from .reconcile_report import TOTALS_DEFINITION, summary, to_csv  # noqa: F401
+from .reconcile_report import TOTALS_DEFINITION, csv_bytes, summary, to_csv  # noqa: F401
 
 OBJECT_COLUMNS = ["planned", "xero_record"]  # kept for the sync engine; never written to the CSV
 
