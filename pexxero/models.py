@@ -368,6 +368,7 @@ class SyncItem:
     xero_id: str = ""
     planned: Optional[str] = None
     action: str = "create"  # "create" | "update" | "remove"
+    status: str = ""  # the row's Preview status (synced, skipped, blocked…): how an item left alone is counted
 
     def row(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -168,6 +168,10 @@ def pex_copy_text(freshness: dict, now: Optional[datetime] = None) -> str:
 # -------------------------------------------------------------------------------------------- sync
 
 
+# a finished run whose message the Sync page shows in an alert (error or warning): the bar's text does not repeat it
+ALERT_STATUSES = (models.FAILED, models.PARTIAL, models.PAUSED, models.INTERRUPTED, models.CANCELLED)
+
+
 def run_progress(run: dict, counts: dict[str, int]) -> dict:
     """Where a run stands: fraction done (0..1), a sentence, and the counts by outcome.
 
@@ -198,7 +202,13 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
         elif to_write:
             text = f"{text} — {done} of {to_write} done"
     else:
-        text = f"{run['status'].title()}: {run.get('message') or ''}".rstrip(": ")
+        # the status is on the badge beside the bar, and the message of a run that did not succeed in an alert
+        # under it: the bar says only how far the run got, so neither is said twice
+        text = f"{min(done, to_write)} of {to_write} records done" if to_write else "Nothing to write"
+        if receipts_total:
+            text += f", {receipts_done} of {receipts_total} receipts"
+        if run["status"] not in ALERT_STATUSES and run.get("message"):
+            text = f"{run['status'].title()}: {run['message']}"  # no alert carries it: said here, once
     # the receipt phase (records written, receipts being sent) has its own bar and an estimate of the time left
     receipt_phase = active and receipts_total > 0 and str(run.get("step") or "").startswith("attaching receipts")
     receipt_text = ""
@@ -207,7 +217,9 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
 
         receipt_text = (f"Receipts: {receipts_done:,} of {receipts_total:,} done; "
                         f"{receipt_eta(receipts_total - receipts_done)}")
+    message = str(run.get("message") or "") if run["status"] in ALERT_STATUSES and not active else ""
     return {
+        "alert": message[:1].upper() + message[1:],
         "receipt_phase": receipt_phase, "receipt_text": receipt_text,
         "receipt_fraction": (receipts_done / receipts_total) if receipts_total else 0.0,
         "fraction": fraction, "text": text, "active": active, "done": done, "to_write": to_write,
@@ -216,6 +228,24 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
         "waiting": int(counts.get(models.PLANNED, 0)) + int(counts.get(models.SENDING, 0)),
         "receipts_attached": attached, "receipts_not_attached": not_attached, "receipts_to_send": receipts_total,
     }
+
+
+def plan_words(items: list[dict], released: dict[int, str]) -> str:
+    """What a sync of the saved plan will do, in Preview's words and counts: '85 new to write; 1 changed,
+    2 possible duplicates written only if released (1 released)'."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["status"]] = counts.get(item["status"], 0) + 1
+    new = counts.get(models.NEW, 0)
+    said = f"{new:,} new to write"
+    held = [(status, counts.get(status, 0)) for status in (CHANGED, POSSIBLE_DUPLICATE, VOIDED)]
+    held = [(status, n) for status, n in held if n]
+    if held:
+        names = ", ".join(f"{n:,} {status}{'s' if n != 1 and status == POSSIBLE_DUPLICATE else ''}"
+                          for status, n in held)
+        out = sum(1 for item in items if released.get(int(item["pex_id"])) == RELEASE_ACTIONS.get(item["status"]))
+        said += f"; {names} written only if released ({out:,} released)"
+    return said
 
 
 def can_retry_failed(run: Optional[dict], counts: dict[str, int]) -> bool:

@@ -99,7 +99,20 @@ def test_run_progress_while_running_and_after():
     assert views.run_progress({"status": models.RUNNING, "to_write": 0, "step": ""}, {})["fraction"] == 0.0
     done = views.run_progress({"status": models.PARTIAL, "to_write": 10, "message": "1 of 10 could not be written"},
                               {models.CREATED: 9, models.ITEM_FAILED: 1})
-    assert done["fraction"] == 1.0 and not done["active"] and done["text"].startswith("Partial: 1 of 10")
+    assert done["fraction"] == 1.0 and not done["active"] and done["text"] == "10 of 10 records done"
+    assert done["alert"] == "1 of 10 could not be written"  # said once, in the alert, not in the bar as well
+
+
+def test_a_cancelled_run_says_cancelled_once():
+    state = views.run_progress({"status": models.CANCELLED, "to_write": 5,
+                                "message": "cancelled by the user after the request in flight"},
+                               {models.CREATED: 2, models.PLANNED: 3})
+    said = " ".join([state["text"], state["alert"]]).casefold()
+    assert said.count("cancelled") == 1  # the badge shows the status; never "Cancelled: cancelled…" and again
+    assert state["text"] == "2 of 5 records done"
+    assert state["alert"] == "Cancelled by the user after the request in flight"
+    ok = views.run_progress({"status": models.SUCCEEDED, "to_write": 0, "message": "nothing new to write"}, {})
+    assert ok["text"] == "Succeeded: nothing new to write" and ok["alert"] == ""
 
 
 def test_run_progress_covers_the_receipts_after_the_records():

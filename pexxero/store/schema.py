@@ -275,3 +275,11 @@ def _0007_pex_reads(db: Database) -> None:
         if last and state.get("fetched_at") and datetime.fromisoformat(state["fetched_at"]) < datetime.fromisoformat(last):
             db.execute("UPDATE pex_fetches SET stale = 1 WHERE connection_id = ?", [cid])
     db.execute("DELETE FROM meta WHERE key LIKE 'pex\\_cache:%' ESCAPE '\\'")
+
+
+@migration
+def _0008_run_item_status(db: Database) -> None:
+    """Each run item keeps the Preview status of its row (`synced`, `skipped`, `blocked`…), so the Sync and History
+    pages count what a run left alone in Preview's words instead of one "skipped" for all of it. Items of older
+    runs keep '' (counted as skipped, as they were shown)."""
+    db.execute("ALTER TABLE run_items ADD COLUMN status TEXT NOT NULL DEFAULT ''")
