@@ -220,6 +220,11 @@ FEE = "fee"
 TRANSFER = "transfer"
 REBATE = "rebate"
 KINDS = (PURCHASE, DISPUTE, FEE, TRANSFER, REBATE)
+# what the preview calls a row nothing is booked for, so the Kind filter can pick it: PEX's card funding (money
+# moved onto a card within PEX), and any other row that is none of the kinds above
+CARD_FUNDING = "card funding"
+OTHER_KIND = "other"
+SHOWN_KINDS = KINDS + (CARD_FUNDING, OTHER_KIND)
 
 # Preview statuses: exactly one per PEX transaction (plus `xero only` for unmatched Xero records)
 NEW = "new"

@@ -41,6 +41,7 @@ class Preview:
     tenant_id: str = ""  # the Xero organisation it was built against: it says nothing about another one
     tenant_name: str = ""
     lock_date: Optional[date] = None  # Xero's lock date: nothing on or before it can be written or removed
+    account_names: dict[str, str] = field(default_factory=dict)  # Xero account code -> name, for the labels
 
     def summary(self) -> pd.DataFrame:
         return reconcile.summary(self.frame)

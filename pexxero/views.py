@@ -7,6 +7,7 @@ draws bars, it does not add money up.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Optional
@@ -81,8 +82,32 @@ def amount_by_status(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["status", "net", "money out", "money in", "net change", "colour"])
 
 
-def spend_by_account(frame: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
-    """Purchase spend per Xero account per week: columns period (a date), account, spend (positive)."""
+_ACCOUNT_PARTS = re.compile(r"(, | → )")
+
+
+def account_label(code: str, names: dict[str, str]) -> str:
+    """'429' -> '429 · General Expenses'; the codes of a split ('429, 453') or a transfer ('090 → 091') each get
+    their name; a code Xero does not name stays as it is."""
+    if not code or not names:
+        return code or ""
+    parts = _ACCOUNT_PARTS.split(str(code))
+    return "".join(p if i % 2 or p not in names else f"{p} · {names[p]}" for i, p in enumerate(parts))
+
+
+def account_labels(values: Iterable, names: dict[str, str]) -> list[str]:
+    """account_label for a column: each distinct text worked out once."""
+    seen: dict = {}
+    out = []
+    for value in values:
+        if value not in seen:
+            seen[value] = account_label(value, names)
+        out.append(seen[value])
+    return out
+
+
+def spend_by_account(frame: pd.DataFrame, freq: str = "W", names: Optional[dict[str, str]] = None) -> pd.DataFrame:
+    """Purchase spend per Xero account per week: columns period (a date), account ("429 · General Expenses"
+    when `names` has it), spend (positive)."""
     purchases = frame[(frame["kind"] == PURCHASE) & frame["account"].astype(bool)]
     if purchases.empty:
         return pd.DataFrame(columns=["period", "account", "spend"])
@@ -91,15 +116,21 @@ def spend_by_account(frame: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
     grouped: dict[tuple[date, str], Decimal] = {}
     for period, account, amount in zip(periods, purchases["account"], spend):
         grouped[(period, account)] = grouped.get((period, account), Decimal("0")) + amount
-    rows = [{"period": p, "account": a, "spend": float(s)} for (p, a), s in sorted(grouped.items())]
+    rows = [{"period": p, "account": account_label(a, names or {}), "spend": float(s)}
+            for (p, a), s in sorted(grouped.items())]
     return pd.DataFrame(rows, columns=["period", "account", "spend"])
 
 
 def filter_rows(frame: pd.DataFrame, statuses: Optional[Iterable[str]] = None,
-                kinds: Optional[Iterable[str]] = None, text: str = "") -> pd.DataFrame:
-    """The rows with one of `statuses` and `kinds` (None or empty: all) whose id, merchant, cardholder, reason,
-    differences, account or contact contain `text` (case-insensitive)."""
+                kinds: Optional[Iterable[str]] = None, text: str = "",
+                dates: Optional[tuple[date, date]] = None) -> pd.DataFrame:
+    """The rows with one of `statuses` and `kinds` (None or empty: all), dated within `dates` (first and last day,
+    inclusive; None: all), whose id, merchant, cardholder, reason, differences, account or contact contain `text`
+    (case-insensitive)."""
     mask = pd.Series(True, index=frame.index)
+    if dates is not None:
+        first, last = dates
+        mask &= frame["date"].map(lambda d: d is not None and not pd.isna(d) and first <= d <= last).astype(bool)
     statuses, kinds = list(statuses or []), list(kinds or [])
     if statuses:
         mask &= frame["status"].isin(statuses)
@@ -114,9 +145,12 @@ def filter_rows(frame: pd.DataFrame, statuses: Optional[Iterable[str]] = None,
     return frame[mask]
 
 
-def table(frame: pd.DataFrame, released: dict[int, str]) -> pd.DataFrame:
-    """The reconciliation table as shown: display columns only, amounts as text (exact), the release state."""
+def table(frame: pd.DataFrame, released: dict[int, str], account_names: Optional[dict[str, str]] = None
+          ) -> pd.DataFrame:
+    """The reconciliation table as shown: display columns only, amounts as text (exact), accounts with their
+    names ("429 · General Expenses"), the release state."""
     shown = frame.reindex(columns=[c for c in TABLE_COLUMNS if c != "released"]).copy()
+    shown["account"] = account_labels(shown["account"].fillna(""), account_names or {})
     shown["amount"] = [f"{_decimal(a):,.2f}" for a in shown["amount"]]
     shown["date"] = shown["date"].astype(str)
     shown["xero_id"] = shown["xero_id"].fillna("")

@@ -153,3 +153,16 @@ def test_explain_speaks_plainly_and_never_leaks_the_text_of_unknown_errors():
     assert views.explain(NotConnected("PEX is not connected: add it")).startswith("PEX is not connected")
     secret = views.explain(RuntimeError("refresh_token=abc123"))
     assert "abc123" not in secret and "RuntimeError" in secret
+
+
+def test_accounts_are_labelled_with_their_names_and_dates_narrow_the_rows():
+    names = {"429": "General Expenses", "090": "Business Bank", "091": "PEX Cash"}
+    assert views.account_label("429", names) == "429 · General Expenses"
+    assert views.account_label("090 → 091", names) == "090 · Business Bank → 091 · PEX Cash"
+    assert views.account_label("429, 999", names) == "429 · General Expenses, 999"
+    frame = pd.DataFrame({"pex_id": [1, 2, 3], "date": [date(2026, 6, 1), date(2026, 6, 2), None],
+                          "status": ["new"] * 3, "kind": ["purchase"] * 3})
+    for column in ("merchant", "cardholder", "reason", "differences", "account", "contact", "xero_id"):
+        frame[column] = ""
+    narrowed = views.filter_rows(frame, dates=(date(2026, 6, 2), date(2026, 6, 30)))
+    assert narrowed["pex_id"].tolist() == [2]
