@@ -69,7 +69,7 @@ def progress(run_id: int) -> None:
     for row in (tally["written"], tally["left alone"],
                 [("Receipts attached", state["receipts_attached"]),
                  ("Receipts not attached", state["receipts_not_attached"])]):
-        for column, (label, n) in zip(st.columns(6), row):
+        for column, (label, n) in zip(st.columns(max(6, len(row))), row):
             column.metric(label, f"{n:,}")
     if run["status"] == models.FAILED and state["alert"]:
         st.error(widgets.plain(state["alert"]))
