@@ -218,7 +218,7 @@ def test_several_rows_are_released_at_once(page_env, doubles):
 
 def test_the_csv_download_is_utf8_with_a_byte_order_mark(page_env, doubles):
     set_up(page_env, doubles)
-    at = app("preview").run()
+    no_exception(app("preview").run())
     preview = context._previews()["by_db"][page_env]
     data = preview.csv_bytes()
     assert data.startswith(b"\xef\xbb\xbf") and "→".encode() not in data
