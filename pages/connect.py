@@ -76,6 +76,27 @@ def xero_button(label: str, key: str) -> None:
         st.rerun()
 
 
+def disconnect_button(key: str) -> None:
+    """DISCONNECT, then a confirmation: revoking is not undone by a click (a new consent in Xero is)."""
+    if not st.session_state.get("confirm_disconnect"):
+        if st.button("DISCONNECT", key=key):
+            st.session_state["confirm_disconnect"] = True
+            st.rerun()
+        return
+    with st.container(border=True):
+        st.warning("Disconnect Xero? This revokes pexxero's access at Xero: syncs stop, and connecting again "
+                   "means signing in to Xero and allowing access once more.")
+        yes, no = st.columns(2)
+        if yes.button("YES, DISCONNECT", key=key + "_yes"):
+            st.session_state.pop("confirm_disconnect", None)
+            conn.disconnect_xero()
+            st.session_state.pop("reconnect", None)
+            st.rerun()
+        if no.button("KEEP THE CONNECTION", key=key + "_no"):
+            st.session_state.pop("confirm_disconnect", None)
+            st.rerun()
+
+
 st.subheader("Xero")
 session_failed = False
 tenants = []
@@ -130,10 +151,7 @@ elif session_failed or st.session_state.get("reconnect"):
         with left:
             xero_button("RE-CONNECT", "xero_reconnect")
         with right:
-            if st.button("DISCONNECT", key="xero_disconnect"):
-                conn.disconnect_xero()
-                st.session_state.pop("reconnect", None)
-                st.rerun()
+            disconnect_button("xero_disconnect")
 else:
     chosen = conn.tenant_id()
     names = {t.tenant_id: t.tenant_name for t in tenants}
@@ -165,11 +183,9 @@ else:
                         conn.choose_tenant(pick)
                         st.toast(f"Organisation set: {widgets.plain(names[pick])}")
                         st.rerun()
-    with st.expander("Disconnect or re-connect Xero"):
+    with st.expander("Disconnect or re-connect Xero", expanded=bool(st.session_state.get("confirm_disconnect"))):
         st.write("Disconnecting revokes pexxero's access at Xero. Syncs stop until you connect again.")
-        if st.button("DISCONNECT", key="xero_disconnect_ok"):
-            conn.disconnect_xero()
-            st.rerun()
+        disconnect_button("xero_disconnect_ok")
         if st.button("RE-CONNECT", key="xero_reconnect_ok"):
             st.session_state["reconnect"] = True
             st.rerun()

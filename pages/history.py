@@ -33,7 +33,8 @@ if len(over_time):
     chart = alt.Chart(over_time).mark_circle(size=140, opacity=0.9).encode(
         x=alt.X("started:T", title="Started"), y=alt.Y("written:Q", title="Written"),
         color=alt.Color("status:N", scale=alt.Scale(domain=list(views.RUN_COLOURS),
-                                                    range=list(views.RUN_COLOURS.values()))),
+                                                    range=list(views.RUN_COLOURS.values())),
+                        legend=alt.Legend(orient="bottom", labelLimit=0)),  # at the right it is cut off
         tooltip=["run", "started", "status", "written", "failed"],
     )
     st.altair_chart(chart, width="stretch")

@@ -6,14 +6,12 @@ so paging around is instant. How fresh the local copy of PEX is shows under the 
 whole date range from PEX now (otherwise the first preview or sync of a day does).
 """
 
-import io
-
 import altair as alt
 import streamlit as st
 
 from pages.common import context, widgets
 from pexxero import views
-from pexxero.models import KINDS, STATUSES, VOIDED
+from pexxero.models import SHOWN_KINDS, STATUSES, VOIDED
 from pexxero.sync import budget
 
 widgets.header("Preview")
@@ -54,7 +52,8 @@ if voided:
 # ------------------------------------------------------------------------------------------ metrics
 
 totals = views.status_totals(frame)
-for column, total in zip(st.columns(len(totals)), totals):
+# two rows of four: eight metrics in one row leave each too narrow for "Possible duplicate"
+for column, total in zip([c for _ in range(2) for c in st.columns(4)], totals):
     column.metric(total["status"].capitalize(), f"{total['count']:,}", f"net {views.money(total['net'])}",
                   delta_color="off", delta_arrow="off", border=True,
                   help=f"Money out {views.money(total['money_out'])} · money in {views.money(total['money_in'])}")
@@ -74,23 +73,34 @@ with left:
     st.altair_chart(chart, width="stretch")
 with right:
     st.markdown("**Purchase spend by account, per week**")
-    spend = views.spend_by_account(frame)
+    spend = views.spend_by_account(frame, names=preview.account_names)
     if spend.empty:
         st.caption("No purchases in range.")
     else:
-        st.bar_chart(spend, x="period", y="spend", color="account", x_label="Week", y_label="Spend")
+        # the legend under the chart, one account a line, names in full: at the right it is cut off
+        chart = alt.Chart(spend).mark_bar().encode(
+            x=alt.X("period:T", title="Week"), y=alt.Y("sum(spend):Q", title="Spend"),
+            color=alt.Color("account:N", title="Account",
+                            legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=0)),
+            tooltip=["period:T", "account:N", "sum(spend):Q"],
+        )
+        st.altair_chart(chart, width="stretch")
 
 # ------------------------------------------------------------------------------------ the table
 
 released = conn.releases()
-f1, f2, f3 = st.columns([2, 2, 3])
+f1, f2, f3, f4 = st.columns([2, 2, 2, 3])
 statuses = f1.multiselect("Status", STATUSES, key="pv_status")
-kinds = f2.multiselect("Kind", KINDS, key="pv_kind")
-text = f3.text_input("Search (merchant, cardholder, reason, id…)", key="pv_text")
-shown = views.filter_rows(frame, statuses, kinds, text)
+kinds = f2.multiselect("Kind", SHOWN_KINDS, key="pv_kind")
+# narrows the rows shown within the preview's range; a wider range is a setup change (step 2)
+picked = f3.date_input("Dates", (preview.start, preview.end), min_value=preview.start, max_value=preview.end,
+                       key=f"pv_dates_{preview.start}_{preview.end}", format="YYYY-MM-DD")
+dates = tuple(picked) if isinstance(picked, (tuple, list)) and len(picked) == 2 else None
+text = f4.text_input("Search (merchant, cardholder, reason, id…)", key="pv_text")
+shown = views.filter_rows(frame, statuses, kinds, text, dates=dates)
 st.caption(f"{len(shown):,} of {len(frame):,} rows")
 st.dataframe(
-    views.table(shown, released), hide_index=True, width="stretch", height=420,
+    views.table(shown, released, preview.account_names), hide_index=True, width="stretch", height=420,
     column_config={
         "pex_id": st.column_config.NumberColumn("PEX id", format="%d"),
         "reason": st.column_config.TextColumn("Reason", width="large"),
@@ -109,10 +119,30 @@ with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view, {l
     if candidates.empty:
         st.write("No possible duplicates, changed or voided rows in this view.")
     else:
-        labels = {int(r.pex_id): f"{r.pex_id} · {r.status} · {r.date} · {r.merchant} · {r.amount:,.2f}"
-                  for r in candidates.itertuples()}
+        # several rows at once: narrow the view with the filters above, then release all or some of it
         actions = dict(zip(candidates["pex_id"].astype(int), candidates["action"]))
-        pex_id = st.selectbox("Row", list(labels), format_func=labels.get, key="pv_release_row")
+        waiting = [p for p in actions if p not in released]
+        done = [p for p in actions if p in released]
+        short = {int(r.pex_id): f"{r.pex_id} · {r.status} · {r.date} · {r.merchant} · {views.money(r.amount)}"
+                 for r in candidates.itertuples()}
+        every = st.checkbox(f"All {len(waiting):,} unreleased rows in this view", key="pv_release_all",
+                            disabled=not waiting)
+        chosen = waiting if every else st.multiselect("Rows to release", waiting, format_func=short.get,
+                                                      key="pv_release_many")
+        if st.button(f"RELEASE {len(chosen):,} SELECTED", key="pv_release_selected", disabled=not chosen,
+                     help="Each is released with its own action: a possible duplicate is pushed, a changed row "
+                          "updated, a voided row removed from Xero"):
+            conn.release_many({p: actions[p] for p in chosen})
+            for key in ("pv_release_many", "pv_release_all"):  # the choice is spent: start the next one empty
+                st.session_state.pop(key, None)
+            st.rerun()
+        if done and st.button(f"UNDO ALL {len(done):,} RELEASES IN THIS VIEW", key="pv_unrelease_all"):
+            for p in done:
+                conn.unrelease(p)
+            st.rerun()
+        st.divider()
+        st.caption("One row, with its reason and differences:")
+        pex_id = st.selectbox("Row", list(short), format_func=short.get, key="pv_release_row")
         row = candidates[candidates["pex_id"] == pex_id].iloc[0]
         st.markdown("**Why**")
         st.text(row["reason"])
@@ -133,11 +163,10 @@ with st.expander(f"Release rows Sync leaves alone ({len(candidates)} in view, {l
 
 # ---------------------------------------------------------------------------------------------- CSV
 
-def reconciliation_csv(preview=preview) -> str:
-    """Made when the button is pressed, not on every rerun: 10,000 rows take a third of a second."""
-    buffer = io.StringIO()
-    preview.to_csv(buffer)
-    return buffer.getvalue()
+def reconciliation_csv(preview=preview) -> bytes:
+    """Made when the button is pressed, not on every rerun: 10,000 rows take a third of a second. UTF-8 with a
+    byte-order mark, ASCII in pexxero's own words: Excel opens it as written."""
+    return preview.csv_bytes()
 
 
 st.download_button("Download the reconciliation (CSV)", reconciliation_csv, mime="text/csv", key="pv_csv",

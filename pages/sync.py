@@ -38,7 +38,7 @@ elif plan is None:
     right.info("No preview yet: build one on the Preview page; Sync writes what it planned.")
 else:
     right.caption(f"Syncs the preview of {plan['start']} to {plan['end']} built "
-                  f"{views.built_ago(plan['built_at'])[6:]}: {len(plan['items']):,} rows to consider.")
+                  f"{views.built_ago(plan['built_at'])[6:]}: {views.plan_words(plan['items'], conn.releases())}.")
     right.caption(budget.plan_sentence(conn, plan["items"]), help=budget.ALLOWANCE_HELP)
 if left.button("SYNC", type="primary", disabled=running is not None or plan is None, width="stretch"):
     start(retry_failed=False)
@@ -64,20 +64,19 @@ def progress(run_id: int) -> None:
     st.progress(state["fraction"], text=widgets.plain(state["text"]))
     if state["receipt_phase"]:
         st.progress(state["receipt_fraction"], text=widgets.plain(state["receipt_text"]))
-    c = st.columns(7)
-    c[0].metric("Created", state["created"])
-    c[1].metric("Updated", state["updated"])
-    c[2].metric("Failed", state["failed"])
-    c[3].metric("Waiting", state["waiting"])
-    c[4].metric("Skipped", state["skipped"])
-    c[5].metric("Receipts attached", state["receipts_attached"])
-    c[6].metric("Receipts not attached", state["receipts_not_attached"])
-    if run["status"] == models.FAILED and run["message"]:
-        st.error(widgets.plain(run["message"]))
+    tally = history.run_tally(live.run_tally(run_id))
+    # what the run wrote, then what it left alone in the Preview page's words and counts, then receipts
+    for row in (tally["written"], tally["left alone"],
+                [("Receipts attached", state["receipts_attached"]),
+                 ("Receipts not attached", state["receipts_not_attached"])]):
+        for column, (label, n) in zip(st.columns(max(6, len(row))), row):
+            column.metric(label, f"{n:,}")
+    if run["status"] == models.FAILED and state["alert"]:
+        st.error(widgets.plain(state["alert"]))
         if errors.is_session_failure(run["message"]):
             st.page_link("pages/connect.py", label="Re-connect Xero", icon=":material/link:")
-    elif run["status"] in (models.PARTIAL, models.PAUSED, models.INTERRUPTED, models.CANCELLED):
-        st.warning(widgets.plain(run["message"]))
+    elif state["alert"]:
+        st.warning(widgets.plain(state["alert"]))
     if running is not None and not state["active"]:
         st.rerun()  # the run just ended: redraw the whole page (buttons, outcomes)
 

@@ -151,6 +151,7 @@ def preview(args: argparse.Namespace) -> int:
 
 
 def sync(args: argparse.Namespace) -> int:
+    from pexxero.history import tally_line
     from pexxero.sync import EXIT_CODES, budget, run_sync
 
     from pexxero.progress_line import ProgressLine
@@ -170,6 +171,7 @@ def sync(args: argparse.Namespace) -> int:
         print(f"Not started: {exc}.", file=sys.stderr)
         return 1
     print(f"Run {run['id']}: {run['status'].title()} — {run['written']} of {run['to_write']} written. {run['message']}")
+    print(tally_line(conn.run_tally(run["id"])))  # the Sync page's counts, in the Preview page's words
     said = budget.run_sentence(conn, run["id"])
     if said:
         print(said)

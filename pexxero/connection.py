@@ -312,7 +312,8 @@ class Connection(LocalPexCopy, ConnectionRuns):
             self._remember_names({tenant: name})
         built = Preview(frame=frame, built_at=datetime.now(timezone.utc), start=start, end=end,
                         rejected=self.rejected_pex_rows(), tenant_id=tenant,
-                        tenant_name=name or self.tenant_name(tenant, lookup=False), lock_date=lock)
+                        tenant_name=name or self.tenant_name(tenant, lookup=False), lock_date=lock,
+                        account_names={a.code: a.name for a in ref.accounts if a.code})
         if save_plan:
             self._save_plan(built)
         return built
@@ -353,6 +354,11 @@ class Connection(LocalPexCopy, ConnectionRuns):
             raise ValueError("action is 'push' (a possible duplicate), 'update' (a changed record) or 'remove' "
                              "(a voided record, from Xero)")
         self.store.release(self.connection_id, pex_id, action, tenant_id=self.tenant_id())
+
+    def release_many(self, actions: dict[int, str]) -> None:
+        """`release` for several rows at once: pex_id -> its action (push, update or remove)."""
+        for pex_id, action in actions.items():
+            self.release(int(pex_id), action)
 
     def unrelease(self, pex_id: int) -> None:
         self.store.unrelease(self.connection_id, pex_id, tenant_id=self.tenant_id())

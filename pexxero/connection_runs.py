@@ -39,6 +39,10 @@ class ConnectionRuns:
         """outcome -> how many of the run's items have it."""
         return self.store.item_counts(run_id)
 
+    def run_tally(self, run_id: int) -> dict[tuple[str, str], int]:
+        """(outcome, Preview status) -> how many of the run's items have both (`history.run_tally` words it)."""
+        return self.store.item_tally(run_id)
+
     def run_receipts(self, run_id: int) -> list[dict]:
         return self.store.receipts(run_id)
 

@@ -4,15 +4,19 @@ run's items with their outcome. Shared by `python -m pexxero history` and the Hi
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Optional
 
 from pexxero import models
 
 
-def _when(iso: Optional[str]) -> str:
+def _when(iso: Optional[str], zone=None) -> str:
+    """'2026-06-01 10:42:07 AM EDT': the server's time zone (or `zone`), named, so a time is never ambiguous."""
     if not iso:
         return ""
-    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %I:%M:%S %p")
+    local = datetime.fromisoformat(iso).astimezone(zone)
+    name = local.strftime("%Z") or local.strftime("UTC%z")
+    return f"{local:%Y-%m-%d %I:%M:%S %p} {name}"
 
 
 def duration(started: Optional[str], ended: Optional[str]) -> str:
@@ -49,6 +53,49 @@ def run_rows(conn, limit: int = 200) -> list[dict]:
     return [run_row(r) for r in conn.history(limit)]
 
 
+# What a run did with an item it wrote (or meant to), and, for one it left alone, the Preview status of its row in
+# Preview's own words: "synced", "skipped", "blocked"… counted as the Preview page counts them, never one
+# "skipped" for everything not written.
+WRITTEN_LABELS = (("Created", (models.CREATED,)), ("Updated", (models.UPDATED,)), ("Removed", (models.REMOVED,)),
+                  ("Failed", (models.ITEM_FAILED,)), ("Waiting", (models.PLANNED, models.SENDING)))
+LEFT_ALONE = (models.SYNCED, models.CHANGED, models.VOIDED, models.POSSIBLE_DUPLICATE, models.SKIPPED,
+              models.BLOCKED)
+NOT_IN_PREVIEW = "new, not written (preview again)"  # a new row the preview the sync started from did not plan
+
+
+def left_alone_word(status: str) -> str:
+    """The word for an item a run did not write: its row's Preview status (older runs kept none: skipped)."""
+    if status == models.NEW:
+        return NOT_IN_PREVIEW
+    return status if status in LEFT_ALONE else models.SKIPPED
+
+
+def run_tally(tally: dict[tuple[str, str], int]) -> dict[str, list[tuple[str, int]]]:
+    """A run's items counted for the Sync page and `sync`: what it wrote (Created, Updated, Removed, Failed,
+    Waiting) and what it left alone, by Preview status (Synced, Changed, Voided, Possible duplicate, Skipped,
+    Blocked — plus new rows a later preview must plan, when there are any). Every label is present."""
+    by_outcome: dict[str, int] = {}
+    left: dict[str, int] = {}
+    for (outcome, status), n in tally.items():
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + n
+        if outcome == models.ITEM_SKIPPED:
+            word = left_alone_word(status)
+            left[word] = left.get(word, 0) + n
+    written = [(label, sum(by_outcome.get(o, 0) for o in outcomes)) for label, outcomes in WRITTEN_LABELS]
+    alone = [(status[:1].upper() + status[1:], left.get(status, 0)) for status in LEFT_ALONE]
+    if left.get(NOT_IN_PREVIEW):
+        alone.append((NOT_IN_PREVIEW[:1].upper() + NOT_IN_PREVIEW[1:], left[NOT_IN_PREVIEW]))
+    return {"written": written, "left alone": alone}
+
+
+def tally_line(tally: dict[tuple[str, str], int]) -> str:
+    """The counts in one line, for `sync`'s summary: the same words as the Sync page; zeros left out."""
+    counts = run_tally(tally)
+    written = " · ".join(f"{label} {n:,}" for label, n in counts["written"] if n) or "nothing written"
+    alone = " · ".join(f"{label} {n:,}" for label, n in counts["left alone"] if n)
+    return f"{written}; left alone: {alone}" if alone else written
+
+
 OUTCOME_WORDS = {
     models.PLANNED: "not reached",
     models.SENDING: "in flight",
@@ -58,6 +105,21 @@ OUTCOME_WORDS = {
     models.ITEM_FAILED: "failed",
     models.ITEM_SKIPPED: "skipped",
 }
+
+
+def outcome_word(outcome: str, status: str = "") -> str:
+    """An item's outcome as the Sync and History pages and `history --run` say it."""
+    if outcome == models.ITEM_SKIPPED:
+        return left_alone_word(status)
+    return OUTCOME_WORDS.get(outcome, outcome)
+
+
+def _money(amount) -> str:
+    """'-13500.00' -> '-13,500.00', as the Preview page shows amounts."""
+    try:
+        return f"{Decimal(str(amount)):,.2f}"
+    except (InvalidOperation, ValueError):
+        return str(amount or "")
 
 
 def item_rows(conn, run_id: int) -> Optional[list[dict]]:
@@ -72,8 +134,8 @@ def item_rows(conn, run_id: int) -> Optional[list[dict]]:
         if it["outcome"] == models.PLANNED:
             why = why or "the run ended before this item was sent"
         rows.append({
-            "PEX id": it["pex_id"], "Date": it["date"], "Kind": it["kind"], "Amount": it["amount"],
-            "Merchant": it["label"], "Outcome": OUTCOME_WORDS.get(it["outcome"], it["outcome"]),
+            "PEX id": it["pex_id"], "Date": it["date"], "Kind": it["kind"], "Amount": _money(it["amount"]),
+            "Merchant": it["label"], "Outcome": outcome_word(it["outcome"], it.get("status") or ""),
             "Xero id": it["xero_id"], "Why": why,
         })
     return rows

@@ -73,6 +73,12 @@ class LocalPexCopy:
                                          ledger="business", whole=whole, pex_day=today)
         return True
 
+    def earliest_pex_activity(self, today: date) -> Optional[date]:
+        """The first day of PEX activity within the last year that the local copy knows (no PEX call)."""
+        from pexxero.setup import MAX_DAYS_BACK
+
+        return self.store.earliest_pex_date(self.connection_id, today - timedelta(days=MAX_DAYS_BACK))
+
     def pex_freshness(self) -> dict:
         """How fresh the local copy of PEX is: {"read_at": the last read, "full_at": the last whole-range read}
         (aware UTC datetimes, None when never)."""

@@ -78,6 +78,11 @@ def classify(tx: PexTransaction) -> Optional[str]:
     return None
 
 
+def shown_kind(tx: PexTransaction) -> str:
+    """The Kind the preview shows for a row `classify` gives none: card funding (a transfer or load), or other."""
+    return models.CARD_FUNDING if tx.transaction_type.strip().lower() in ("transfer", "load") else models.OTHER_KIND
+
+
 _STORE_SUFFIX = re.compile(r"\s*[#*].*$")  # "Target #0973226", "AMZN Mktp US*2K4LL"
 _STORE_NUMBER = re.compile(r"\s+\d{3,}(\s.*)?$")  # "DELTA AIR 0062341234567 ATLANTA": number and location
 _TRAILING_CODE = re.compile(r"(\s+\S*\d\S*)+$")  # "SHELL OIL 5744-2898", "WALMART ST0412"

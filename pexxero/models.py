@@ -220,6 +220,11 @@ FEE = "fee"
 TRANSFER = "transfer"
 REBATE = "rebate"
 KINDS = (PURCHASE, DISPUTE, FEE, TRANSFER, REBATE)
+# what the preview calls a row nothing is booked for, so the Kind filter can pick it: PEX's card funding (money
+# moved onto a card within PEX), and any other row that is none of the kinds above
+CARD_FUNDING = "card funding"
+OTHER_KIND = "other"
+SHOWN_KINDS = KINDS + (CARD_FUNDING, OTHER_KIND)
 
 # Preview statuses: exactly one per PEX transaction (plus `xero only` for unmatched Xero records)
 NEW = "new"
@@ -368,6 +373,7 @@ class SyncItem:
     xero_id: str = ""
     planned: Optional[str] = None
     action: str = "create"  # "create" | "update" | "remove"
+    status: str = ""  # the row's Preview status (synced, skipped, blocked…): how an item left alone is counted
 
     def row(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -10,7 +10,7 @@ from typing import Any, Iterator, Optional
 
 import pandas as pd
 
-from pexxero import reconcile
+from pexxero import csvsafe, reconcile
 from pexxero.models import CHANGED, NEW, POSSIBLE_DUPLICATE, VOIDED, PlannedRecord, planned_to_json
 
 
@@ -41,6 +41,7 @@ class Preview:
     tenant_id: str = ""  # the Xero organisation it was built against: it says nothing about another one
     tenant_name: str = ""
     lock_date: Optional[date] = None  # Xero's lock date: nothing on or before it can be written or removed
+    account_names: dict[str, str] = field(default_factory=dict)  # Xero account code -> name, for the labels
 
     def summary(self) -> pd.DataFrame:
         return reconcile.summary(self.frame)
@@ -50,10 +51,15 @@ class Preview:
         if isinstance(path_or_buffer, (str, os.PathLike)):
             from pexxero.store import open_private
 
-            with open_private(path_or_buffer, "w", encoding="utf-8", newline="") as handle:
+            # with a byte-order mark, so a spreadsheet opened by double-click reads UTF-8 (csvsafe.ENCODING)
+            with open_private(path_or_buffer, "w", encoding=csvsafe.ENCODING, newline="") as handle:
                 reconcile.to_csv(self.frame, handle)
             return
         reconcile.to_csv(self.frame, path_or_buffer)
+
+    def csv_bytes(self) -> bytes:
+        """The reconciliation CSV as the file a download gives: UTF-8 with a byte-order mark."""
+        return reconcile.csv_bytes(self.frame)
 
     def rows(self) -> Iterator[PreviewRow]:
         """The preview's rows, typed."""

@@ -15,7 +15,11 @@ POLL_SECONDS = 0.5
 def line(run: dict, counts: dict[str, int]) -> str:
     """One line for a run: percent done, the step and counts, the receipt phase's estimate."""
     state = views.run_progress(run, counts)
-    text = f"{int(state['fraction'] * 100):3d}% {state['text']}"
+    said = state["text"]
+    status = run["status"].title()
+    if not state["active"] and not said.startswith(status):
+        said = f"{status} — {said}"  # no badge beside a terminal line: the status is said in it
+    text = f"{int(state['fraction'] * 100):3d}% {said}"
     if state["receipt_phase"]:
         text = f"{text} · {state['receipt_text']}"
     return " ".join(text.split())

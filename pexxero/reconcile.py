@@ -21,10 +21,10 @@ import pandas as pd
 
 from . import models
 from . import reconcile_columns as cols
-from .mapping import MappingResult
+from .mapping import MappingResult, shown_kind
 from .models import XeroBankTransaction, XeroBankTransfer
 # the totals and the CSV live in reconcile_report; the connection and the views still read them from here
-from .reconcile_report import TOTALS_DEFINITION, summary, to_csv  # noqa: F401
+from .reconcile_report import TOTALS_DEFINITION, csv_bytes, summary, to_csv  # noqa: F401
 
 OBJECT_COLUMNS = ["planned", "xero_record"]  # kept for the sync engine; never written to the CSV
 
@@ -45,6 +45,14 @@ SEVERAL_NOTE = " is carried by more than one Xero record: only the first is comp
 
 # the fields compared for `changed`, in the order `differences` lists them
 COMPARED = ("amount", "date", "type", "bank account", "account", "tracking", "contact")
+
+
+def _kinds(results: list[MappingResult], txs: list) -> np.ndarray:
+    """Each row's kind; a row nothing is booked for is named too (card funding, other), never left blank."""
+    kinds = cols.get(results, "kind")
+    for row in np.flatnonzero(kinds == None):  # noqa: E711 (elementwise on objects); few rows
+        kinds[row] = shown_kind(txs[row])
+    return kinds
 
 
 def _xero_details(xero: dict, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -81,7 +89,7 @@ def _pex_table(results: Sequence[MappingResult]) -> dict[str, np.ndarray]:
         "pex_id": np.fromiter(map(attrgetter("transaction_id"), txs), np.int64, count),
         "date": dates,
         "day": cols.day_of(dates),
-        "kind": cols.text(results, "kind"),
+        "kind": _kinds(results, txs),
         "amount": cols.get(txs, "amount"),
         "merchant": cols.text(txs, "merchant_name", fallback=cols.get(txs, "description")),
         "cardholder": cols.get(txs, "cardholder"),

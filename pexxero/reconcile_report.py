@@ -3,6 +3,8 @@ share."""
 
 from __future__ import annotations
 
+import io
+import os
 from datetime import date
 from decimal import Decimal
 
@@ -61,11 +63,25 @@ def _cell(value: object) -> object:
         return f"{value:.2f}"
     if isinstance(value, date):
         return value.isoformat()
-    return csvsafe.neutralise(value if isinstance(value, (int, np.integer)) else str(value))
+    if isinstance(value, (int, np.integer)):
+        return value
+    return csvsafe.neutralise(csvsafe.ascii_typography(str(value)))
 
 
 def to_csv(frame: pd.DataFrame, path_or_buffer) -> None:
-    """The reconciliation CSV: COLUMNS only, money to the cent, dates ISO, formula-like cells neutralised."""
+    """The reconciliation CSV: COLUMNS only, money to the cent, dates ISO, formula-like cells neutralised, our
+    arrows and dashes in ASCII. A path is written with the byte-order mark (`csvsafe.ENCODING`); a text buffer
+    gets the text alone (`csv_bytes` gives the file's bytes)."""
     out = pd.DataFrame({name: [_cell(v) for v in frame[name].to_numpy(dtype=object)] for name in COLUMNS},
                        columns=COLUMNS)
-    out.to_csv(path_or_buffer, index=False)
+    if isinstance(path_or_buffer, (str, os.PathLike)):
+        out.to_csv(path_or_buffer, index=False, encoding=csvsafe.ENCODING)
+    else:
+        out.to_csv(path_or_buffer, index=False)
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """The reconciliation CSV as a file's bytes: UTF-8 with a byte-order mark, so Excel opens it as written."""
+    buffer = io.StringIO()
+    to_csv(frame, buffer)
+    return buffer.getvalue().encode(csvsafe.ENCODING)

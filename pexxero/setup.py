@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Iterable, Optional
 
 import tomlkit
@@ -125,13 +125,49 @@ def step_of(field_name: str) -> int:
     return 0
 
 
+# The Setup page's label of each field (the page draws its widgets with these), so a problem on the page names
+# the field as the form does: "PEX cash account", not `accounts.pex_cash`.
+FORM_LABELS = {
+    "pex.start_date": "Start date",
+    "pex.end_date": "End date",
+    "pex.post_date": "Post by",
+    "xero_fields.expense_accounts": "PEX dropdown tag that receives the Xero expense accounts",
+    "xero_fields.tracking": "Xero tracking category copied into a PEX dropdown tag",
+    "accounts.source_cash": "Source cash account (funds PEX)",
+    "accounts.pex_cash": "PEX cash account",
+    "accounts.purchase_account_tag": "PEX tag holding the purchase account",
+    "accounts.purchase_default_account": "Default purchase account",
+    "accounts.fee_account": "Fee account",
+    "accounts.rebate_account": "Rebate account",
+    "purchases.line_amounts": "Line amounts",
+    "purchases.description_tag": "Description from the PEX text tag",
+    "purchases.tracking": "Xero tracking on purchases",
+    "contacts.mode": "Contact on purchases",
+    "contacts.single_contact": "The one contact",
+    "fees.contact": "Contact on fees",
+    "fees.tracking": "Fixed tracking on fees",
+}
+
+
+def form_label(field_name: str) -> str:
+    """The form's label of a field, with the entry of a table field after it ('Fixed tracking on fees ·
+    PROJECTS'); the TOML name when the form has no label for it."""
+    for name in sorted(FORM_LABELS, key=len, reverse=True):
+        if field_name == name:
+            return FORM_LABELS[name]
+        if field_name.startswith(name + "."):
+            return f"{FORM_LABELS[name]} · {field_name[len(name) + 1:].strip(chr(34))}"
+    return field_name or "The setup"
+
+
 # ------------------------------------------------------------------------------------------- errors
 
 
 @dataclass(frozen=True)
 class FieldError:
     field: str  # "accounts.pex_cash", "fees.tracking.PROJECTS"; "" for the file as a whole
-    message: str  # says what is wrong and what to do about it
+    message: str  # says what is wrong and what to do about it, in the words of the TOML file
+    form: str = ""  # the same in the words of the Setup page's form, where they differ ("pick" for a dropdown)
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
@@ -150,6 +186,18 @@ LINE_AMOUNTS = ("NoTax", "Inclusive")
 CONTACT_MODES = ("per_merchant", "single")
 PEX_CURRENCY = "USD"
 MAX_DAYS_BACK = 365
+
+
+def default_start_date(today: date, earliest_activity: Optional[date] = None) -> date:
+    """Where a new setup starts (step 2): the first PEX activity within the last year when it is known, so the
+    first preview holds the business's history; else the first of the month three months back. Never today,
+    which left an almost empty first preview."""
+    floor = today - timedelta(days=MAX_DAYS_BACK)
+    if earliest_activity is not None and floor <= earliest_activity <= today:
+        return earliest_activity
+    month = today.month - 3
+    year = today.year + (month - 1) // 12
+    return date(year, (month - 1) % 12 + 1, 1)
 
 
 def enum_errors(setup: Setup) -> list[FieldError]:

@@ -19,8 +19,15 @@ from pexxero.setup import (
     PexOptions,
     Setup,
     enum_errors,
+    form_label,
     toml_key,
 )
+
+def form_problem(error: FieldError) -> str:
+    """A problem as the Setup page says it: the field's label in the form, then the form's words
+    ("PEX cash account: required: pick the Xero bank account that stands for the PEX balance")."""
+    return f"{form_label(error.field)}: {error.form or error.message}"
+
 
 def validate(setup: Setup, ref: ReferenceData, *, today: date) -> list[FieldError]:
     """Every reason `setup` cannot run against these live lists, each naming its field and the fix.
@@ -128,8 +135,8 @@ class _Checker:
             self.tracking_option(f"fees.tracking.{toml_key(category)}", category, option)
         return self.out
 
-    def fail(self, field_name: str, message: str) -> None:
-        self.out.append(FieldError(field_name, message))
+    def fail(self, field_name: str, message: str, form: str = "") -> None:
+        self.out.append(FieldError(field_name, message, form))
 
     # ----- accounts
 
@@ -147,7 +154,7 @@ class _Checker:
         for name, code, required, what in wanted:
             if not code:
                 if required:
-                    self.fail(name, f"required: enter the code of {what}")
+                    self.fail(name, f"required: enter the code of {what}", form=f"required: pick {what}")
                 continue
             account = self.account(name, code)
             if account is not None:
@@ -172,14 +179,16 @@ class _Checker:
                           f"{PEX_CURRENCY} bank account")
         if a.pex_cash and a.pex_cash == a.source_cash:
             self.fail("accounts.pex_cash", "is the same account as accounts.source_cash: transfers need two different "
-                      "bank accounts")
+                      "bank accounts", form="is the same account as the Source cash account: transfers need two "
+                      "different bank accounts")
         if a.purchase_account_tag:
             self.dropdown_tag("accounts.purchase_account_tag", a.purchase_account_tag)
 
     def account(self, field_name: str, code: str) -> Optional[XeroAccount]:
         matches = [x for x in self.ref.accounts if x.code == code]
         if not matches:
-            self.fail(field_name, f"no Xero account has the code {code!r}: enter the code of an existing account")
+            self.fail(field_name, f"no Xero account has the code {code!r}: enter the code of an existing account",
+                      form=f"no Xero account has the code {code!r}: pick an existing account")
             return None
         active = [x for x in matches if x.status == "ACTIVE"]
         if not active:
@@ -219,7 +228,8 @@ class _Checker:
     def contact(self, field_name: str, name: str, required: bool) -> None:
         if not name:
             if required:
-                self.fail(field_name, "required: enter the name of a Xero contact")
+                self.fail(field_name, "required: enter the name of a Xero contact",
+                          form="required: pick a Xero contact, or create one")
             return
         named = [c for c in self.ref.contacts if c.name == name]
         if not named:

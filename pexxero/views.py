@@ -7,6 +7,7 @@ draws bars, it does not add money up.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Iterable, Optional
@@ -81,8 +82,32 @@ def amount_by_status(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["status", "net", "money out", "money in", "net change", "colour"])
 
 
-def spend_by_account(frame: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
-    """Purchase spend per Xero account per week: columns period (a date), account, spend (positive)."""
+_ACCOUNT_PARTS = re.compile(r"(, | → )")
+
+
+def account_label(code: str, names: dict[str, str]) -> str:
+    """'429' -> '429 · General Expenses'; the codes of a split ('429, 453') or a transfer ('090 → 091') each get
+    their name; a code Xero does not name stays as it is."""
+    if not code or not names:
+        return code or ""
+    parts = _ACCOUNT_PARTS.split(str(code))
+    return "".join(p if i % 2 or p not in names else f"{p} · {names[p]}" for i, p in enumerate(parts))
+
+
+def account_labels(values: Iterable, names: dict[str, str]) -> list[str]:
+    """account_label for a column: each distinct text worked out once."""
+    seen: dict = {}
+    out = []
+    for value in values:
+        if value not in seen:
+            seen[value] = account_label(value, names)
+        out.append(seen[value])
+    return out
+
+
+def spend_by_account(frame: pd.DataFrame, freq: str = "W", names: Optional[dict[str, str]] = None) -> pd.DataFrame:
+    """Purchase spend per Xero account per week: columns period (a date), account ("429 · General Expenses"
+    when `names` has it), spend (positive)."""
     purchases = frame[(frame["kind"] == PURCHASE) & frame["account"].astype(bool)]
     if purchases.empty:
         return pd.DataFrame(columns=["period", "account", "spend"])
@@ -91,15 +116,21 @@ def spend_by_account(frame: pd.DataFrame, freq: str = "W") -> pd.DataFrame:
     grouped: dict[tuple[date, str], Decimal] = {}
     for period, account, amount in zip(periods, purchases["account"], spend):
         grouped[(period, account)] = grouped.get((period, account), Decimal("0")) + amount
-    rows = [{"period": p, "account": a, "spend": float(s)} for (p, a), s in sorted(grouped.items())]
+    rows = [{"period": p, "account": account_label(a, names or {}), "spend": float(s)}
+            for (p, a), s in sorted(grouped.items())]
     return pd.DataFrame(rows, columns=["period", "account", "spend"])
 
 
 def filter_rows(frame: pd.DataFrame, statuses: Optional[Iterable[str]] = None,
-                kinds: Optional[Iterable[str]] = None, text: str = "") -> pd.DataFrame:
-    """The rows with one of `statuses` and `kinds` (None or empty: all) whose id, merchant, cardholder, reason,
-    differences, account or contact contain `text` (case-insensitive)."""
+                kinds: Optional[Iterable[str]] = None, text: str = "",
+                dates: Optional[tuple[date, date]] = None) -> pd.DataFrame:
+    """The rows with one of `statuses` and `kinds` (None or empty: all), dated within `dates` (first and last day,
+    inclusive; None: all), whose id, merchant, cardholder, reason, differences, account or contact contain `text`
+    (case-insensitive)."""
     mask = pd.Series(True, index=frame.index)
+    if dates is not None:
+        first, last = dates
+        mask &= frame["date"].map(lambda d: d is not None and not pd.isna(d) and first <= d <= last).astype(bool)
     statuses, kinds = list(statuses or []), list(kinds or [])
     if statuses:
         mask &= frame["status"].isin(statuses)
@@ -114,9 +145,12 @@ def filter_rows(frame: pd.DataFrame, statuses: Optional[Iterable[str]] = None,
     return frame[mask]
 
 
-def table(frame: pd.DataFrame, released: dict[int, str]) -> pd.DataFrame:
-    """The reconciliation table as shown: display columns only, amounts as text (exact), the release state."""
+def table(frame: pd.DataFrame, released: dict[int, str], account_names: Optional[dict[str, str]] = None
+          ) -> pd.DataFrame:
+    """The reconciliation table as shown: display columns only, amounts as text (exact), accounts with their
+    names ("429 · General Expenses"), the release state."""
     shown = frame.reindex(columns=[c for c in TABLE_COLUMNS if c != "released"]).copy()
+    shown["account"] = account_labels(shown["account"].fillna(""), account_names or {})
     shown["amount"] = [f"{_decimal(a):,.2f}" for a in shown["amount"]]
     shown["date"] = shown["date"].astype(str)
     shown["xero_id"] = shown["xero_id"].fillna("")
@@ -168,6 +202,10 @@ def pex_copy_text(freshness: dict, now: Optional[datetime] = None) -> str:
 # -------------------------------------------------------------------------------------------- sync
 
 
+# a finished run whose message the Sync page shows in an alert (error or warning): the bar's text does not repeat it
+ALERT_STATUSES = (models.FAILED, models.PARTIAL, models.PAUSED, models.INTERRUPTED, models.CANCELLED)
+
+
 def run_progress(run: dict, counts: dict[str, int]) -> dict:
     """Where a run stands: fraction done (0..1), a sentence, and the counts by outcome.
 
@@ -198,7 +236,13 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
         elif to_write:
             text = f"{text} — {done} of {to_write} done"
     else:
-        text = f"{run['status'].title()}: {run.get('message') or ''}".rstrip(": ")
+        # the status is on the badge beside the bar, and the message of a run that did not succeed in an alert
+        # under it: the bar says only how far the run got, so neither is said twice
+        text = f"{min(done, to_write)} of {to_write} records done" if to_write else "Nothing to write"
+        if receipts_total:
+            text += f", {receipts_done} of {receipts_total} receipts"
+        if run["status"] not in ALERT_STATUSES and run.get("message"):
+            text = f"{run['status'].title()}: {run['message']}"  # no alert carries it: said here, once
     # the receipt phase (records written, receipts being sent) has its own bar and an estimate of the time left
     receipt_phase = active and receipts_total > 0 and str(run.get("step") or "").startswith("attaching receipts")
     receipt_text = ""
@@ -207,7 +251,9 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
 
         receipt_text = (f"Receipts: {receipts_done:,} of {receipts_total:,} done; "
                         f"{receipt_eta(receipts_total - receipts_done)}")
+    message = str(run.get("message") or "") if run["status"] in ALERT_STATUSES and not active else ""
     return {
+        "alert": message[:1].upper() + message[1:],
         "receipt_phase": receipt_phase, "receipt_text": receipt_text,
         "receipt_fraction": (receipts_done / receipts_total) if receipts_total else 0.0,
         "fraction": fraction, "text": text, "active": active, "done": done, "to_write": to_write,
@@ -216,6 +262,24 @@ def run_progress(run: dict, counts: dict[str, int]) -> dict:
         "waiting": int(counts.get(models.PLANNED, 0)) + int(counts.get(models.SENDING, 0)),
         "receipts_attached": attached, "receipts_not_attached": not_attached, "receipts_to_send": receipts_total,
     }
+
+
+def plan_words(items: list[dict], released: dict[int, str]) -> str:
+    """What a sync of the saved plan will do, in Preview's words and counts: '85 new to write; 1 changed,
+    2 possible duplicates written only if released (1 released)'."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["status"]] = counts.get(item["status"], 0) + 1
+    new = counts.get(models.NEW, 0)
+    said = f"{new:,} new to write"
+    held = [(status, counts.get(status, 0)) for status in (CHANGED, POSSIBLE_DUPLICATE, VOIDED)]
+    held = [(status, n) for status, n in held if n]
+    if held:
+        names = ", ".join(f"{n:,} {status}{'s' if n != 1 and status == POSSIBLE_DUPLICATE else ''}"
+                          for status, n in held)
+        out = sum(1 for item in items if released.get(int(item["pex_id"])) == RELEASE_ACTIONS.get(item["status"]))
+        said += f"; {names} written only if released ({out:,} released)"
+    return said
 
 
 def can_retry_failed(run: Optional[dict], counts: dict[str, int]) -> bool:

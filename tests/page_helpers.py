@@ -105,6 +105,8 @@ def fake_run(conn, status: str, items: list[tuple[int, str]], *, to_write: int =
     from pexxero import models
     from pexxero.store import sync_tables
 
+    shown = list(items)  # an item is (pex_id, outcome) or (pex_id, outcome, Preview status of its row)
+    items = [item[:2] for item in shown]
     run_id = conn.store.queue_run(conn.connection_id)
     fields = dict(status=status, started_at=sync_tables.now_iso(), to_write=to_write, step=step, message=message,
                   heartbeat_at=time.time(), tenant_id=conn.tenant_id())
@@ -114,10 +116,11 @@ def fake_run(conn, status: str, items: list[tuple[int, str]], *, to_write: int =
         fields["failed"] = sum(1 for _, o in items if o == models.ITEM_FAILED)
     conn.store.update_run(run_id, **fields)
     conn.store.add_items(run_id, [
-        models.SyncItem(pex_id=pex_id, kind="purchase", record_type="BankTransaction", reference=f"PEX-{pex_id}",
-                        date="2026-06-01", amount="-10.00", label="Home Depot", outcome=outcome,
-                        reason="" if outcome != models.ITEM_SKIPPED else "already in Xero")
-        for pex_id, outcome in items
+        models.SyncItem(pex_id=item[0], kind="purchase", record_type="BankTransaction", reference=f"PEX-{item[0]}",
+                        date="2026-06-01", amount="-13500.00", label="Home Depot", outcome=item[1],
+                        reason="" if item[1] != models.ITEM_SKIPPED else "already in Xero",
+                        status=item[2] if len(item) > 2 else "")
+        for item in shown
     ])
     if status in models.FINISHED:
         conn.store.set_items(run_id, [p for p, o in items if o == models.ITEM_FAILED],

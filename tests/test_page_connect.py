@@ -54,6 +54,10 @@ def test_session_failure_box_and_disconnect_revokes(page_env, doubles):
     assert any(b.label == "DISCONNECT" for b in at.button)
     button(at, "DISCONNECT").click().run()
     no_exception(at)
+    assert open_connection(page_env).xero_connected()  # not yet: revoking asks first
+    assert "Disconnect Xero? This revokes" in texts(at)
+    button(at, "YES, DISCONNECT").click().run()
+    no_exception(at)
     assert not open_connection(page_env).xero_connected()
     assert {m.label: m.value for m in at.metric}["Xero"] == "Not connected"
 
@@ -68,3 +72,16 @@ def test_the_picked_organisation_survives_a_token_refresh(page_env, doubles):
     assert {m.label: m.value for m in at.metric}["Xero"] == "Connected"
     conn.disconnect_xero()
     assert open_connection(page_env).tenant_id() == ""
+
+
+def test_disconnect_asks_first_and_can_be_called_off(page_env, doubles):
+    connected(page_env, doubles)
+    at = app("connect").run()
+    button(at, "DISCONNECT").click().run()
+    no_exception(at)
+    assert open_connection(page_env).xero_connected()
+    button(at, "KEEP THE CONNECTION").click().run()
+    no_exception(at)
+    assert open_connection(page_env).xero_connected()
+    assert {m.label: m.value for m in at.metric}["Xero"] == "Connected"
+    assert not any(b.label == "YES, DISCONNECT" for b in at.button)

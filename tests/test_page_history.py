@@ -55,3 +55,17 @@ def test_a_runs_receipts_are_listed_with_their_outcome_and_xeros_words_as_text(p
     assert receipts["Outcome"].tolist() == ["failed", "waiting", "attached"]  # what needs a look first
     assert receipts.iloc[0]["Why"] == words  # Xero's own words, in a table cell: text, not markdown
     assert "1 failed" in texts(at) and "1 attached" in texts(at)
+
+
+def test_times_name_their_zone_and_amounts_and_outcomes_read_as_on_preview(page_env, doubles):
+    conn = connected(page_env, doubles)
+    fake_run(conn, models.SUCCEEDED, [(41, models.CREATED, models.NEW), (42, models.ITEM_SKIPPED, models.SYNCED),
+                                      (43, models.ITEM_SKIPPED, models.BLOCKED)], to_write=1)
+    at = app("history").run()
+    no_exception(at)
+    row = at.dataframe[0].value.iloc[0]
+    assert row["Started"].split()[-1].isalpha() and row["Ended"].split()[-1] == row["Started"].split()[-1]
+    items = at.dataframe[1].value.set_index("PEX id")
+    assert items.loc[41, "Amount"] == "-13,500.00"
+    assert (items.loc[42, "Outcome"], items.loc[43, "Outcome"]) == ("synced", "blocked")
+    assert "1 synced" in texts(at) and "1 blocked" in texts(at)

@@ -148,3 +148,77 @@ def test_a_voided_row_stands_out_and_is_released_for_removal(page_env, doubles):
     no_exception(at)
     assert conn.releases() == {row: "remove"}
     assert "Released: the next sync will delete its record in Xero" in texts(at)
+
+
+def _metric_rows(node) -> list[int]:
+    """How many columns each row of columns holding metrics has, top to bottom."""
+    from streamlit.testing.v1.element_tree import Column
+
+    children = list(getattr(node, "children", {}).values())
+    if children and all(isinstance(c, Column) for c in children):
+        if any(True for c in children for _ in c.metric):
+            return [len(children)]
+        return []
+    return [n for c in children for n in _metric_rows(c)]
+
+
+def test_metrics_fit_charts_name_accounts_and_every_row_has_a_kind(page_env, doubles):
+    from pexxero.models import SHOWN_KINDS
+
+    set_up(page_env, doubles)
+    at = app("preview").run()
+    no_exception(at)
+    # eight metrics in two rows of four, so "Possible duplicate" is not cut to "Possible dup…"
+    assert _metric_rows(at.main) == [4, 4]
+    table = at.dataframe[-1].value
+    assert "" not in set(table.loc[table["status"] != "xero only", "kind"])  # card funding is named too
+    assert "card funding" in set(table["kind"])
+    at.multiselect(key="pv_kind").select("card funding").run()
+    no_exception(at)
+    assert set(at.dataframe[-1].value["kind"]) == {"card funding"} and "card funding" in SHOWN_KINDS
+    purchase = table[(table["kind"] == "purchase") & (table["account"] != "")].iloc[0]
+    assert re.fullmatch(r"\w+ · .+", purchase["account"].split(", ")[0]), purchase["account"]
+
+
+def test_the_date_range_narrows_without_going_back_to_setup(page_env, doubles):
+    set_up(page_env, doubles)
+    at = app("preview").run()
+    preview = context._previews()["by_db"][page_env]
+    day = sorted(d for d in preview.frame["date"] if d is not None)[len(preview.frame) // 2]
+    key = next(d.key for d in at.date_input if d.key and d.key.startswith("pv_dates_"))
+    at.date_input(key=key).set_value((day, day)).run()
+    no_exception(at)
+    table = at.dataframe[-1].value
+    assert len(table) and set(table["date"]) == {str(day)}
+    assert f"{len(table):,} of {len(preview.frame):,} rows" in texts(at)
+
+
+def test_several_rows_are_released_at_once(page_env, doubles):
+    conn = set_up(page_env, doubles)
+    at = app("preview").run()
+    at.multiselect(key="pv_status").select("possible duplicate").select("changed").run()
+    no_exception(at)
+    shown = at.dataframe[-1].value
+    expected = {int(p): {"possible duplicate": "push", "changed": "update"}[s]
+                for p, s in zip(shown["pex_id"], shown["status"])}
+    assert len(expected) >= 2
+    at.checkbox(key="pv_release_all").check().run()
+    button(at, f"RELEASE {len(expected):,} SELECTED").click().run()
+    no_exception(at)
+    assert conn.releases() == expected
+    button(at, f"UNDO ALL {len(expected):,} RELEASES IN THIS VIEW").click().run()
+    no_exception(at)
+    assert conn.releases() == {}
+    two = sorted(expected)[:2]
+    at.multiselect(key="pv_release_many").select(two[0]).select(two[1]).run()
+    button(at, "RELEASE 2 SELECTED").click().run()
+    no_exception(at)
+    assert conn.releases() == {p: expected[p] for p in two}
+
+
+def test_the_csv_download_is_utf8_with_a_byte_order_mark(page_env, doubles):
+    set_up(page_env, doubles)
+    no_exception(app("preview").run())
+    preview = context._previews()["by_db"][page_env]
+    data = preview.csv_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and "→".encode() not in data

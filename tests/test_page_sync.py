@@ -98,3 +98,35 @@ def test_the_progress_bar_is_not_full_while_receipts_are_sent(page_env, doubles)
     assert progress_text(at) == "attaching receipts: 1 of 4 — 2 of 2 records, 1 of 4 receipts done"
     bars = [e for e in at if type(e).__name__ == "Progress"]
     assert bars[0].proto.value == 50  # (2 records + 1 receipt) of 6
+
+
+def test_what_a_run_left_alone_is_counted_in_previews_words(page_env, doubles):
+    """Not one "Skipped" for already-synced and blocked rows alike: the Preview page's statuses and counts."""
+    conn = set_up(page_env, doubles)
+    conn.preview()
+    fake_run(conn, models.SUCCEEDED, [(1, models.CREATED, models.NEW), (2, models.ITEM_SKIPPED, models.SYNCED),
+                                      (3, models.ITEM_SKIPPED, models.SYNCED), (4, models.ITEM_SKIPPED, models.SKIPPED),
+                                      (5, models.ITEM_SKIPPED, models.BLOCKED)], to_write=1,
+             message="1 written to Xero")
+    at = app("sync").run()
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Created"], metrics["Synced"], metrics["Skipped"], metrics["Blocked"]) == ("1", "2", "1", "1")
+    assert metrics["Possible duplicate"] == "0"
+    outcomes = at.dataframe[0].value.set_index("PEX id")
+    assert outcomes.loc[2, "Outcome"] == "synced" and outcomes.loc[5, "Outcome"] == "blocked"
+    assert outcomes.loc[1, "Amount"] == "-13,500.00"  # as the Preview page writes amounts
+    plan = conn.saved_plan()
+    new = sum(1 for item in plan["items"] if item["status"] == models.NEW)
+    assert f"{new:,} new to write" in texts(at) and "rows to consider" not in texts(at)
+
+
+def test_a_cancelled_run_says_so_once(page_env, doubles):
+    conn = set_up(page_env, doubles)
+    conn.preview()
+    fake_run(conn, models.CANCELLED, [(1, models.CREATED), (2, models.PLANNED)], to_write=2,
+             message="cancelled by the user after the request in flight")
+    at = app("sync").run()
+    no_exception(at)
+    assert texts(at).casefold().count("cancelled by the user") == 1
+    assert "cancelled by the user" not in progress_text(at).casefold()

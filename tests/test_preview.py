@@ -108,7 +108,8 @@ def test_cli_preview_prints_the_summary_and_writes_the_csv(sandbox, capsys, tmp_
     for status in STATUSES:
         assert status in printed
     assert "nothing was written to Xero" in printed
-    with out.open(newline="", encoding="utf-8") as fh:
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # the byte-order mark: Excel then reads UTF-8
+    with out.open(newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == reconcile_report.COLUMNS
     frame = sandbox.conn.preview(refresh=False).frame

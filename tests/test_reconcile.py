@@ -389,3 +389,25 @@ def test_the_csv_lists_voided_rows():
     row = list(csv.DictReader(io.StringIO(buffer.getvalue())))[0]
     assert (row["status"], row["xero_id"]) == ("voided", "x-5")
     assert row["reason"].startswith("voided in PEX, still in Xero")
+
+
+def test_the_csv_file_has_a_byte_order_mark_and_ascii_arrows(tmp_path: Path):
+    """Excel, opening the file by double-click, reads UTF-8 only after a byte-order mark; our own arrow would
+    still be garbled by any tool that guesses, so it is written "->". A merchant's own letters stay."""
+    named = MappingResult(
+        PexTransaction(1, 7378, "cardholder", "Network", "Spend", Decimal("-15.00"), datetime(2026, 3, 2, 14),
+                       merchant_name="Café Zürich"),
+        "purchase", spend().planned, None, "", DAY, "")
+    frame = reconcile.reconcile([named, funding()], [], [])
+    data = reconcile_report.csv_bytes(frame)
+    assert data.startswith(b"\xef\xbb\xbf")
+    text = data.decode("utf-8-sig")
+    assert "→" not in text and "090 -> 091" in text and "Café Zürich" in text
+    path = tmp_path / "r.csv"
+    reconcile_report.to_csv(frame, path)
+    assert path.read_bytes() == data
+
+
+def test_typography_becomes_ascii_and_names_keep_their_letters():
+    assert csvsafe.ascii_typography("090 → 091 — done…") == "090 -> 091 - done..."
+    assert csvsafe.ascii_typography("Müller · 東京") == "Müller - 東京"

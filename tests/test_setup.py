@@ -413,3 +413,25 @@ def test_validate_does_not_mutate_reference_data():
     before = copy.deepcopy(data)
     validate(good_setup(), reference_from_json(**data), today=TODAY)
     assert data == before
+
+
+def test_the_start_date_defaults_to_three_months_back_or_the_first_pex_activity_of_the_year():
+    from pexxero.setup import default_start_date
+
+    assert default_start_date(date(2026, 12, 1)) == date(2026, 9, 1)
+    assert default_start_date(date(2026, 2, 15)) == date(2025, 11, 1)  # across the new year
+    assert default_start_date(date(2026, 2, 15), date(2025, 6, 3)) == date(2025, 6, 3)  # PEX activity known
+    assert default_start_date(date(2026, 2, 15), date(2024, 1, 1)) == date(2025, 11, 1)  # beyond a year: ignored
+
+
+def test_problems_in_the_forms_words_name_the_fields_label():
+    from pexxero.models import ReferenceData
+    from pexxero.setup import Setup
+    from pexxero.setup_checks import form_problem, validate
+
+    problems = {e.field: e for e in validate(Setup(), ReferenceData(), today=date(2026, 6, 1))}
+    pex_cash = problems["accounts.pex_cash"]
+    assert "enter the code" in pex_cash.message  # the TOML file's words, for config import
+    assert form_problem(pex_cash) == ("PEX cash account: required: pick the Xero bank account that stands for the "
+                                      "PEX balance")
+    assert form_problem(problems["fees.contact"]).startswith("Contact on fees: required: pick a Xero contact")

@@ -652,3 +652,23 @@ def test_a_database_numbered_by_user_version_records_its_migrations_by_name_once
         assert s.db.execute("PRAGMA user_version").fetchone()[0] == len(store_module.MIGRATIONS)
     with Store.open(path) as s:  # reopening records nothing again
         assert len(Migrations(store_module.MIGRATION_SET).applied(s.db)) == len(store_module.MIGRATIONS)
+
+
+def test_run_items_of_an_older_database_keep_no_preview_status_and_count_as_skipped(tmp_path, monkeypatch):
+    """Migration 0008 adds each run item's Preview status; an item an older pexxero left has none, and the Sync
+    and History pages count it as the "skipped" they showed it as."""
+    from pexxero import history
+
+    monkeypatch.delenv("PEXXERO_KEY", raising=False)
+    path = tmp_path / "old.db"
+    db = database_at(path, 7)
+    with db.conn:
+        db.execute("INSERT INTO connections (id, name, created_at) VALUES (1, 'default', 'x')")
+        db.execute("INSERT INTO runs (id, connection_id, status) VALUES (1, 1, 'succeeded')")
+        db.execute("INSERT INTO run_items (run_id, pex_id, kind, record_type, reference, outcome, reason) "
+                   "VALUES (1, 7, 'purchase', 'BankTransaction', 'PEX-7', 'skipped', 'already in Xero (x)')")
+    db.close()
+    with Store.open(path) as store:
+        assert store.item_tally(1) == {("skipped", ""): 1}
+        counts = dict(history.run_tally(store.item_tally(1))["left alone"])
+        assert counts["Skipped"] == 1 and counts["Synced"] == 0

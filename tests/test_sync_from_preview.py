@@ -106,3 +106,18 @@ def test_a_setup_change_after_the_preview_holds_back_what_it_would_change(sandbo
     assert all(refs[f"PEX-{int(p)}"] == 1 for p in purchases["pex_id"])
     items = {it["pex_id"]: it for it in env.conn.store.items(run["id"])}
     assert all("preview again" in items[int(p)]["reason"] for p in fees["pex_id"])
+
+
+def test_each_item_keeps_its_rows_preview_status_and_the_summary_says_them(sandbox):
+    from pexxero.history import run_tally, tally_line
+
+    preview = sandbox.conn.preview()
+    shown = dict(zip(preview.frame["pex_id"].dropna().astype(int), preview.frame["status"]))
+    run = run_sync(sandbox.conn)
+    items = sandbox.conn.run_items(run["id"])
+    left = [it for it in items if it["outcome"] == models.ITEM_SKIPPED]
+    assert left and all(it["status"] == shown[it["pex_id"]] for it in left)
+    counts = dict(run_tally(sandbox.conn.run_tally(run["id"]))["left alone"])
+    for status in (models.SKIPPED, models.BLOCKED):
+        assert counts[status[:1].upper() + status[1:]] == sum(1 for s in shown.values() if s == status)
+    assert f"Skipped {counts['Skipped']:,}" in tally_line(sandbox.conn.run_tally(run["id"]))

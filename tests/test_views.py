@@ -99,7 +99,20 @@ def test_run_progress_while_running_and_after():
     assert views.run_progress({"status": models.RUNNING, "to_write": 0, "step": ""}, {})["fraction"] == 0.0
     done = views.run_progress({"status": models.PARTIAL, "to_write": 10, "message": "1 of 10 could not be written"},
                               {models.CREATED: 9, models.ITEM_FAILED: 1})
-    assert done["fraction"] == 1.0 and not done["active"] and done["text"].startswith("Partial: 1 of 10")
+    assert done["fraction"] == 1.0 and not done["active"] and done["text"] == "10 of 10 records done"
+    assert done["alert"] == "1 of 10 could not be written"  # said once, in the alert, not in the bar as well
+
+
+def test_a_cancelled_run_says_cancelled_once():
+    state = views.run_progress({"status": models.CANCELLED, "to_write": 5,
+                                "message": "cancelled by the user after the request in flight"},
+                               {models.CREATED: 2, models.PLANNED: 3})
+    said = " ".join([state["text"], state["alert"]]).casefold()
+    assert said.count("cancelled") == 1  # the badge shows the status; never "Cancelled: cancelled…" and again
+    assert state["text"] == "2 of 5 records done"
+    assert state["alert"] == "Cancelled by the user after the request in flight"
+    ok = views.run_progress({"status": models.SUCCEEDED, "to_write": 0, "message": "nothing new to write"}, {})
+    assert ok["text"] == "Succeeded: nothing new to write" and ok["alert"] == ""
 
 
 def test_run_progress_covers_the_receipts_after_the_records():
@@ -140,3 +153,16 @@ def test_explain_speaks_plainly_and_never_leaks_the_text_of_unknown_errors():
     assert views.explain(NotConnected("PEX is not connected: add it")).startswith("PEX is not connected")
     secret = views.explain(RuntimeError("refresh_token=abc123"))
     assert "abc123" not in secret and "RuntimeError" in secret
+
+
+def test_accounts_are_labelled_with_their_names_and_dates_narrow_the_rows():
+    names = {"429": "General Expenses", "090": "Business Bank", "091": "PEX Cash"}
+    assert views.account_label("429", names) == "429 · General Expenses"
+    assert views.account_label("090 → 091", names) == "090 · Business Bank → 091 · PEX Cash"
+    assert views.account_label("429, 999", names) == "429 · General Expenses, 999"
+    frame = pd.DataFrame({"pex_id": [1, 2, 3], "date": [date(2026, 6, 1), date(2026, 6, 2), None],
+                          "status": ["new"] * 3, "kind": ["purchase"] * 3})
+    for column in ("merchant", "cardholder", "reason", "differences", "account", "contact", "xero_id"):
+        frame[column] = ""
+    narrowed = views.filter_rows(frame, dates=(date(2026, 6, 2), date(2026, 6, 30)))
+    assert narrowed["pex_id"].tolist() == [2]

@@ -80,6 +80,12 @@ class PexCopyTables(Tables):
         decode = _Decoder()
         return [decode(r) for r in rows]
 
+    def earliest_pex_date(self, connection_id: int, since: date) -> Optional[date]:
+        """The first transaction date (US Eastern) on or after `since` in the local copy; None when it has none."""
+        row = self._one("SELECT MIN(transaction_date) FROM pex_transactions WHERE connection_id = ? "
+                        "AND transaction_date >= ?", (connection_id, since.isoformat()))
+        return date.fromisoformat(row[0]) if row and row[0] else None
+
     def pex_refresh_state(self, connection_id: int) -> Optional[dict]:
         """What the refresh decides by, from the record of PEX reads: None before the first read, else
         {"start", "end": the range read so far (dates), "read_at": the last read, "due_from": the last read that

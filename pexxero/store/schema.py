@@ -333,3 +333,11 @@ def plan_counts(items: list[dict]) -> dict[str, int]:
     for item in items:
         counts[item.get("status", "")] = counts.get(item.get("status", ""), 0) + 1
     return counts
+
+
+@migration
+def _0010_run_item_status(db: Database) -> None:
+    """Each run item keeps the Preview status of its row (`synced`, `skipped`, `blocked`…), so the Sync and History
+    pages count what a run left alone in Preview's words instead of one "skipped" for all of it. Items of older
+    runs keep '' (counted as skipped, as they were shown)."""
+    db.execute("ALTER TABLE run_items ADD COLUMN status TEXT NOT NULL DEFAULT ''")

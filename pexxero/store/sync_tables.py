@@ -174,8 +174,8 @@ class SyncTables(Tables):
         with self.transaction() as db:
             db.conn.executemany(
                 "INSERT OR REPLACE INTO run_items (run_id, pex_id, kind, record_type, reference, date, amount, label, "
-                "action, outcome, reason, xero_id, planned) VALUES (:run_id, :pex_id, :kind, :record_type, :reference, "
-                ":date, :amount, :label, :action, :outcome, :reason, :xero_id, :planned)",
+                "action, outcome, reason, xero_id, planned, status) VALUES (:run_id, :pex_id, :kind, :record_type, "
+                ":reference, :date, :amount, :label, :action, :outcome, :reason, :xero_id, :planned, :status)",
                 [{"run_id": run_id, **item.row()} for item in items],
             )
 
@@ -192,6 +192,12 @@ class SyncTables(Tables):
 
     def item_counts(self, run_id: int) -> dict[str, int]:
         return dict(self._pairs("SELECT outcome, COUNT(*) FROM run_items WHERE run_id = ? GROUP BY outcome", [run_id]))
+
+    def item_tally(self, run_id: int) -> dict[tuple[str, str], int]:
+        """(outcome, Preview status) -> number of the run's items."""
+        rows = self._pairs("SELECT outcome, status, COUNT(*) FROM run_items WHERE run_id = ? GROUP BY outcome, status",
+                           [run_id])
+        return {(outcome, status): n for outcome, status, n in rows}
 
     # ---------------------------------------------------------------------------------- intents/ledger
 

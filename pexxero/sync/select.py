@@ -65,6 +65,7 @@ class Selecting(RunState):
                 record_type=planned.record_type if planned else "",
                 date=str(row.date) if row.date is not None else "", amount=str(row.amount),
                 label=row.merchant, outcome=models.ITEM_SKIPPED, reason=row.reason, xero_id=row.xero_id,
+                status=row.status,
             )
             write = None
             if row.status == NEW:
@@ -87,6 +88,7 @@ class Selecting(RunState):
             if write == "create" and item.reference in ledger:
                 write = None
                 item.reason = f"already written to Xero ({ledger[item.reference]})"
+                item.status = SYNCED
             body = planned_to_json(planned) if write and planned is not None else None
             if body is not None and shown is not None and shown[pex_id].get("planned") not in (None, body):
                 # what would be written is no longer what the user saw: setup or Xero's lists changed since
