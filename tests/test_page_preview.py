@@ -183,7 +183,7 @@ def test_metrics_fit_charts_name_accounts_and_every_row_has_a_kind(page_env, dou
 def test_the_date_range_narrows_without_going_back_to_setup(page_env, doubles):
     set_up(page_env, doubles)
     at = app("preview").run()
-    preview = context._previews()["by_db"][page_env]
+    preview = context._previews()["by_db"][f"{page_env}#default"]
     day = sorted(d for d in preview.frame["date"] if d is not None)[len(preview.frame) // 2]
     key = next(d.key for d in at.date_input if d.key and d.key.startswith("pv_dates_"))
     at.date_input(key=key).set_value((day, day)).run()
@@ -219,6 +219,6 @@ def test_several_rows_are_released_at_once(page_env, doubles):
 def test_the_csv_download_is_utf8_with_a_byte_order_mark(page_env, doubles):
     set_up(page_env, doubles)
     no_exception(app("preview").run())
-    preview = context._previews()["by_db"][page_env]
+    preview = context._previews()["by_db"][f"{page_env}#default"]
     data = preview.csv_bytes()
     assert data.startswith(b"\xef\xbb\xbf") and "→".encode() not in data

@@ -95,7 +95,7 @@ def test_the_database_its_wal_and_shm_and_the_csv_are_readable_by_their_owner_al
     for target in (csv_path, isolated / "new.csv"):
         preview.to_csv(target)
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
-        assert target.read_text(encoding="utf-8").startswith(",".join(reconcile_report.COLUMNS[:2]))
+        assert target.read_bytes().startswith(b"\xef\xbb\xbf" + ",".join(reconcile_report.COLUMNS[:2]).encode())
 
 
 def test_a_file_that_is_not_a_pexxero_database_is_named_with_what_to_do(isolated, capsys):
