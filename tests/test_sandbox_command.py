@@ -15,8 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_sandbox_command_prints_working_urls_and_environment(tmp_path):
+    scratch = tmp_path / "tmp"  # its temp directory: nothing may be left in it
+    scratch.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "pexxero", "sandbox", "--pex-port", "0", "--xero-port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
     try:
         printed = []
         for line in proc.stdout:  # wait on what it prints, not on time
@@ -54,3 +57,4 @@ def test_the_sandbox_command_prints_working_urls_and_environment(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    assert list(scratch.iterdir()) == []
