@@ -2,21 +2,18 @@
 
 Serves the demo businesses, each from its own seeded store picked by the call's token (pex_business.py): the
 first under `demo.PEX_TOKEN` (or the token given), the second under `demo.SECOND_PEX_TOKEN`. Per business: both
-transaction ledgers with PEX's 30,000-row paging, account
-details, business settings, tag definitions and dropdown writes, receipts, and notes. Behaves like PEX where
-PEX's behaviour matters to a client: case-insensitive paths, `token`/`Token` auth with `{"Message"}` errors,
-the 12-month window rule, optional rate limits on an injectable clock, and a switchboard of faults.
+transaction ledgers with PEX's 30,000-row paging, account details, business settings, tag definitions and
+dropdown writes, receipts and notes (pex_routes.py), rate limits per token. Behaves like PEX where PEX's
+behaviour matters to a client: case-insensitive paths, `token`/`Token` auth with `{"Message"}` errors, the
+12-month window rule, optional rate limits on an injectable clock, and a switchboard of faults (pex_wire.py).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 from typing import Callable, Optional
 from urllib.parse import parse_qsl
 
@@ -25,9 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pexxero.sandbox import demo, receipts
+from pexxero.sandbox import demo
 from pexxero.sandbox.pex_business import PexBusiness, first_business, second_business
-from pexxero.sandbox.pex_wire import Fault, Faults, PexJSON, _dropdown_problem, _send, message
+from pexxero.sandbox.pex_routes import BusinessRoutes, _business, _query
+from pexxero.sandbox.pex_wire import Fault, Faults, PexJSON, _send, message
 from pexxero.sandbox.server import serve_in_thread
 
 WINDOW_DAYS = 365  # PEX serves the last 12 months only
@@ -62,11 +60,6 @@ def _field(row, name: str):
     return row.get(name) if isinstance(row, dict) else None
 
 
-def _business(request: Request) -> PexBusiness:
-    """The business whose token the front door accepted for this call."""
-    return request.scope["pexxero.business"]
-
-
 def _id_key(value) -> tuple:
     return (0, value, "") if isinstance(value, int) else (1, 0, str(value))
 
@@ -90,14 +83,6 @@ def _flag(request: Request, name: str) -> bool:
     raise _BadRequest(f"The value '{raw}' is not valid for {name}.")
 
 
-def _query(request: Request, name: str) -> Optional[str]:
-    """A query parameter by name, case-insensitively (ASP.NET binds them that way)."""
-    for key, value in request.query_params.multi_items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
 class _PexApp(Starlette):
     """Starlette with PEX's front door: faults, case-insensitive paths, auth and rate limits before routing.
 
@@ -116,7 +101,7 @@ class _PexApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-class PexDouble:
+class PexDouble(BusinessRoutes):
     """The PEX API of the demo businesses on 127.0.0.1. Use as a context manager or `start()` / `stop()`.
 
     `transactions`, `attachments`, `tag_definitions`, `account_details`, `tags_enabled` and `funding_source` are the
@@ -427,116 +412,3 @@ class PexDouble:
         business = _business(request)
         return PexJSON({"BusinessAccountId": business.account_id,
                         "BusinessAccountBalance": business.account_details["BusinessAccountBalance"]})
-
-    # ------------------------------------------------------------------------------------ tags
-    def _tags_off(self, request: Request) -> Optional[Response]:
-        enabled = _business(request).tags_enabled
-        return None if enabled else message(403, "Tags are not enabled for this business.")
-
-    def _find_tag(self, request: Request) -> Optional[dict]:
-        tag_id = request.path_params["tag_id"].lower()
-        return next((t for t in _business(request).tag_definitions if t["Id"].lower() == tag_id), None)
-
-    async def _tags(self, request: Request) -> Response:
-        return self._tags_off(request) or PexJSON(_business(request).tag_definitions)
-
-    async def _tag(self, request: Request) -> Response:
-        definition = self._find_tag(request)
-        if definition is None:
-            return message(404, "Tag not found.")
-        return self._tags_off(request) or PexJSON(definition)
-
-    async def _put_dropdown(self, request: Request) -> Response:
-        off = self._tags_off(request)
-        if off:
-            return off
-        stored = self._find_tag(request)
-        if stored is None or stored["Type"] != "Dropdown":
-            return message(404, "Dropdown tag not found.")
-        try:
-            body = json.loads(await request.body(), parse_float=Decimal)
-        except ValueError:
-            return message(400, "The request body is not valid JSON.")
-        problem = _dropdown_problem(body)
-        if problem:
-            return message(400, problem)
-        self._key_version += 1
-        stored["Options"] = [
-            {"Name": o["Name"], "Value": o["Value"], "Order": int(o.get("Order") or 0),
-             "IsEnabled": bool(o.get("IsEnabled", True))}
-            for o in body["Options"]
-        ]
-        for name in ("Name", "Description", "Order", "IsRequired", "IsEnabled"):
-            if name in body and body[name] is not None:
-                stored[name] = body[name]
-        stored["ConcurrencyKey"] = demo.pex_id("ck", stored["Id"], self._key_version)
-        stored["UpdatedDateUtc"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return PexJSON(stored)
-
-    # ----------------------------------------------------------------------------- attachments
-    def _attachment_json(self, request: Request, tx_id: int, attachment: dict) -> dict:
-        out = {k: v for k, v in attachment.items() if k != "Content"}
-        out["Link"] = {"related": f"{request.base_url}v4/Transactions/{tx_id}/Attachment/{attachment['AttachmentId']}"}
-        return out
-
-    async def _attachment_list(self, request: Request) -> Response:
-        tx_id = request.path_params["tx_id"]
-        row = _business(request).row(tx_id)
-        files = _business(request).attachments.get(tx_id) or []
-        if row is None or (not files and self.attachments_404_when_none):
-            return message(404, "Not Found")
-        return PexJSON({"Attachments": [self._attachment_json(request, tx_id, a) for a in files],
-                        "ApprovalStatus": row.get("MetadataApprovalStatus")})
-
-    async def _attachment(self, request: Request) -> Response:
-        tx_id, wanted = request.path_params["tx_id"], request.path_params["attachment_id"]
-        row = _business(request).row(tx_id)
-        files = _business(request).attachments.get(tx_id) or []
-        found = next((a for a in files if a["AttachmentId"].lower() == wanted.lower()), None)
-        if row is None or found is None:
-            return message(404, "Not Found")
-        link_type = (_query(request, "AttachmentLinkType") or "LinkUrl").lower()
-        out = self._attachment_json(request, tx_id, found)
-        if found.get("Content") is None:  # not Loaded: nothing to hand out
-            out["Content"] = None
-        elif link_type == "full":
-            out["Content"] = found["Content"]
-        elif link_type in ("thumbnail", "preview"):
-            out["Content"] = base64.b64encode(receipts.png_receipt(lines=2, width=12, height=16)).decode("ascii")
-        else:
-            out["Content"] = out["Link"]["related"] + "?AttachmentLinkType=Full"
-        out["ApprovalStatus"] = row.get("MetadataApprovalStatus")
-        return PexJSON(out)
-
-    # ----------------------------------------------------------------------------------- notes
-    async def _add_note(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-            tx_id, text = int(body["TransactionId"]), str(body["NoteText"])
-        except (ValueError, KeyError, TypeError):
-            return message(400, "TransactionId and NoteText are required.")
-        row = _business(request).row(tx_id)
-        if row is None:
-            return message(404, "Transaction not found.")
-        note_id, self._next_note_id = self._next_note_id, self._next_note_id + 1
-        row.setdefault("TransactionNotes", []).append({
-            "NoteId": note_id, "NoteText": text, "UserName": "sandbox.admin", "UserFirstName": "Sandbox",
-            "UserLastName": "Admin", "NoteDate": datetime.now(demo.EASTERN).strftime(demo.PEX_TIME_FORMAT),
-            "UpdatedDate": None, "SystemGenerated": bool(body.get("SystemGenerated", False)),
-        })
-        return PexJSON({"NoteId": note_id}, status_code=201)
-
-    async def _edit_note(self, request: Request) -> Response:
-        note_id = request.path_params["note_id"]
-        for ledger in _business(request).transactions.values():
-            for row in ledger:
-                for note in row.get("TransactionNotes") or []:
-                    if note["NoteId"] == note_id:
-                        if request.method == "DELETE":
-                            row["TransactionNotes"].remove(note)
-                        else:
-                            body = json.loads(await request.body() or b"{}")
-                            note["NoteText"] = str(body.get("NoteText", note["NoteText"]))
-                            note["UpdatedDate"] = datetime.now(demo.EASTERN).strftime(demo.PEX_TIME_FORMAT)
-                        return Response(status_code=200)
-        return message(404, "Note not found.")
