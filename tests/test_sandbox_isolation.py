@@ -166,3 +166,27 @@ def test_the_command_line_history_of_one_shows_only_its_own(synced):
     assert done.returncode == 0, done.stderr
     assert _mentions(done.stdout, _ids(b)) and _mentions(done.stdout, _ids(synced["a"])) == set()
     assert demo.TENANT_NAME not in done.stdout
+
+
+def _page(name: str) -> str:
+    """All a user reads on a page: its texts and every table, as one string."""
+    from page_helpers import app, no_exception, texts
+
+    at = app(name).run()
+    no_exception(at)
+    return texts(at) + "\n" + "\n".join(frame.value.to_csv() for frame in at.dataframe)
+
+
+def test_no_page_of_one_connection_shows_the_others_data(synced, monkeypatch):
+    from page_helpers import ROOT
+
+    a, b = synced["a"], synced["b"]
+    monkeypatch.chdir(ROOT)
+    for env, other, theirs in ((a, b, ONLY_SECOND), (b, a, ONLY_FIRST)):
+        monkeypatch.setenv("PEXXERO_DB", str(env.db_path))
+        shown = {page: _page(page) for page in ("preview", "history")}
+        assert _mentions(shown["preview"], _ids(env)) and _mentions(shown["history"], _ids(env))
+        for page, text in shown.items():
+            assert _mentions(text, _ids(other)) == set(), page
+            assert not any(m in text for m in theirs), page
+            assert other.conn.tenant_name() not in text, page
