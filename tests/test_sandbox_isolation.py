@@ -67,7 +67,7 @@ def synced(tmp_path_factory):
                "lines": lines, "pex_calls": pex_calls}
 
 
-def test_the_two_businesses_really_overlap_in_xero(synced):
+def check_the_two_businesses_really_overlap_in_xero(synced):
     a, b = synced["a"], synced["b"]
 
     def looks(env) -> Counter:
@@ -78,14 +78,14 @@ def test_the_two_businesses_really_overlap_in_xero(synced):
     assert sum(alike.values()) >= 20  # the same contact, total and day in both organisations, under other ids
 
 
-def test_each_sync_succeeded_and_wrote_its_own_business(synced):
+def check_each_sync_succeeded_and_wrote_its_own_business(synced):
     for env in (synced["a"], synced["b"]):
         run = synced["runs"][env.tenant_id]
         assert run["status"] == models.SUCCEEDED, run["message"]
         assert run["written"] == len(synced["expected"][env.tenant_id]) > 20
 
 
-def test_each_organisation_holds_exactly_its_own_businesss_records_once(synced):
+def check_each_organisation_holds_exactly_its_own_businesss_records_once(synced):
     a, b = synced["a"], synced["b"]
     for env, other in ((a, b), (b, a)):
         now = env.references()
@@ -98,12 +98,12 @@ def test_each_organisation_holds_exactly_its_own_businesss_records_once(synced):
     assert synced["before"][b.tenant_id] == Counter()  # the second organisation started empty
 
 
-def test_each_receipt_went_to_its_own_organisation_once(synced):
+def check_each_receipt_went_to_its_own_organisation_once(synced):
     for env in (synced["a"], synced["b"]):
         env.assert_receipts_once()
 
 
-def test_a_sync_never_reads_or_writes_the_other_organisation_or_business(synced):
+def check_a_sync_never_reads_or_writes_the_other_organisation_or_business(synced):
     a, b = synced["a"], synced["b"]
     requests = a.xero.requests
     (a_start, a_end), (b_start, b_end) = synced["marks"][a.tenant_id], synced["marks"][b.tenant_id]
@@ -131,7 +131,7 @@ def _mentions(text: str, ids: set[int]) -> set[int]:
     return {int(n) for n in re.findall(r"\d{9}", text)} & ids
 
 
-def test_neither_csv_shows_the_other_businesss_data(synced):
+def check_neither_csv_shows_the_other_businesss_data(synced):
     a, b = synced["a"], synced["b"]
     csv_a, csv_b = _csv(a), _csv(b)
     assert _mentions(csv_a, _ids(a)) and _mentions(csv_b, _ids(b))  # each shows its own
@@ -140,7 +140,7 @@ def test_neither_csv_shows_the_other_businesss_data(synced):
     assert any(m in csv_b for m in ONLY_SECOND)
 
 
-def test_neither_history_shows_the_other_businesss_data(synced):
+def check_neither_history_shows_the_other_businesss_data(synced):
     a, b = synced["a"], synced["b"]
     for env, other in ((a, b), (b, a)):
         runs = history.run_rows(env.conn)
@@ -152,7 +152,7 @@ def test_neither_history_shows_the_other_businesss_data(synced):
         assert _mentions(repr(runs) + repr(rows) + repr(receipts), _ids(other)) == set()
 
 
-def test_no_log_line_of_one_sync_names_the_other(synced):
+def check_no_log_line_of_one_sync_names_the_other(synced):
     a, b = synced["a"], synced["b"]
     for env, other in ((a, b), (b, a)):
         text = "\n".join(synced["lines"][env.tenant_id])
@@ -160,7 +160,7 @@ def test_no_log_line_of_one_sync_names_the_other(synced):
         assert other.pex_token not in text and env.pex_token not in text  # no token in a log line, ever
 
 
-def test_the_command_line_history_of_one_shows_only_its_own(synced):
+def check_the_command_line_history_of_one_shows_only_its_own(synced):
     b = synced["b"]
     done = b.cli("history", "--run", str(b.conn.history()[0]["id"]))
     assert done.returncode == 0, done.stderr
@@ -177,7 +177,7 @@ def _page(name: str) -> str:
     return texts(at) + "\n" + "\n".join(frame.value.to_csv() for frame in at.dataframe)
 
 
-def test_no_page_of_one_connection_shows_the_others_data(synced, monkeypatch):
+def check_no_page_of_one_connection_shows_the_others_data(synced, monkeypatch):
     from page_helpers import ROOT
 
     a, b = synced["a"], synced["b"]
@@ -190,3 +190,18 @@ def test_no_page_of_one_connection_shows_the_others_data(synced, monkeypatch):
             assert _mentions(text, _ids(other)) == set(), page
             assert not any(m in text for m in theirs), page
             assert other.conn.tenant_name() not in text, page
+
+
+def test_two_connections_with_overlapping_data_stay_apart(synced, monkeypatch):
+    """The checks above, in one test: the two syncs then run once, whichever worker runs it (pytest-xdist hands
+    tests out one by one, and each worker would set the module's fixture up again)."""
+    check_the_two_businesses_really_overlap_in_xero(synced)
+    check_each_sync_succeeded_and_wrote_its_own_business(synced)
+    check_each_organisation_holds_exactly_its_own_businesss_records_once(synced)
+    check_each_receipt_went_to_its_own_organisation_once(synced)
+    check_a_sync_never_reads_or_writes_the_other_organisation_or_business(synced)
+    check_neither_csv_shows_the_other_businesss_data(synced)
+    check_neither_history_shows_the_other_businesss_data(synced)
+    check_no_log_line_of_one_sync_names_the_other(synced)
+    check_the_command_line_history_of_one_shows_only_its_own(synced)
+    check_no_page_of_one_connection_shows_the_others_data(synced, monkeypatch)
