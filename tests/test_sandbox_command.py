@@ -34,6 +34,10 @@ def test_the_sandbox_command_prints_working_urls_and_environment(tmp_path):
         details = httpx.get(env["PEX_API_URL"] + "/Details/AccountDetails",
                             headers={"Authorization": f"token {demo.PEX_TOKEN}"})
         assert details.status_code == 200 and details.json()["BusinessName"] == demo.BUSINESS_NAME
+        assert demo.SECOND_PEX_TOKEN in text  # the second demo business, and the token that reaches it
+        second = httpx.get(env["PEX_API_URL"] + "/Details/AccountDetails",
+                           headers={"Authorization": f"token {demo.SECOND_PEX_TOKEN}"})
+        assert second.status_code == 200 and second.json()["BusinessName"] == demo.SECOND_BUSINESS_NAME
         consent = httpx.get(env["XERO_AUTHORIZE_URL"], params={
             "response_type": "code", "client_id": env["XERO_CLIENT_ID"], "redirect_uri": "http://127.0.0.1:1/cb",
             "scope": "offline_access accounting.transactions", "state": "s",
