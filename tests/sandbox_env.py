@@ -7,6 +7,9 @@ sandbox setup — the state a user reaches after `connect pex`, `connect xero` a
 
 or, outside pytest (a bench script):  `with open_sandbox(tmp_dir) as env: ...`
 
+`open_two_businesses(tmp_dir)` gives both demo businesses on one pair of doubles, each in a database of its own
+connected to its own organisation (the isolation tests).
+
 `env.env` holds the variables a child process needs (`python -m pexxero --db env.db_path ...`): the doubles' URLs,
 the Xero app credentials; the database's key file sits beside it, so the child decrypts the same credentials.
 """
@@ -45,6 +48,12 @@ class SandboxEnv:
     env: dict[str, str] = field(default_factory=dict)
     gateway_options: dict = field(default_factory=dict)
     pinned: Optional[date] = None  # "today" as this process's engine sees it, when the test pinned it
+    pex_token: str = demo.PEX_TOKEN  # which of the PEX double's businesses this connection reads
+
+    @property
+    def business(self):
+        """The PEX double's business behind this connection's token (its ledgers, receipts, calls)."""
+        return self.pex.business(self.pex_token)
 
     # ------------------------------------------------------------------------------------ Xero's books
 
@@ -75,7 +84,7 @@ class SandboxEnv:
         frame = self.conn.preview(refresh=True, save_plan=False).frame
         written = {f"PEX-{int(r.pex_id)}" for r in frame.itertuples() if r.status in (SYNCED, CHANGED)
                    and r.planned is not None and r.planned.record_type == "BankTransaction"}
-        return {(f"PEX-{tx}", a["AttachmentId"]) for tx, atts in self.pex.attachments.items()
+        return {(f"PEX-{tx}", a["AttachmentId"]) for tx, atts in self.business.attachments.items()
                 for a in atts if f"PEX-{tx}" in written and a["UploadStatus"] == "Loaded"}
 
     def assert_receipts_once(self) -> None:
@@ -86,9 +95,10 @@ class SandboxEnv:
         assert {k: n for k, n in held.items() if n > 1} == {}
         assert sorted(wanted - set(held)) == []
 
-    def writes_elsewhere(self) -> list:
-        """Write requests to any organisation other than the one the sandbox works on (there must be none)."""
-        return [r for r in self.xero.requests if r.method in ("PUT", "POST") and "/api.xro/" in r.path
+    def writes_elsewhere(self, since: int = 0) -> list:
+        """Write requests (from request number `since`) to any organisation other than the one the sandbox works on
+        (there must be none)."""
+        return [r for r in self.xero.requests[since:] if r.method in ("PUT", "POST") and "/api.xro/" in r.path
                 and (r.tenant_id or "").lower() != self.tenant_id.lower()]
 
     def assert_exactly_once_here(self) -> None:
@@ -145,7 +155,7 @@ class SandboxEnv:
         from datetime import datetime, time, timedelta
         from decimal import Decimal
 
-        rows = self.pex.transactions["cardholder"]
+        rows = self.business.transactions["cardholder"]
         tx_id = max(r["TransactionId"] for r in rows) + 1
         when = datetime.combine(self.today - timedelta(days=days_back), time(11, 30))
         row = demo._pex_row(rows[0]["AcctId"], "Network", "Spend", Decimal(amount), when, merchant,
@@ -242,21 +252,64 @@ def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Opt
     pin = pinned_today(today) if today is not None else nullcontext()
     pin.__enter__()
     try:
-        env = {**pex.env, **xero.env}
-        db_path = Path(directory) / "pexxero.db"
-        conn = make_connection(db_path, env, gateway_options, today=today)
-        conn.connect_pex(demo.PEX_TOKEN)
-        conn.connect_xero(xero.grant([tenant_id]), tenant_id)
-        setup = sandbox_setup(pex.today)
-        setup = replace(setup, xero=replace(setup.xero, tenant_id=tenant_id),
-                        purchases=replace(setup.purchases, attachments=attachments))
-        conn.save_setup(setup)
-        yield SandboxEnv(pex=pex, xero=xero, conn=conn, db_path=db_path, today=pex.today, tenant_id=tenant_id,
-                         env=env, gateway_options=dict(gateway_options or {}), pinned=today)
+        env = connect_business(Path(directory) / "pexxero.db", pex, xero, tenant_id=tenant_id, attachments=attachments,
+                               gateway_options=gateway_options, today=today)
+        conn = env.conn
+        yield env
     finally:
         pin.__exit__(None, None, None)
         if conn is not None:
             conn.close()
+        xero.stop()
+        pex.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def connect_business(db_path: Path, pex: PexDouble, xero: XeroDouble, *, pex_token: str = demo.PEX_TOKEN,
+                     tenant_id: str = demo.TENANT_ID, grant_tenants: Optional[list[str]] = None,
+                     attachments: bool = True, gateway_options: Optional[dict] = None,
+                     today: Optional[date] = None) -> SandboxEnv:
+    """A database at `db_path` connected to the started doubles: the PEX business of `pex_token`, a Xero consent to
+    `grant_tenants` (default: `tenant_id` alone) with `tenant_id` chosen, and the sandbox setup imported."""
+    env = {**pex.env, **xero.env}
+    conn = make_connection(db_path, env, gateway_options, today=today)
+    conn.connect_pex(pex_token)
+    conn.connect_xero(xero.grant(grant_tenants or [tenant_id]), tenant_id)
+    setup = sandbox_setup(pex.today)
+    setup = replace(setup, xero=replace(setup.xero, tenant_id=tenant_id),
+                    purchases=replace(setup.purchases, attachments=attachments))
+    conn.save_setup(setup)
+    return SandboxEnv(pex=pex, xero=xero, conn=conn, db_path=db_path, today=pex.today, tenant_id=tenant_id,
+                      env=env, gateway_options=dict(gateway_options or {}), pinned=today, pex_token=pex_token)
+
+
+@contextmanager
+def open_two_businesses(directory: Path, *, attachments: bool = True) -> Iterator[tuple[SandboxEnv, SandboxEnv]]:
+    """Both demo businesses on one pair of doubles, each in its own database (a.db, b.db): the first business
+    connected to the first organisation, the second to the second, each through a consent that sees both
+    organisations (as the bookkeeper's sign-in does), so only the chosen organisation keeps them apart."""
+    pex = PexDouble()
+    xero = XeroDouble(today=pex.today, minute_limit=100_000)
+    options = {"minute_limit": 100_000}
+    both = [demo.TENANT_ID, demo.SECOND_TENANT_ID]
+    pex.start()
+    xero.start()
+    saved = {k: os.environ.get(k) for k in list(pex.env) + list(xero.env)}
+    os.environ.update({**pex.env, **xero.env})  # the Xero app's client id/secret are read from the environment
+    envs: list[SandboxEnv] = []
+    try:
+        for name, token, tenant in (("a", demo.PEX_TOKEN, demo.TENANT_ID),
+                                    ("b", demo.SECOND_PEX_TOKEN, demo.SECOND_TENANT_ID)):
+            envs.append(connect_business(Path(directory) / f"{name}.db", pex, xero, pex_token=token, tenant_id=tenant,
+                                         grant_tenants=both, attachments=attachments, gateway_options=options))
+        yield envs[0], envs[1]
+    finally:
+        for env in envs:
+            env.conn.close()
         xero.stop()
         pex.stop()
         for k, v in saved.items():

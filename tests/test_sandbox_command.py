@@ -15,8 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_sandbox_command_prints_working_urls_and_environment(tmp_path):
+    scratch = tmp_path / "tmp"  # its temp directory: nothing may be left in it
+    scratch.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "pexxero", "sandbox", "--pex-port", "0", "--xero-port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
     try:
         printed = []
         for line in proc.stdout:  # wait on what it prints, not on time
@@ -31,6 +34,10 @@ def test_the_sandbox_command_prints_working_urls_and_environment(tmp_path):
         details = httpx.get(env["PEX_API_URL"] + "/Details/AccountDetails",
                             headers={"Authorization": f"token {demo.PEX_TOKEN}"})
         assert details.status_code == 200 and details.json()["BusinessName"] == demo.BUSINESS_NAME
+        assert demo.SECOND_PEX_TOKEN in text  # the second demo business, and the token that reaches it
+        second = httpx.get(env["PEX_API_URL"] + "/Details/AccountDetails",
+                           headers={"Authorization": f"token {demo.SECOND_PEX_TOKEN}"})
+        assert second.status_code == 200 and second.json()["BusinessName"] == demo.SECOND_BUSINESS_NAME
         consent = httpx.get(env["XERO_AUTHORIZE_URL"], params={
             "response_type": "code", "client_id": env["XERO_CLIENT_ID"], "redirect_uri": "http://127.0.0.1:1/cb",
             "scope": "offline_access accounting.transactions", "state": "s",
@@ -54,3 +61,4 @@ def test_the_sandbox_command_prints_working_urls_and_environment(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    assert list(scratch.iterdir()) == []

@@ -13,7 +13,6 @@ two doubles once per process and points this process (and every sync process it 
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Optional
@@ -48,8 +47,11 @@ def _own_sandbox():
 
 @st.cache_resource
 def _sandbox_db() -> str:
-    """A fresh database per server process: the sandbox starts from nothing each time."""
-    return str(Path(tempfile.mkdtemp(prefix="pexxero-sandbox-")) / "pexxero.db")
+    """A fresh database per server process: the sandbox starts from nothing each time. It lives in the user's one
+    sandbox folder in the temp directory and is removed when the server exits (or by the next start, if killed)."""
+    from pexxero.sandbox.scratch import sandbox_database
+
+    return str(sandbox_database())
 
 
 def is_sandbox() -> bool:

@@ -1,4 +1,5 @@
-"""The sandbox: a PEX double and a Xero double on loopback, seeded with one demo business.
+"""The sandbox: a PEX double and a Xero double on loopback, seeded with two demo businesses (one API token each)
+and three organisations (the demo sign-in sees the businesses' two; the third is a second demo user's).
 
 `start_sandbox()` starts both in this process (tests, the dashboard's sandbox mode); `serve_forever()` is
 `python -m pexxero sandbox`, which prints the URLs and the environment that points the product at them.
@@ -52,9 +53,11 @@ def serve_forever(pex_port: int = DEFAULT_PEX_PORT, xero_port: int = DEFAULT_XER
     from pexxero.sandbox import demo
 
     sandbox = start_sandbox(pex_port=pex_port, xero_port=xero_port)
-    print("pexxero sandbox: a demo PEX business and its Xero organisation on loopback.")
-    print(f"  PEX double:  {sandbox.pex.url}/v4   (API token: {demo.PEX_TOKEN})")
-    print(f"  Xero double: {sandbox.xero.url}   (organisation: {demo.TENANT_NAME})")
+    print("pexxero sandbox: two demo PEX businesses and their Xero organisations on loopback.")
+    print(f"  PEX double:  {sandbox.pex.url}/v4   (API token: {demo.PEX_TOKEN} for {demo.BUSINESS_NAME}; "
+          f"{demo.SECOND_PEX_TOKEN} for {demo.SECOND_BUSINESS_NAME})")
+    print(f"  Xero double: {sandbox.xero.url}   (organisations: {demo.TENANT_NAME} and {demo.SECOND_TENANT_NAME}; "
+          f"{demo.THIRD_TENANT_NAME} through \"Sign in as {demo.SECOND_XERO_USER}\" on the consent page)")
     grant = sandbox.xero.grant()  # as if the user had consented: the first refresh token of this sandbox
     print("Point pexxero at them, and connect, with:")
     for name, value in sorted(sandbox.env.items()):

@@ -35,12 +35,18 @@ PEX_TOKEN = "sandbox-pex-token-0c5d9f"
 XERO_CLIENT_ID = "SANDBOXCLIENTID0000000000000000"
 XERO_CLIENT_SECRET = "sandbox-client-secret-7f3a1c"
 XERO_USER = "Sandbox Bookkeeper"
+# the second demo business (second_business.py) and the Xero user who alone sees the third organisation
+SECOND_PEX_TOKEN = "sandbox-pex-token-2b71e4"
+SECOND_XERO_USER = "Sandbox Partner"
+SECOND_XERO_USER_EMAIL = "partner@example.com"
 
 # -------------------------------------------------------------------------------------------- Xero
 TENANT_ID = xid("tenant", "sandbox")
 TENANT_NAME = "Sandbox Outdoor Co."
 SECOND_TENANT_ID = xid("tenant", "sandbox-2")  # a second organisation, so the picker has a choice
-SECOND_TENANT_NAME = "Sandbox Holdings Ltd"
+SECOND_TENANT_NAME = "Sandbox Holdings Ltd"  # also the second demo business's own books
+THIRD_TENANT_ID = xid("tenant", "sandbox-3")  # reachable only through the second user's sign-in
+THIRD_TENANT_NAME = "Sandbox Ventures LLC"
 BASE_CURRENCY = "USD"
 
 # (code, name, type, status); bank accounts get BankAccountType BANK and CurrencyCode USD
@@ -135,6 +141,8 @@ def organisation() -> dict:
 # --------------------------------------------------------------------------------------------- PEX
 BUSINESS_ACCOUNT_ID = 70001
 BUSINESS_NAME = TENANT_NAME
+SECOND_BUSINESS_ACCOUNT_ID = 70002
+SECOND_BUSINESS_NAME = SECOND_TENANT_NAME
 
 EXPENSE_TYPE_TAG_ID = pex_id("tag", "EXPENSE TYPE")
 PROJECTS_TAG_ID = pex_id("tag", "PROJECTS")

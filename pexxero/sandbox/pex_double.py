@@ -1,22 +1,19 @@
 """A local PEX API for the sandbox and the tests, answering the PEX v4 endpoints the product calls.
 
-Serves the demo business from one seeded store: both transaction ledgers with PEX's 30,000-row paging, account
-details, business settings, tag definitions and dropdown writes, receipts, and notes. Behaves like PEX where
-PEX's behaviour matters to a client: case-insensitive paths, `token`/`Token` auth with `{"Message"}` errors,
-the 12-month window rule, optional rate limits on an injectable clock, and a switchboard of faults.
+Serves the demo businesses, each from its own seeded store picked by the call's token (pex_business.py): the
+first under `demo.PEX_TOKEN` (or the token given), the second under `demo.SECOND_PEX_TOKEN`. Per business: both
+transaction ledgers with PEX's 30,000-row paging, account details, business settings, tag definitions and
+dropdown writes, receipts and notes (pex_routes.py), rate limits per token. Behaves like PEX where PEX's
+behaviour matters to a client: case-insensitive paths, `token`/`Token` auth with `{"Message"}` errors, the
+12-month window rule, optional rate limits on an injectable clock, and a switchboard of faults (pex_wire.py).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 from typing import Callable, Optional
 from urllib.parse import parse_qsl
 
@@ -25,12 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from pexxero.clients.http import dumps_exact
-from pexxero.sandbox import demo, pex_balances, receipts
+from pexxero.sandbox import demo
+from pexxero.sandbox.pex_business import PexBusiness, first_business, second_business
+from pexxero.sandbox.pex_routes import BusinessRoutes, _business, _query
+from pexxero.sandbox.pex_wire import Fault, Faults, PexJSON, _send, message
 from pexxero.sandbox.server import serve_in_thread
 
 WINDOW_DAYS = 365  # PEX serves the last 12 months only
-FAULT_KINDS = ("429", "500", "503", "504", "html_500", "drop", "truncated_json")
 
 # (bucket name, path it applies to (None: every call), calls allowed, per seconds): PEX's published per-token
 # limits, one overall and one per endpoint
@@ -40,76 +38,6 @@ RATE_LIMITS = (
     ("AllCardholderTransactions", "/v4/details/allcardholdertransactions", 10, 3600),
     ("AccountDetails", "/v4/details/accountdetails", 10, 3600),
 )
-
-
-# ------------------------------------------------------------------------------------------ JSON out
-
-def dumps(value: object) -> bytes:
-    """JSON with Decimals written as exact numbers (PEX sends money as JSON numbers, never strings)."""
-    return dumps_exact(value, compact=True, default=None).encode("utf-8")
-
-
-class PexJSON(Response):
-    media_type = "application/json; charset=utf-8"
-
-    def render(self, content: object) -> bytes:
-        return dumps(content)
-
-
-def message(status: int, text: str, headers: dict | None = None) -> PexJSON:
-    return PexJSON({"Message": text}, status_code=status, headers=headers)
-
-
-# -------------------------------------------------------------------------------------------- faults
-
-@dataclass
-class Fault:
-    kind: str
-    path_contains: Optional[str]
-    count: int
-    retry_after: Optional[int] = None
-    status: Optional[int] = None
-
-
-class Faults:
-    """The switchboard: queued one-shot faults matched by path, and a full outage switch."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queued: list[Fault] = []
-        self.outage = False
-
-    def queue(self, kind: str, path_contains: str | None = None, count: int = 1, *,
-              retry_after: int | None = None, status: int | None = None) -> None:
-        """Answer the next `count` calls whose path contains `path_contains` (case-insensitive) with `kind`.
-
-        `retry_after` adds a Retry-After header to a "429"; `status` sets the status of "truncated_json" (200).
-        """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        with self._lock:
-            where = path_contains.lower() if path_contains else None
-            self._queued.append(Fault(kind, where, count, retry_after, status))
-
-    def take(self, path: str) -> Optional[Fault]:
-        with self._lock:
-            for fault in self._queued:
-                if fault.path_contains is None or fault.path_contains in path.lower():
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        self._queued.remove(fault)
-                    return fault
-        return None
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return sum(f.count for f in self._queued)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._queued.clear()
-        self.outage = False
 
 
 # ---------------------------------------------------------------------------------------- the double
@@ -155,14 +83,6 @@ def _flag(request: Request, name: str) -> bool:
     raise _BadRequest(f"The value '{raw}' is not valid for {name}.")
 
 
-def _query(request: Request, name: str) -> Optional[str]:
-    """A query parameter by name, case-insensitively (ASP.NET binds them that way)."""
-    for key, value in request.query_params.multi_items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
 class _PexApp(Starlette):
     """Starlette with PEX's front door: faults, case-insensitive paths, auth and rate limits before routing.
 
@@ -181,8 +101,12 @@ class _PexApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-class PexDouble:
-    """The PEX API of the demo business on 127.0.0.1. Use as a context manager or `start()` / `stop()`."""
+class PexDouble(BusinessRoutes):
+    """The PEX API of the demo businesses on 127.0.0.1. Use as a context manager or `start()` / `stop()`.
+
+    `transactions`, `attachments`, `tag_definitions`, `account_details`, `tags_enabled` and `funding_source` are the
+    first business's (what most tests edit); `business(token)` is either business, the second built on first use.
+    """
 
     def __init__(self, seed: int = 1, today: date | None = None, *, token: str = demo.PEX_TOKEN,
                  rate_limits: bool = False, page_size: int = 30000, attachments_404_when_none: bool = True,
@@ -190,27 +114,51 @@ class PexDouble:
         if page_size < 2:
             raise ValueError("page_size must be at least 2: each page repeats the previous page's last row")
         self.today = today or demo.eastern_today()
-        self.token = token
+        self.first = first_business(seed, self.today, token)
+        self._later = {demo.SECOND_PEX_TOKEN: lambda: second_business(seed, self.today)}  # built when first asked
+        self._others: dict[str, PexBusiness] = {}
+        self._business_lock = threading.Lock()
         self.rate_limits = rate_limits
         self.page_size = page_size
         self.attachments_404_when_none = attachments_404_when_none
         self.clock = clock
-        self.tags_enabled = True
-        self.funding_source = "Prepaid"
-        self.transactions = demo.pex_transactions(seed, self.today)  # {"cardholder": [...], "business": [...]}
-        self.attachments = demo.receipts_for(self.transactions, seed)  # TransactionId -> attachments incl. Content
-        self.tag_definitions = demo.pex_tag_definitions()
-        self.account_details = demo.account_details()
-        self.balances = pex_balances.Balances()  # today's balances follow the ledgers, planted rows too
         self.faults = Faults()
         self.requests: list[tuple[str, str, dict]] = []
         self.url = ""
         self._handle = None
-        self._calls: dict[str, deque] = {name: deque() for name, *_ in RATE_LIMITS}
         self._limit_lock = threading.Lock()
         self._next_note_id = 900001
         self._key_version = 0
         self.app: Starlette = _PexApp(self, self._routes())
+
+    # ------------------------------------------------------------------------------- businesses
+    def business(self, token: str) -> Optional[PexBusiness]:
+        """The business behind an API token, or None for a token PEX would refuse."""
+        if token == self.first.token:
+            return self.first
+        with self._business_lock:
+            if token not in self._others and token in self._later:
+                self._others[token] = self._later[token]()
+            return self._others.get(token)
+
+    @property
+    def second(self) -> PexBusiness:
+        return self.business(demo.SECOND_PEX_TOKEN)
+
+    token = property(lambda self: self.first.token, lambda self, value: setattr(self.first, "token", value))
+    transactions = property(lambda self: self.first.transactions,
+                            lambda self, value: setattr(self.first, "transactions", value))
+    attachments = property(lambda self: self.first.attachments,
+                           lambda self, value: setattr(self.first, "attachments", value))
+    tag_definitions = property(lambda self: self.first.tag_definitions,
+                               lambda self, value: setattr(self.first, "tag_definitions", value))
+    account_details = property(lambda self: self.first.account_details,
+                               lambda self, value: setattr(self.first, "account_details", value))
+    tags_enabled = property(lambda self: self.first.tags_enabled,
+                            lambda self, value: setattr(self.first, "tags_enabled", value))
+    funding_source = property(lambda self: self.first.funding_source,
+                              lambda self, value: setattr(self.first, "funding_source", value))
+    balances = property(lambda self: self.first.balances)
 
     # --------------------------------------------------------------------------------- lifecycle
     def start(self, port: int = 0) -> "PexDouble":
@@ -252,16 +200,18 @@ class PexDouble:
         lower = path.lower().rstrip("/")
         if lower == "/v4/ping":
             return False  # no auth
-        denied = self._auth(scope)
-        if denied is not None:
-            await _send(send, denied)
+        business = self._auth(scope)
+        if isinstance(business, Response):
+            await _send(send, business)
             return True
-        if self.rate_limits and not self._allow(lower):
+        scope["pexxero.business"] = business  # the routes answer for this business alone
+        business.requests.append((scope["method"], path, query))
+        if self.rate_limits and not self._allow(lower, business):
             await _send(send, message(429, "Usage Limits Exceeded"))
             return True
         return False
 
-    def _auth(self, scope) -> Optional[Response]:
+    def _auth(self, scope) -> PexBusiness | Response:
         header = ""
         for name, value in scope["headers"]:
             if name.lower() == b"authorization":
@@ -269,11 +219,13 @@ class PexDouble:
         scheme, _, token = header.strip().partition(" ")
         if not header or scheme.lower() not in ("token", "bearer"):
             return message(401, "Authorization has been denied for this request.")
-        if token.strip() != self.token:
+        business = self.business(token.strip())
+        if business is None:
             return message(403, "Token expired or does not exist")
-        return None
+        return business
 
-    def _allow(self, path: str) -> bool:
+    def _allow(self, path: str, business: PexBusiness) -> bool:
+        """PEX's limits count per token, so each business has its own buckets."""
         now = self.clock()
         with self._limit_lock:
             buckets = [
@@ -281,13 +233,13 @@ class PexDouble:
                 if prefix is None or path == prefix or path.startswith(prefix + "/")
             ]
             for name, limit, per in buckets:
-                calls = self._calls[name]
+                calls = business.bucket(name)
                 while calls and calls[0] <= now - per:
                     calls.popleft()
                 if len(calls) >= limit:
                     return False
             for name, _, _ in buckets:
-                self._calls[name].append(now)
+                business.bucket(name).append(now)
             return True
 
     async def _inject(self, fault: Fault, scope, receive, send) -> None:
@@ -346,9 +298,10 @@ class PexDouble:
         return PexJSON("4.0.0-sandbox")
 
     async def _token_current(self, request: Request) -> Response:
+        business = _business(request)
         return PexJSON({
-            "AppId": 1001, "BusinessAccountId": demo.BUSINESS_ACCOUNT_ID, "BusinessAccountName": demo.BUSINESS_NAME,
-            "CardholderAccountId": 0, "UserType": "Admin", "Username": "sandbox.admin", "Token": self.token,
+            "AppId": 1001, "BusinessAccountId": business.account_id, "BusinessAccountName": business.name,
+            "CardholderAccountId": 0, "UserType": "Admin", "Username": "sandbox.admin", "Token": business.token,
             "TokenExpiration": (datetime.combine(self.today, datetime.min.time()) + timedelta(days=150)).isoformat(),
         })
 
@@ -400,21 +353,24 @@ class PexDouble:
         return dict(row, TransactionNotes=list(row.get("TransactionNotes") or []))
 
     async def _all_cardholder_transactions(self, request: Request) -> Response:
-        return self._answer(lambda: self._page(self._select(self.transactions["cardholder"], request), request))
+        rows = _business(request).transactions["cardholder"]
+        return self._answer(lambda: self._page(self._select(rows, request), request))
 
     async def _all_cardholder_count(self, request: Request) -> Response:
-        return self._answer(lambda: PexJSON(len(self._select(self.transactions["cardholder"], request))))
+        rows = _business(request).transactions["cardholder"]
+        return self._answer(lambda: PexJSON(len(self._select(rows, request))))
 
     async def _business_transactions(self, request: Request) -> Response:
-        return self._answer(lambda: self._page(self._select(self.transactions["business"], request), request))
+        rows = _business(request).transactions["business"]
+        return self._answer(lambda: self._page(self._select(rows, request), request))
 
     async def _account_transactions(self, request: Request) -> Response:
-        acct_id = request.path_params["acct_id"]
-        if acct_id == demo.BUSINESS_ACCOUNT_ID:
+        acct_id, business = request.path_params["acct_id"], _business(request)
+        if acct_id == business.account_id:
             return await self._business_transactions(request)
-        if acct_id not in self._cardholder_ids():
+        if acct_id not in business.cardholder_ids():
             return message(404, f"Account {acct_id} not found.")
-        rows = self.transactions["cardholder"]
+        rows = business.transactions["cardholder"]
         return self._answer(lambda: self._page(self._select(rows, request, acct_id), request))
 
     def _answer(self, build: Callable[[], Response]) -> Response:
@@ -424,15 +380,13 @@ class PexDouble:
             return message(400, str(exc))
 
     # -------------------------------------------------------------------------------- accounts
-    def _cardholder_ids(self) -> set[int]:
-        return {c["AccountId"] for c in self.account_details["CHAccountList"]}
-
     async def _account_details(self, request: Request) -> Response:
-        return PexJSON(self.balances.details(self.account_details, self.transactions))
+        business = _business(request)
+        return PexJSON(business.balances.details(business.account_details, business.transactions))
 
     async def _one_account(self, request: Request) -> Response:
         acct_id = request.path_params["acct_id"]
-        for holder in self.account_details["CHAccountList"]:
+        for holder in _business(request).account_details["CHAccountList"]:
             if holder["AccountId"] == acct_id:
                 return PexJSON({
                     "AccountId": acct_id, "AccountStatus": holder["AccountStatus"],
@@ -449,162 +403,15 @@ class PexDouble:
         return message(404, f"Account {acct_id} not found.")
 
     async def _settings(self, request: Request) -> Response:
+        business = _business(request)
         return PexJSON({
-            "BusinessAccountId": demo.BUSINESS_ACCOUNT_ID, "FundingSource": self.funding_source,
-            "TagsEnabled": self.tags_enabled, "AllocationTagsEnabled": self.tags_enabled,
-            "UseBusinessBalanceEnabled": True, "IsPrepaid": self.funding_source == "Prepaid",
+            "BusinessAccountId": business.account_id, "FundingSource": business.funding_source,
+            "TagsEnabled": business.tags_enabled, "AllocationTagsEnabled": business.tags_enabled,
+            "UseBusinessBalanceEnabled": True, "IsPrepaid": business.funding_source == "Prepaid",
         })
 
     async def _balance(self, request: Request) -> Response:
-        return PexJSON({"BusinessAccountId": demo.BUSINESS_ACCOUNT_ID,
-                        "BusinessAccountBalance": self.balances.details(self.account_details, self.transactions)[
-                            "BusinessAccountBalance"]})
-
-    # ------------------------------------------------------------------------------------ tags
-    def _tags_off(self) -> Optional[Response]:
-        return None if self.tags_enabled else message(403, "Tags are not enabled for this business.")
-
-    def _find_tag(self, tag_id: str) -> Optional[dict]:
-        return next((t for t in self.tag_definitions if t["Id"].lower() == tag_id.lower()), None)
-
-    async def _tags(self, request: Request) -> Response:
-        return self._tags_off() or PexJSON(self.tag_definitions)
-
-    async def _tag(self, request: Request) -> Response:
-        definition = self._find_tag(request.path_params["tag_id"])
-        if definition is None:
-            return message(404, "Tag not found.")
-        return self._tags_off() or PexJSON(definition)
-
-    async def _put_dropdown(self, request: Request) -> Response:
-        off = self._tags_off()
-        if off:
-            return off
-        stored = self._find_tag(request.path_params["tag_id"])
-        if stored is None or stored["Type"] != "Dropdown":
-            return message(404, "Dropdown tag not found.")
-        try:
-            body = json.loads(await request.body(), parse_float=Decimal)
-        except ValueError:
-            return message(400, "The request body is not valid JSON.")
-        problem = _dropdown_problem(body)
-        if problem:
-            return message(400, problem)
-        self._key_version += 1
-        stored["Options"] = [
-            {"Name": o["Name"], "Value": o["Value"], "Order": int(o.get("Order") or 0),
-             "IsEnabled": bool(o.get("IsEnabled", True))}
-            for o in body["Options"]
-        ]
-        for name in ("Name", "Description", "Order", "IsRequired", "IsEnabled"):
-            if name in body and body[name] is not None:
-                stored[name] = body[name]
-        stored["ConcurrencyKey"] = demo.pex_id("ck", stored["Id"], self._key_version)
-        stored["UpdatedDateUtc"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return PexJSON(stored)
-
-    # ----------------------------------------------------------------------------- attachments
-    def _row(self, tx_id: int) -> Optional[dict]:
-        for ledger in self.transactions.values():
-            for row in ledger:
-                if _field(row, "TransactionId") == tx_id:
-                    return row
-        return None
-
-    def _attachment_json(self, request: Request, tx_id: int, attachment: dict) -> dict:
-        out = {k: v for k, v in attachment.items() if k != "Content"}
-        out["Link"] = {"related": f"{request.base_url}v4/Transactions/{tx_id}/Attachment/{attachment['AttachmentId']}"}
-        return out
-
-    async def _attachment_list(self, request: Request) -> Response:
-        tx_id = request.path_params["tx_id"]
-        row = self._row(tx_id)
-        files = self.attachments.get(tx_id) or []
-        if row is None or (not files and self.attachments_404_when_none):
-            return message(404, "Not Found")
-        return PexJSON({"Attachments": [self._attachment_json(request, tx_id, a) for a in files],
-                        "ApprovalStatus": row.get("MetadataApprovalStatus")})
-
-    async def _attachment(self, request: Request) -> Response:
-        tx_id, wanted = request.path_params["tx_id"], request.path_params["attachment_id"]
-        row = self._row(tx_id)
-        files = self.attachments.get(tx_id) or []
-        found = next((a for a in files if a["AttachmentId"].lower() == wanted.lower()), None)
-        if row is None or found is None:
-            return message(404, "Not Found")
-        link_type = (_query(request, "AttachmentLinkType") or "LinkUrl").lower()
-        out = self._attachment_json(request, tx_id, found)
-        if found.get("Content") is None:  # not Loaded: nothing to hand out
-            out["Content"] = None
-        elif link_type == "full":
-            out["Content"] = found["Content"]
-        elif link_type in ("thumbnail", "preview"):
-            out["Content"] = base64.b64encode(receipts.png_receipt(lines=2, width=12, height=16)).decode("ascii")
-        else:
-            out["Content"] = out["Link"]["related"] + "?AttachmentLinkType=Full"
-        out["ApprovalStatus"] = row.get("MetadataApprovalStatus")
-        return PexJSON(out)
-
-    # ----------------------------------------------------------------------------------- notes
-    async def _add_note(self, request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-            tx_id, text = int(body["TransactionId"]), str(body["NoteText"])
-        except (ValueError, KeyError, TypeError):
-            return message(400, "TransactionId and NoteText are required.")
-        row = self._row(tx_id)
-        if row is None:
-            return message(404, "Transaction not found.")
-        note_id, self._next_note_id = self._next_note_id, self._next_note_id + 1
-        row.setdefault("TransactionNotes", []).append({
-            "NoteId": note_id, "NoteText": text, "UserName": "sandbox.admin", "UserFirstName": "Sandbox",
-            "UserLastName": "Admin", "NoteDate": datetime.now(demo.EASTERN).strftime(demo.PEX_TIME_FORMAT),
-            "UpdatedDate": None, "SystemGenerated": bool(body.get("SystemGenerated", False)),
-        })
-        return PexJSON({"NoteId": note_id}, status_code=201)
-
-    async def _edit_note(self, request: Request) -> Response:
-        note_id = request.path_params["note_id"]
-        for ledger in self.transactions.values():
-            for row in ledger:
-                for note in row.get("TransactionNotes") or []:
-                    if note["NoteId"] == note_id:
-                        if request.method == "DELETE":
-                            row["TransactionNotes"].remove(note)
-                        else:
-                            body = json.loads(await request.body() or b"{}")
-                            note["NoteText"] = str(body.get("NoteText", note["NoteText"]))
-                            note["UpdatedDate"] = datetime.now(demo.EASTERN).strftime(demo.PEX_TIME_FORMAT)
-                        return Response(status_code=200)
-        return message(404, "Note not found.")
-
-
-def _dropdown_problem(body: object) -> Optional[str]:
-    """Why a dropdown PUT body is refused (400), or None. `Type` may be the SDK's integer or PEX's string."""
-    if not isinstance(body, dict):
-        return "The request body must be a tag definition."
-    kind = body.get("Type", "Dropdown")
-    if not (kind == 2 or (isinstance(kind, str) and kind.lower() in ("dropdown", "2"))):
-        return f"Type must be Dropdown, not {kind!r}."
-    options = body.get("Options")
-    if not isinstance(options, list) or not options:
-        return "Options are required."
-    try:
-        names = [str(o["Name"]).strip().lower() for o in options]
-        values = [str(o["Value"]).strip().lower() for o in options]
-        enabled = [bool(o.get("IsEnabled", True)) for o in options]
-    except (KeyError, TypeError, AttributeError):
-        return "Every option needs a Name and a Value."
-    if len(set(names)) != len(names):
-        return "Option names must be unique."
-    if len(set(values)) != len(values):
-        return "Option values must be unique."
-    if not any(enabled):
-        return "At least one option must be enabled."
-    return None
-
-
-async def _send(send, response: Response) -> None:
-    """Send a whole Starlette response from the front door (outside routing)."""
-    await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
-    await send({"type": "http.response.body", "body": response.body})
+        business = _business(request)
+        return PexJSON({"BusinessAccountId": business.account_id,
+                        "BusinessAccountBalance": business.balances.details(
+                            business.account_details, business.transactions)["BusinessAccountBalance"]})

@@ -30,7 +30,7 @@ from pexxero.sandbox import demo
 from pexxero.sandbox.server import serve_in_thread
 from pexxero.sandbox.xero_books import Books
 from pexxero.sandbox.xero_limits import FaultSwitches, RateLimits, RecordedRequest, seconds_to_utc_midnight
-from pexxero.sandbox.xero_oauth import DEFAULT_SCOPE, OAuthError, OAuthState, consent_page, error_page
+from pexxero.sandbox.xero_oauth import DEFAULT_SCOPE, DemoUser, OAuthError, OAuthState, consent_page, error_page
 from pexxero.sandbox.xero_reports import Reports, demo_pex_cash_opening
 from pexxero.sandbox.xero_resources import Resources
 from pexxero.sandbox.xero_wire import dumps, ms_now, problem
@@ -71,16 +71,21 @@ class XeroDouble:
         self._idempotency: dict[tuple[str, str], tuple] = {}  # (tenant, key) -> (print, status, body, type)
         self.limits = RateLimits(clock, minute_limit=minute_limit, concurrent_limit=concurrent_limit,
                                  day_limit=day_limit)
-        tenants = {demo.TENANT_ID: demo.TENANT_NAME, demo.SECOND_TENANT_ID: demo.SECOND_TENANT_NAME}
+        tenants = {demo.TENANT_ID: demo.TENANT_NAME, demo.SECOND_TENANT_ID: demo.SECOND_TENANT_NAME,
+                   demo.THIRD_TENANT_ID: demo.THIRD_TENANT_NAME}
+        # one sign-in sees the two organisations of the two demo businesses; the third is another person's
+        users = [DemoUser(demo.XERO_USER, "bookkeeper@example.com", [demo.TENANT_ID, demo.SECOND_TENANT_ID]),
+                 DemoUser(demo.SECOND_XERO_USER, demo.SECOND_XERO_USER_EMAIL, [demo.THIRD_TENANT_ID])]
         self.oauth = OAuthState(client_id=demo.XERO_CLIENT_ID, client_secret=demo.XERO_CLIENT_SECRET,
                                 tenants=tenants, clock=clock, access_token_seconds=access_token_seconds,
-                                user_name=demo.XERO_USER)
+                                user_name=demo.XERO_USER, users=users)
+        organisation_ids = {demo.SECOND_TENANT_ID: "sandbox-2", demo.THIRD_TENANT_ID: "sandbox-3"}
         self.books: dict[str, Books] = {}
         for tenant_id, name in tenants.items():
-            organisation = demo.organisation()
+            organisation = demo.organisation()  # every demo organisation has the chart the sandbox setup needs
             if tenant_id != demo.TENANT_ID:
-                organisation.update({"OrganisationID": demo.xid("organisation", "sandbox-2"), "Name": name,
-                                     "LegalName": name})
+                organisation.update({"OrganisationID": demo.xid("organisation", organisation_ids[tenant_id]),
+                                     "Name": name, "LegalName": name})
             self.books[tenant_id] = Books(tenant_id=tenant_id, organisation=organisation, accounts=demo.accounts(),
                                           contacts=demo.contacts(), tracking=demo.tracking_categories(), clock=clock)
         seeder = getattr(demo, "xero_seed", None)
@@ -161,9 +166,11 @@ class XeroDouble:
             counts[f"{r.method} {name}"] = counts.get(f"{r.method} {name}", 0) + 1
         return dict(sorted(counts.items()))
 
-    def grant(self, tenant_ids: list[str] | None = None, scope: str = DEFAULT_SCOPE) -> dict:
-        """A token set as if the user had consented to these organisations (default: both demo ones)."""
-        return self.oauth.grant(tenant_ids, scope)
+    def grant(self, tenant_ids: list[str] | None = None, scope: str = DEFAULT_SCOPE, user: str | None = None) -> dict:
+        """A token set as if the user had consented to these organisations (default: all the user sees). `user` is
+        a demo user's e-mail: by default the bookkeeper, who sees the two businesses' organisations; with
+        `demo.SECOND_XERO_USER_EMAIL`, the partner, who alone sees the third."""
+        return self.oauth.grant(tenant_ids, scope, user)
 
     def _books(self, tenant_id: str) -> Books:
         return self.books[tenant_id]
@@ -234,7 +241,10 @@ class XeroDouble:
             reason = self.oauth.check_authorize(params)
             if reason:
                 return HTMLResponse(error_page(reason), status_code=400)
-            return HTMLResponse(consent_page(params, self.oauth.tenants, self.oauth.user_name))
+            user = self.oauth.user(params.get("login_hint"))
+            tenants = {t: self.oauth.tenants[t] for t in user.tenant_ids}
+            others = [u for u in self.oauth.users if u is not user]
+            return HTMLResponse(consent_page(params, tenants, user.name, other_users=others))
         form = await request.form()
         params = {k: v for k, v in form.multi_items() if k not in ("tenant", "action")}
         reason = self.oauth.check_authorize(params)

@@ -1,7 +1,9 @@
 """Xero's identity service, in memory: consent, authorization codes with PKCE, rotating refresh tokens, revocation.
 
-One `Grant` is one consent: the organisations the user ticked, a scope, and the tokens issued from it. Access tokens
-are JWT-shaped (as Xero's are) but only their exact string is looked up; time comes from the injected clock.
+One `Grant` is one consent: the organisations the user ticked, a scope, and the tokens issued from it. A `DemoUser`
+is one Xero sign-in and the organisations it may consent to (the first user is the default; `login_hint` on the
+authorize request signs in as another, as a second person's own Xero login would). Access tokens are JWT-shaped
+(as Xero's are) but only their exact string is looked up; time comes from the injected clock.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Optional
+from urllib.parse import urlencode
 
 DEFAULT_SCOPE = (
     "openid profile email accounting.transactions accounting.contacts accounting.settings "
@@ -33,12 +36,20 @@ class OAuthError(Exception):
 
 
 @dataclass
+class DemoUser:
+    name: str
+    email: str
+    tenant_ids: list[str]  # the organisations this user can see, in consent-page order
+
+
+@dataclass
 class Grant:
     grant_id: str
     client_id: str
     scope: str
     auth_event_id: str
     created: float
+    user: Optional[DemoUser] = None
     connections: dict[str, str] = field(default_factory=dict)  # connection id -> tenant id
     refresh_token: Optional[str] = None  # the one live refresh token
     revoked: bool = False
@@ -58,6 +69,7 @@ class _Code:
     scope: str
     tenant_ids: list[str]
     expires_at: float
+    user: Optional[DemoUser] = None
     used: bool = False
 
 
@@ -72,18 +84,29 @@ def s256(verifier: str) -> str:
 
 class OAuthState:
     def __init__(self, *, client_id: str, client_secret: str, tenants: dict[str, str], clock: Callable[[], float],
-                 access_token_seconds: int, user_name: str):
+                 access_token_seconds: int, user_name: str, users: Optional[list[DemoUser]] = None):
         self.client_id = client_id
         self.client_secret = client_secret
-        self.tenants = tenants  # tenant id -> organisation name, in consent-page order
+        self.tenants = tenants  # tenant id -> organisation name (every user's), in consent-page order
         self.clock = clock
         self.access_token_seconds = access_token_seconds
-        self.user_name = user_name
+        # without a list of users, one user sees every organisation
+        self.users = users or [DemoUser(user_name, "bookkeeper@example.com", list(tenants))]
         self.lock = threading.RLock()
         self.grants: dict[str, Grant] = {}
         self.access: dict[str, _AccessToken] = {}
         self.refresh: dict[str, str] = {}  # every refresh token ever issued -> grant id (spent ones included)
         self.codes: dict[str, _Code] = {}
+
+    @property
+    def user_name(self) -> str:
+        return self.users[0].name
+
+    def user(self, email: Optional[str] = None) -> Optional[DemoUser]:
+        """The user signed in with this e-mail (the default user when none is given); None for an unknown one."""
+        if not email:
+            return self.users[0]
+        return next((u for u in self.users if u.email.lower() == email.strip().lower()), None)
 
     # ------------------------------------------------------------------------------------------ issuing
 
@@ -96,17 +119,19 @@ class OAuthState:
     def _issue(self, grant: Grant) -> dict:
         now = self.clock()
         expires_at = now + self.access_token_seconds
+        user = grant.user or self.users[0]
+        subject = "sandbox-user" if user is self.users[0] else f"sandbox-user-{self.users.index(user) + 1}"
         access = self._jwt({
             "nbf": int(now), "exp": int(expires_at), "iss": "https://identity.xero.com",
             "aud": "https://identity.xero.com/resources", "client_id": grant.client_id,
-            "sub": "sandbox-user", "auth_time": int(grant.created), "xero_userid": "sandbox-user",
+            "sub": subject, "auth_time": int(grant.created), "xero_userid": subject,
             "authentication_event_id": grant.auth_event_id, "jti": uuid.uuid4().hex,
             "scope": grant.scope.split(),
         })
         self.access[access] = _AccessToken(grant.grant_id, expires_at)
         token = {
-            "id_token": self._jwt({"name": self.user_name, "email": "bookkeeper@example.com",
-                                   "sub": "sandbox-user", "aud": grant.client_id, "exp": int(expires_at)}),
+            "id_token": self._jwt({"name": user.name, "email": user.email,
+                                   "sub": subject, "aud": grant.client_id, "exp": int(expires_at)}),
             "access_token": access,
             "expires_in": self.access_token_seconds,
             "token_type": "Bearer",
@@ -118,15 +143,23 @@ class OAuthState:
             token["refresh_token"] = grant.refresh_token
         return token
 
-    def grant(self, tenant_ids: list[str] | None = None, scope: str = DEFAULT_SCOPE) -> dict:
-        """Consent without the browser: a new grant on these organisations and its first token set."""
+    def grant(self, tenant_ids: list[str] | None = None, scope: str = DEFAULT_SCOPE,
+              user: Optional[str] = None) -> dict:
+        """Consent without the browser: a new grant on these organisations (default: all the user sees) and its
+        first token set. `user` is a user's e-mail (default: the first user)."""
         with self.lock:
-            tenant_ids = list(self.tenants) if tenant_ids is None else list(tenant_ids)
+            who = self.user(user)
+            if who is None:
+                raise ValueError(f"unknown user: {user}")
+            tenant_ids = list(who.tenant_ids) if tenant_ids is None else list(tenant_ids)
             unknown = [t for t in tenant_ids if t not in self.tenants]
             if unknown:
                 raise ValueError(f"unknown tenant ids: {unknown}")
+            hidden = [t for t in tenant_ids if t not in who.tenant_ids]
+            if hidden:
+                raise ValueError(f"{who.name} cannot see these organisations: {hidden}")
             now = self.clock()
-            grant = Grant(uuid.uuid4().hex, self.client_id, scope, str(uuid.uuid4()), now)
+            grant = Grant(uuid.uuid4().hex, self.client_id, scope, str(uuid.uuid4()), now, who)
             grant.connections = {str(uuid.uuid4()): t for t in tenant_ids}
             self.grants[grant.grant_id] = grant
             return self._issue(grant)
@@ -147,16 +180,20 @@ class OAuthState:
             return "invalid_request: code_challenge is required (PKCE)"
         if params.get("code_challenge_method") != "S256":
             return "invalid_request: code_challenge_method must be S256"
+        if self.user(params.get("login_hint")) is None:
+            return "invalid_request: no Xero user signs in as that login_hint"
         return None
 
     def issue_code(self, params: dict, tenant_ids: list[str]) -> str:
+        """A code for the ticked organisations that the signed-in user can see (others in the form are dropped)."""
         with self.lock:
+            user = self.user(params.get("login_hint"))
             code = secrets.token_urlsafe(24)
             self.codes[code] = _Code(
                 client_id=params["client_id"], redirect_uri=params["redirect_uri"],
                 challenge=params["code_challenge"], scope=params["scope"],
-                tenant_ids=[t for t in tenant_ids if t in self.tenants],
-                expires_at=self.clock() + CODE_SECONDS,
+                tenant_ids=[t for t in tenant_ids if t in self.tenants and user and t in user.tenant_ids],
+                expires_at=self.clock() + CODE_SECONDS, user=user,
             )
             return code
 
@@ -187,7 +224,7 @@ class OAuthState:
         verifier = form.get("code_verifier") or ""
         if not verifier or not secrets.compare_digest(s256(verifier), code.challenge):
             raise OAuthError("invalid_grant")
-        grant = Grant(uuid.uuid4().hex, client_id, code.scope, str(uuid.uuid4()), self.clock())
+        grant = Grant(uuid.uuid4().hex, client_id, code.scope, str(uuid.uuid4()), self.clock(), code.user)
         grant.connections = {str(uuid.uuid4()): t for t in code.tenant_ids}
         self.grants[grant.grant_id] = grant
         return self._issue(grant)
@@ -267,12 +304,21 @@ h1{{font-size:1.3rem}}.org{{margin:.3rem 0}}button{{font-size:1rem;padding:.5rem
 </style></head><body>{body}</body></html>"""
 
 
-def consent_page(params: dict, tenants: dict[str, str], user_name: str, app_name: str = "PEX Connector") -> str:
+def consent_page(params: dict, tenants: dict[str, str], user_name: str, app_name: str = "PEX Connector",
+                 other_users: Optional[list[DemoUser]] = None) -> str:
+    """The consent form for `user_name` and the organisations `tenants` they see; `other_users` get a "sign in as"
+    link each (the same authorize request with their `login_hint`)."""
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
         for k, v in params.items()
         if k in ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
-                 "code_challenge_method")
+                 "code_challenge_method", "login_hint")
+    )
+    switch = "".join(
+        f'<p class="switch"><a href="/identity/connect/authorize?'
+        f'{html.escape(urlencode({**params, "login_hint": u.email}))}">Not {html.escape(user_name)}? '
+        f"Sign in as {html.escape(u.name)}</a></p>"
+        for u in other_users or []
     )
     orgs = "".join(
         f'<div class="org"><label><input type="checkbox" name="tenant" value="{html.escape(tid)}" checked> '
@@ -284,7 +330,8 @@ def consent_page(params: dict, tenants: dict[str, str], user_name: str, app_name
 <h2>Organisation data</h2>{orgs}
 <p>View and manage your:</p><ul><li>Attachments</li><li>Business transactions</li><li>Contacts</li></ul>
 <p>View your:</p><ul><li>Organisation settings</li></ul>
-<h2>User account information</h2><p>{html.escape(user_name)}</p><p>View your name, email, and user profile.</p>
+<h2>User account information</h2><p id="user">{html.escape(user_name)}</p>{switch}
+<p>View your name, email, and user profile.</p>
 <p>By allowing access, you agree to the transfer of your data between Xero and this application in accordance
 with Xero's Terms of use and the application provider's terms of use and privacy policy.</p>
 <p>You can disconnect at any time by going to Connected apps in your Xero settings.</p>

@@ -1,0 +1,50 @@
+"""The demo workspace: both demo businesses as two connections of one workspace, so a newcomer sees it at once.
+
+Each connection has its own PEX token and its own organisation, and both go through one Xero sign-in (the
+bookkeeper's grant, which sees the two organisations meant for the two businesses), as a practice that keeps
+several clients' books under one login would have it. The third organisation, behind the second user's sign-in,
+is left for the newcomer to connect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from pexxero.sandbox import demo
+
+# (PEX token, the organisation its business books into), in the order the workspace lists them
+DEMO_CONNECTIONS = (
+    (demo.PEX_TOKEN, demo.TENANT_ID),
+    (demo.SECOND_PEX_TOKEN, demo.SECOND_TENANT_ID),
+)
+
+
+def seed_demo_workspace(db: str | Path, sandbox) -> list[str]:
+    """Two connections in the workspace at `db`, named after the sandbox's two PEX businesses, each with its PEX
+    token, the one shared Xero grant with its own organisation chosen, and the sandbox setup; their names.
+
+    `sandbox` is a started `Sandbox` (`start_sandbox()`). Seeding again keeps the connections and refreshes them.
+    """
+    from pexxero.sandbox.seed import sandbox_setup
+    from pexxero.workspace import open_workspace
+
+    workspace = open_workspace(db)
+    token_set = sandbox.xero.grant([tenant for _, tenant in DEMO_CONNECTIONS])  # one consent for both
+    names: list[str] = []
+    grant_id = None
+    for pex_token, tenant_id in DEMO_CONNECTIONS:
+        name = sandbox.pex.business(pex_token).name
+        if name not in workspace.names():
+            workspace.add(name)
+        conn = workspace.connection(name)
+        conn.connect_pex(pex_token)
+        if grant_id is None:
+            conn.connect_xero(token_set, tenant_id)  # the grant is stored once, with the first connection
+            grant_id = next(g.id for g in workspace.grants() if name in g.connections)
+        else:
+            workspace.use_grant(name, tenant_id, grant_id)
+        setup = sandbox_setup(sandbox.pex.today)
+        conn.save_setup(replace(setup, xero=replace(setup.xero, tenant_id=tenant_id)))
+        names.append(name)
+    return names
