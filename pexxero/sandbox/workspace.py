@@ -29,7 +29,11 @@ def seed_demo_workspace(db: str | Path, sandbox) -> list[str]:
     from pexxero.sandbox.seed import sandbox_setup
     from pexxero.workspace import open_workspace
 
-    workspace = open_workspace(db)
+    with open_workspace(db) as workspace:
+        return _seed(workspace, sandbox, sandbox_setup)
+
+
+def _seed(workspace, sandbox, sandbox_setup) -> list[str]:
     token_set = sandbox.xero.grant([tenant for _, tenant in DEMO_CONNECTIONS])  # one consent for both
     names: list[str] = []
     grant_id = None
@@ -37,14 +41,16 @@ def seed_demo_workspace(db: str | Path, sandbox) -> list[str]:
         name = sandbox.pex.business(pex_token).name
         if name not in workspace.names():
             workspace.add(name)
-        conn = workspace.connection(name)
-        conn.connect_pex(pex_token)
-        if grant_id is None:
-            conn.connect_xero(token_set, tenant_id)  # the grant is stored once, with the first connection
-            grant_id = next(g.id for g in workspace.grants() if name in g.connections)
-        else:
-            workspace.use_grant(name, tenant_id, grant_id)
-        setup = sandbox_setup(sandbox.pex.today)
-        conn.save_setup(replace(setup, xero=replace(setup.xero, tenant_id=tenant_id)))
+        with workspace.connection(name) as conn:
+            conn.connect_pex(pex_token)
+            conn.store.set_pex_business(conn.connection_id, name)  # the overview reads it without calling PEX
+            if grant_id is None:
+                conn.connect_xero(token_set, tenant_id)  # the grant is stored once, with the first connection
+                conn.tenants()  # records the organisations the grant sees (one call to Xero's /connections)
+                grant_id = next(g.id for g in workspace.grants() if name in g.connections)
+            else:
+                workspace.use_grant(name, tenant_id, grant_id)
+            setup = sandbox_setup(sandbox.pex.today)
+            conn.save_setup(replace(setup, xero=replace(setup.xero, tenant_id=tenant_id)))
         names.append(name)
     return names
