@@ -16,6 +16,15 @@ NO_COPY = "(none: fill the seven steps)"
 widgets.header("Overview")
 ws = context.workspace()
 
+if context.can_load_demo_workspace():
+    with st.container(border=True):
+        st.text("Sandbox: load the demo workspace — two PEX businesses booking into two Xero organisations through "
+                "one Xero sign-in — or connect one yourself on Connect.")
+        if st.button("LOAD THE DEMO WORKSPACE", key="ov_demo"):
+            with widgets.guard():
+                st.session_state.ov_said = [f"Loaded: {name}" for name in context.load_demo_workspace()]
+                st.rerun()
+
 left, right = st.columns([1, 5])
 if left.button("SYNC ALL", type="primary", width="stretch", key="ov_sync_all",
                help="Start every set-up connection's sync in the background; each builds its own plan"):

@@ -163,3 +163,29 @@ def _references(doubles, tenant_id):
     records = [t for t in doubles.xero.bank_transactions(tenant_id) if not t["Type"].endswith("-TRANSFER")]
     records += doubles.xero.bank_transfers(tenant_id)
     return Counter(r.get("Reference") for r in records if str(r.get("Reference") or "").startswith("PEX-"))
+
+
+def test_the_own_sandbox_offers_the_demo_workspace_until_a_connection_is_set_up(tmp_path, monkeypatch):
+    import os
+
+    saved = dict(os.environ)
+    try:
+        for name in ("XERO_CLIENT_ID", "XERO_CLIENT_SECRET"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("PEXXERO_DB", str(tmp_path / "pexxero.db"))
+        at = app("overview").run()
+        no_exception(at)
+        button(at, "LOAD THE DEMO WORKSPACE").click().run()
+        no_exception(at)
+        shown = _text(at)
+        for business, organisation in ((demo.BUSINESS_NAME, demo.TENANT_NAME),
+                                       (demo.SECOND_BUSINESS_NAME, demo.SECOND_TENANT_NAME)):
+            assert f"Loaded: {business}" in shown
+            assert f"PEX business: {business}" in shown and f"Xero organisation: {organisation}" in shown
+        with open_workspace(tmp_path / "pexxero.db") as ws:
+            assert sorted(ws.names()) == sorted([demo.BUSINESS_NAME, demo.SECOND_BUSINESS_NAME])  # no empty default
+            assert all(s.set_up for s in ws.summaries())
+        assert "LOAD THE DEMO WORKSPACE" not in [b.label for b in at.button]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

@@ -54,6 +54,27 @@ def _sandbox_db() -> str:
     return str(sandbox_database())
 
 
+_OWN_SANDBOX: dict = {}  # the env of the doubles this server started itself, once it has
+
+
+def can_load_demo_workspace() -> bool:
+    """In the dashboard's own sandbox (no Xero app configured), until a connection is set up: the two demo
+    businesses can be loaded."""
+    own = _OWN_SANDBOX.get("env")
+    if not own or any(os.environ.get(k) != v for k, v in own.items()):
+        return False  # a configured Xero app, or doubles started by someone else (tests, `pexxero sandbox`)
+    return not any(s.set_up for s in workspace().summaries())
+
+
+def load_demo_workspace() -> list[str]:
+    """Both demo businesses as two set-up connections sharing one Xero sign-in; their names."""
+    from pexxero.sandbox.workspace import seed_demo_workspace
+
+    names = seed_demo_workspace(db_path(), _own_sandbox())
+    choose(names[0])
+    return names
+
+
 def is_sandbox() -> bool:
     client_id, _ = xero_app_credentials(SECRETS_PATH)
     return not client_id or client_id == demo.XERO_CLIENT_ID
@@ -63,7 +84,9 @@ def prepare() -> None:
     """Run once per script run, before the page: start the sandbox if that is the mode and nothing runs yet."""
     client_id, _ = xero_app_credentials(SECRETS_PATH)
     if not client_id:
-        _own_sandbox().apply_env()  # os.environ: the sync child processes inherit it
+        sandbox = _own_sandbox()
+        sandbox.apply_env()  # os.environ: the sync child processes inherit it
+        _OWN_SANDBOX["env"] = dict(sandbox.env)
 
 
 def db_path() -> str:

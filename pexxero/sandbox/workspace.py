@@ -37,6 +37,7 @@ def _seed(workspace, sandbox, sandbox_setup) -> list[str]:
     token_set = sandbox.xero.grant([tenant for _, tenant in DEMO_CONNECTIONS])  # one consent for both
     names: list[str] = []
     grant_id = None
+    _take_over_the_empty_default(workspace, sandbox.pex.business(DEMO_CONNECTIONS[0][0]).name)
     for pex_token, tenant_id in DEMO_CONNECTIONS:
         name = sandbox.pex.business(pex_token).name
         if name not in workspace.names():
@@ -54,3 +55,11 @@ def _seed(workspace, sandbox, sandbox_setup) -> list[str]:
             conn.save_setup(replace(setup, xero=replace(setup.xero, tenant_id=tenant_id)))
         names.append(name)
     return names
+
+
+def _take_over_the_empty_default(workspace, name: str) -> None:
+    """A fresh database holds one empty connection, `default`: it becomes the first demo business rather than
+    staying beside the two as a third, empty one."""
+    summaries = workspace.summaries()
+    if [s.name for s in summaries] == ["default"] and summaries[0].not_set_up and summaries[0].last_run is None:
+        workspace.rename("default", name)
