@@ -382,6 +382,20 @@ class Connection(LocalPexCopy):
     def run_receipts(self, run_id: int) -> list[dict]:
         return self.store.receipts(run_id)
 
+    def undo_plan(self, run_id: int):
+        """What undoing run `run_id` would remove from Xero and what it must keep, each with the reason (an
+        `UndoPlan`); reads Xero, writes nothing."""
+        from pexxero.sync.undo import plan_undo
+
+        with self.pinned_tenant():
+            return plan_undo(self, run_id)
+
+    def undo(self, run_id: int) -> dict:
+        """Remove from Xero what run `run_id` created and Xero lets go, as a run of its own; returns its row."""
+        from pexxero.sync.undo_run import run_undo
+
+        return run_undo(self, run_id)
+
     def cancel_run(self, run_id: int) -> None:
         """Ask the run to stop after the request in flight (it checks between requests)."""
         self.store.request_cancel(run_id)

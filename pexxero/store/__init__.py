@@ -8,6 +8,7 @@ the pages and the command line read or write it, so another database can stand b
     credentials.py  encrypted credentials and the Xero token keeper (its cross-process lock)
     pex_copy.py     the local copy of PEX transactions
     sync_tables.py  runs, items, intents, ledger, locks, releases, plans, receipts
+    undo_tables.py  what an undo deleted in Xero, and each reference's generation (for a fresh Idempotency-Key)
     processes.py    whether the process behind a lock or a queued run is still there
 
 A `Store` may be handed between threads (Streamlit reruns), and its own methods serialise on an internal lock,
@@ -41,6 +42,7 @@ from pexxero.store.db import (
 )
 from pexxero.store.pex_copy import PexCopyTables
 from pexxero.store.sync_tables import AlreadyRunning, SyncTables
+from pexxero.store.undo_tables import UndoTables
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS", "DAMAGED", "MIGRATIONS", "SERVICES", "AlreadyRunning", "DatabaseUnwritable", "LockBusy",
@@ -59,7 +61,7 @@ def default_db_path() -> str:
     return os.environ.get("PEXXERO_DB") or DEFAULT_DB
 
 
-class Store(CredentialTables, PexCopyTables, SyncTables):
+class Store(CredentialTables, PexCopyTables, SyncTables, UndoTables):
     def __init__(self, db, path: Path, *, key: Optional[KeySource] = None):
         super().__init__(db, path)
         self._key = key

@@ -275,3 +275,18 @@ def _0007_pex_reads(db: Database) -> None:
         if last and state.get("fetched_at") and datetime.fromisoformat(state["fetched_at"]) < datetime.fromisoformat(last):
             db.execute("UPDATE pex_fetches SET stale = 1 WHERE connection_id = ?", [cid])
     db.execute("DELETE FROM meta WHERE key LIKE 'pex\\_cache:%' ESCAPE '\\'")
+
+
+@migration
+def _0009_undo(db: Database) -> None:
+    """Undo of a run: `undone` keeps every record an undo deleted (its reference, Xero id, the run that created it
+    and the undo run), so a record created again after an undo is sent under a new Idempotency-Key (its
+    generation: how many times that reference was undone) and an undone record is never counted as written.
+    `runs.undoes` names the run an undo run removed records of. Depends on no table of a migration after 7."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS undone ("
+        " connection_id INTEGER NOT NULL, tenant_id TEXT NOT NULL, reference TEXT NOT NULL,"
+        " record_type TEXT NOT NULL, xero_id TEXT NOT NULL, created_run INTEGER, undo_run INTEGER NOT NULL,"
+        " undone_at TEXT NOT NULL, PRIMARY KEY (connection_id, tenant_id, reference, xero_id))"
+    )
+    db.execute("ALTER TABLE runs ADD COLUMN undoes INTEGER")
