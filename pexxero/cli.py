@@ -1,7 +1,8 @@
 """The command line: a thin layer over the same engine the dashboard uses.
 
 Exit codes: `sync` exits 0 when everything it attempted succeeded, 2 on a partial run,
-3 when paused by Xero's daily limit, 1 when it failed or was cancelled.
+3 when paused by Xero's daily limit, 1 when it failed or was cancelled. `undo --run N --yes` exits 0 when
+everything was removed, 2 when some records were kept (each named with the reason).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     history = commands.add_parser("history", help="list sync runs, or one run's items")
     history.add_argument("--run", type=int, default=None)
 
+    undo = commands.add_parser("undo", help="remove from Xero what a sync run created (shows what first)")
+    undo.add_argument("--run", type=int, required=True, help="the sync run to undo (see `history`)")
+    undo.add_argument("--yes", action="store_true", help="remove them now (without it, nothing is written)")
+
     tags = commands.add_parser("tags", help="copy Xero accounts and tracking options into PEX dropdown tags")
     tags.add_subparsers(dest="action", metavar="ACTION").add_parser("sync", help="run the tag sync now")
 
@@ -122,5 +127,6 @@ HANDLERS = {
     "preview": commands.preview,
     "sync": commands.sync,
     "history": commands.history,
+    "undo": commands.undo,
     "tags": commands.tags_sync,
 }
