@@ -177,3 +177,34 @@ def test_a_refused_run_says_why(sandbox, monkeypatch, capsys):
     assert plan.refusal.startswith(f"Run {undo['id']} is an undo itself")
     code, out, err = _cli(env, monkeypatch, capsys, "undo", "--run", str(undo["id"]), "--yes")
     assert code == 1 and "is an undo itself" in err
+
+
+def test_a_recreation_left_in_flight_is_sent_again_not_taken_for_the_deleted_record(sandbox):
+    """After an undo, the re-creating sync dies with its request unanswered: the next run looks the reference up,
+    finds only the deleted record (not this request's), and resends under the new generation's key: one live
+    record each, written once."""
+    from sandbox_env import make_connection
+
+    env = sandbox
+    _recent_only(env)
+    first = run_sync(env.conn, today=env.today)
+    old = {ref: it["xero_id"] for ref, it in _created(env, first["id"]).items() if it["record_type"] == "BankTransaction"}
+    assert old
+    assert env.conn.undo(first["id"])["status"] == models.SUCCEEDED
+    keys = {r.idempotency_key for r in env.xero.requests if r.method == "PUT" and r.path.endswith("/BankTransactions")}
+
+    no_retries = make_connection(env.db_path, env.env, {"minute_limit": 100_000, "max_retries": 0})
+    env.xero.faults.queue("503", method="PUT", path_contains="/BankTransactions")
+    dead = run_sync(no_retries, today=env.today)
+    assert dead["status"] == models.FAILED, dead
+    assert env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id)
+    sent = [r for r in env.xero.requests if r.method == "PUT" and r.path.endswith("/BankTransactions")]
+    assert sent[-1].idempotency_key not in keys  # a new generation, a new key
+
+    again = run_sync(env.conn, today=env.today)
+    assert again["status"] == models.SUCCEEDED, again
+    live = _live(env)
+    assert {ref: live[ref] for ref in old if live[ref] != 1} == {}
+    items = {it["reference"]: it for it in env.conn.store.items(dead["id"])}
+    assert {ref for ref in old if items[ref]["outcome"] == models.CREATED and items[ref]["xero_id"] != old[ref]} \
+        == set(old)

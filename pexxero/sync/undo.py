@@ -175,20 +175,26 @@ def edited(planned: PlannedRecord, record) -> str:
     parts = []
     for name, value in ours.items():
         other = theirs[name]
-        same = (str(value).casefold() == str(other).casefold()) if name == "contact" else value == other
-        if not same:
+        if not _same(name, value, other):
             parts.append(f"{name}: Xero {other or '(none)'}, written {value or '(none)'}")
     return "; ".join(parts)
 
 
 def _lines(lines) -> str:
-    """The lines as comparable text: account, amount, tracking and description of each, in a stable order."""
+    """The lines as comparable text: account, amount, tracking and description of each, in a stable order (case
+    aside: Xero may hold an option or a description in its own case)."""
     shown = sorted(
         f"{line.account_code} {_money(line.amount)}"
         + "".join(f" [{t.category}: {t.option}]" for t in sorted(line.tracking, key=lambda t: t.category.casefold()))
         + (f" {line.description.strip()!r}" if line.description.strip() else "")
         for line in lines)
     return "; ".join(shown)
+
+
+def _same(name: str, ours, theirs) -> bool:
+    if name in ("contact", "lines"):
+        return str(ours).casefold() == str(theirs).casefold()
+    return ours == theirs
 
 
 def _money(value) -> str:
