@@ -1,6 +1,6 @@
 """An undo is exactly once across crashes: `python -m pexxero undo --run N --yes` runs as a child process, is
-killed with SIGKILL the moment the Xero double has received its k-th deletion request (so Xero commits it while
-the child dies), and is rerun: the rerun settles what the dead one left in flight, removes the rest, each record
+killed with SIGKILL while the Xero double holds its first deletion request (which Xero commits once the child
+has hung up), and is rerun: the rerun settles what the dead one left in flight, removes the rest, each record
 once, and names what the dead attempt removed. Kill points are chosen by state, never by time."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -24,29 +23,26 @@ def _deletions(env, since: int = 0) -> list:
             and r.path.lower().endswith(("/banktransactions", "/banktransfers"))]
 
 
-def _undo_killed_at(env, run_id: int, k: int) -> int:
-    """Start the undo; SIGKILL it when Xero has received its k-th deletion request. Returns its exit code."""
+def _undo_killed_in_flight(env, run_id: int) -> int:
+    """Start the undo; hold its first deletion request at Xero, SIGKILL the child while it waits for the answer,
+    and let Xero commit the request once the child has hung up. Returns the child's exit code."""
     base = len(env.xero.requests)
+    env.hold_next("POST", "/BankTransactions")
     proc = subprocess.Popen([sys.executable, "-m", "pexxero", "--db", str(env.db_path), "undo", "--run", str(run_id),
                              "--yes"], env=env.child_env(), cwd=str(PROJECT_ROOT), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    ended = threading.Event()
-
-    def reap():  # wakes the wait below when the child ends by itself
-        proc.wait()
-        ended.set()
-        env.xero._notify()
-
-    threading.Thread(target=reap, daemon=True).start()
-    assert env.xero.wait_for(lambda: ended.is_set() or len(_deletions(env, base)) >= k, timeout=90)
-    if not ended.is_set():
+    try:
+        env.wait_held(timeout=90)
         proc.send_signal(signal.SIGKILL)
-    proc.wait()
+        proc.wait()
+    finally:
+        env.release()
+    # Xero finishes the request the dead child sent (it commits what arrived)
+    assert env.xero.wait_for(lambda: all(r.status for r in _deletions(env, base)), timeout=30)
     return proc.returncode
 
 
-@pytest.mark.parametrize("k", [1])  # killed with the first deletion in flight: recovery settles it
-def test_killed_mid_undo_then_rerun_removes_each_record_once(tmp_path, k):
+def test_killed_mid_undo_then_rerun_removes_each_record_once(tmp_path):
     with open_sandbox(tmp_path, attachments=False) as env:
         first = run_sync(env.conn, today=env.today)
         assert first["status"] == models.SUCCEEDED, first
@@ -55,10 +51,9 @@ def test_killed_mid_undo_then_rerun_removes_each_record_once(tmp_path, k):
         transfers = len(created) - banked
         batches = -(-banked // 50) + -(-transfers // 50)
         assert batches >= 3, (banked, transfers)  # two bank transaction requests and one of transfers at least
-        env.xero.latency = 0.075
         base = len(env.xero.requests)
 
-        assert _undo_killed_at(env, first["id"], k) == -signal.SIGKILL
+        assert _undo_killed_in_flight(env, first["id"]) == -signal.SIGKILL
         assert env.conn.store.open_intents(env.conn.connection_id, tenant_id=env.tenant_id)  # left in flight
 
         rerun = env.cli("undo", "--run", str(first["id"]), "--yes")
