@@ -4,7 +4,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pages.common import context, widgets
+from pages.common import context, undo, widgets
 from pexxero import history, views
 
 widgets.header("Sync History")
@@ -44,6 +44,7 @@ ids = [r["Run"] for r in rows]
 run_id = st.selectbox("Run", ids, key="history_run",
                       format_func=lambda i: next(f"Run {i} · {r['Started']} · {r['Status']}" for r in rows
                                                  if r["Run"] == i))
+undo.undo_button(conn, conn.run(run_id))
 items = history.item_rows(conn, run_id)
 if not items:
     st.caption("This run has no items (it stopped before planning, or had nothing to consider).")

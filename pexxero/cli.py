@@ -5,6 +5,8 @@ Exit codes: `sync` exits 0 when everything it attempted succeeded, 2 on a partia
 sync exited 0, else 1 if any failed, else 3 if any paused, else 2 (a connection not set up counts for nothing).
 `tieout` exits 0 when every day and the
 closing balances tie, 2 when they differ and every difference is explained, 1 when something is unexplained.
+`undo --run N --yes` exits 0 when everything was removed, 2 when some records were kept (each named with
+the reason).
 """
 
 from __future__ import annotations
@@ -93,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                                             "revoked unless another connection uses it)")
     remove.add_argument("name")
     remove.add_argument("--yes", action="store_true", help="confirm: nothing is removed without it")
+
+    undo = commands.add_parser("undo", help="remove from Xero what a sync run created (shows what first)")
+    undo.add_argument("--run", type=int, required=True, help="the sync run to undo (see `history`)")
+    undo.add_argument("--yes", action="store_true", help="remove them now (without it, nothing is written)")
 
     tags = commands.add_parser("tags", help="copy Xero accounts and tracking options into PEX dropdown tags")
     tags.add_subparsers(dest="action", metavar="ACTION").add_parser("sync", help="run the tag sync now")
@@ -187,6 +193,7 @@ HANDLERS = {
     "preview": commands.preview,
     "sync": commands.sync,
     "history": commands.history,
+    "undo": commands.undo,
     "tags": commands.tags_sync,
     "connections": commands_workspace.connections,
     "tieout": commands.tieout,

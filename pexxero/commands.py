@@ -207,8 +207,9 @@ def history(args: argparse.Namespace) -> int:
     if not rows:
         print("No sync has run yet.")
         return 0
-    print(table([[r["Run"], r["Started"], r["Ended"], r["Duration"], r["Status"], r["Fields"], r["Transactions"]]
-                 for r in rows], ["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions"]))
+    print(table([[r["Run"], r["Started"], r["Ended"], r["Duration"], r["Status"], r["Fields"], r["Transactions"],
+                  r["Mode"]] for r in rows],
+                ["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions", "Mode"]))
     return 0
 
 
@@ -238,6 +239,48 @@ def tieout(args: argparse.Namespace) -> int:
         result.to_csv(args.csv)
         print(f"Tie-out CSV written to {args.csv}")
     return result.exit_code
+
+
+UNDO_WORDS = {"remove": "will be removed", "keep": "kept in Xero", "gone": "not in Xero any more"}
+
+
+def undo(args: argparse.Namespace) -> int:
+    """`undo --run N`: what run N created that is still in Xero and what cannot be removed (writes nothing);
+    with `--yes`, removes the rest as a run of its own: exit 0 when all of it went, 2 when some was kept."""
+    from pexxero.history import item_rows
+    from pexxero.sync import EXIT_CODES
+
+    conn = _conn(args)
+    tenant = conn.tenant_id()
+    plan = conn.undo_plan(args.run)
+    if plan.refusal:
+        print(plan.refusal, file=sys.stderr)
+        return 1
+    print(f"Undo of run {args.run} in Xero organisation {_organisation(conn.tenant_name(tenant), tenant)}")
+    print(plan.summary())
+    if not args.yes:
+        if plan.items:
+            print(table([[it.pex_id, it.date, it.kind, it.amount, it.reference, it.xero_id,
+                          UNDO_WORDS.get(it.action, it.action), "" if it.action == "remove" else it.reason]
+                         for it in plan.items],
+                        ["PEX id", "Date", "Kind", "Amount", "Reference", "Xero id", "Undo", "Why"]))
+        if plan.removable:
+            print(f"Nothing was removed. To remove the {len(plan.removable)} marked 'will be removed': "
+                  f"python -m pexxero undo --run {args.run} --yes")
+        return 0
+    try:
+        run = conn.undo(args.run)
+    except AlreadyRunning as exc:
+        print(f"Not started: {exc}.", file=sys.stderr)
+        return 1
+    print(f"Run {run['id']}: {run['status'].title()} — {run['message']}")
+    rows = item_rows(conn, run["id"]) or []
+    if rows:
+        print(table([[r["PEX id"], r["Date"], r["Kind"], r["Amount"], r["Outcome"], r["Xero id"], r["Why"]]
+                     for r in rows], ["PEX id", "Date", "Kind", "Amount", "Outcome", "Xero id", "Why"]))
+    if errors.is_session_failure(run["message"]):
+        print(f"Re-connect with: {errors.RECONNECT_XERO_CLI}", file=sys.stderr)
+    return EXIT_CODES.get(run["status"], 1)
 
 
 def tags_sync(args: argparse.Namespace) -> int:

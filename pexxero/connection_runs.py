@@ -15,6 +15,8 @@ class ConnectionRuns:
 
     def tenant_id(self) -> str: ...  # noqa: E704 - provided by Connection
 
+    def pinned_tenant(self, tenant_id=None): ...  # noqa: E704 - provided by Connection
+
     # ------------------------------------------------------------------------------------- history
 
     def history(self, limit: int = 200) -> list[dict]:
@@ -38,6 +40,20 @@ class ConnectionRuns:
     def run_counts(self, run_id: int) -> dict[str, int]:
         """outcome -> how many of the run's items have it."""
         return self.store.item_counts(run_id)
+
+    def undo_plan(self, run_id: int):
+        """What undoing run `run_id` would remove from Xero and what it must keep, each with the reason (an
+        `UndoPlan`); reads Xero, writes nothing."""
+        from pexxero.sync.undo import plan_undo
+
+        with self.pinned_tenant():
+            return plan_undo(self, run_id)
+
+    def undo(self, run_id: int) -> dict:
+        """Remove from Xero what run `run_id` created and Xero lets go, as a run of its own; returns its row."""
+        from pexxero.sync.undo_run import run_undo
+
+        return run_undo(self, run_id)
 
     def run_tally(self, run_id: int) -> dict[tuple[str, str], int]:
         """(outcome, Preview status) -> how many of the run's items have both (`history.run_tally` words it)."""

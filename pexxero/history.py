@@ -45,8 +45,14 @@ def run_row(run: dict) -> dict:
         "Transactions": f"{run['written']} / {run['to_write']}",
         "Receipts": str(run.get("receipts_attached") or 0),
         "Message": run["message"],
-        "Mode": "Retry failed" if run["mode"] == "retry_failed" else "Sync",
+        "Mode": mode_words(run),
     }
+
+
+def mode_words(run: dict) -> str:
+    if run["mode"] == models.UNDO:
+        return f"Undo of run {run.get('undoes')}" if run.get("undoes") else "Undo"
+    return "Retry failed" if run["mode"] == "retry_failed" else "Sync"
 
 
 def run_rows(conn, limit: int = 200) -> list[dict]:
@@ -102,6 +108,7 @@ OUTCOME_WORDS = {
     models.CREATED: "created",
     models.UPDATED: "updated",
     models.REMOVED: "removed from Xero",
+    models.KEPT: "kept in Xero",
     models.ITEM_FAILED: "failed",
     models.ITEM_SKIPPED: "skipped",
 }
@@ -127,9 +134,9 @@ def item_rows(conn, run_id: int) -> Optional[list[dict]]:
         return None
     rows = []
     # what needs a look first: failures, then what the run did not reach, then what it wrote, then the rest
-    order = {models.ITEM_FAILED: 0, models.PLANNED: 1, models.SENDING: 2, models.CREATED: 3, models.UPDATED: 4,
-             models.REMOVED: 5}
-    for it in sorted(conn.run_items(run_id), key=lambda it: order.get(it["outcome"], 6)):
+    order = {models.ITEM_FAILED: 0, models.KEPT: 1, models.PLANNED: 2, models.SENDING: 3, models.CREATED: 4,
+             models.UPDATED: 5, models.REMOVED: 6}
+    for it in sorted(conn.run_items(run_id), key=lambda it: order.get(it["outcome"], 7)):
         why = it["message"] if it["outcome"] == models.ITEM_FAILED else it["reason"]
         if it["outcome"] == models.PLANNED:
             why = why or "the run ended before this item was sent"

@@ -198,6 +198,8 @@ class XeroBankTransfer:
     from_account_code: str
     to_account_code: str
     reference: str = ""
+    status: str = "AUTHORISED"  # or "DELETED" (Xero lists deleted transfers only when asked to)
+    is_reconciled: bool = False  # either side matched to a bank statement line: Xero refuses to delete it
 
 
 @dataclass(frozen=True)
@@ -343,7 +345,9 @@ FINISHED = (SUCCEEDED, PARTIAL, FAILED, CANCELLED, INTERRUPTED, PAUSED)
 PLANNED, SENDING, CREATED, UPDATED, ITEM_FAILED, ITEM_SKIPPED = (
     "planned", "sending", "created", "updated", "failed", "skipped",
 )
-REMOVED = "removed"  # a voided record deleted in Xero (action "remove")
+REMOVED = "removed"  # a voided record deleted in Xero (action "remove"), or a record an undo deleted
+KEPT = "kept"  # an undo left it in Xero, and says why (reconciled, locked, edited since, or Xero refused)
+UNDO = "undo"  # the mode of a run that removes what an earlier run created
 
 # what happened to one PEX receipt in one run (run_receipts.outcome)
 RECEIPT_ATTACHED, RECEIPT_WAITING, RECEIPT_FAILED = "attached", "waiting", "failed"

@@ -40,7 +40,6 @@ NEW_REASON = "not in Xero yet: Sync will create it"
 XERO_ONLY_REASON = "carries a PEX reference, but no PEX transaction in range has that id"
 VOIDED_REASON = "voided in PEX, still in Xero"
 REMOVE_HINT = "release it (remove) and the next sync deletes it in Xero"
-TRANSFER_BY_HAND = "a bank transfer cannot be removed through Xero's API: remove by hand in Xero"
 SEVERAL_NOTE = " is carried by more than one Xero record: only the first is compared"
 
 # the fields compared for `changed`, in the order `differences` lists them
@@ -142,7 +141,8 @@ def _xero_table(
         "xero_amount": np.concatenate([cols.get(live, "total"), cols.get(transfers, "amount")]),
         "record": cols.objects(records),
         "marked_id": np.fromiter(map(_marked_id, map(attrgetter("reference"), records)), np.int64, count),
-        "reconciled": np.concatenate([cols.get(live, "is_reconciled").astype(bool), np.zeros(len(transfers), bool)]),
+        "reconciled": np.concatenate([cols.get(live, "is_reconciled").astype(bool),
+                                      cols.get(transfers, "is_reconciled").astype(bool)]),
         "xtype": np.concatenate([cols.objects(list(map(str.upper, map(attrgetter("type"), live)))),
                                  np.full(len(transfers), TRANSFER_TYPE, dtype=object)]),
         "bank": np.concatenate([cols.get(live, "bank_account_code"), np.full(len(transfers), "", dtype=object)]),
@@ -167,8 +167,7 @@ def _groups(pex: dict, xero: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def removal_blocker(record, lock_date: Optional[date] = None) -> str:
     """Why the Xero record of a voided PEX transaction cannot be removed through the API ("" when it can)."""
-    if isinstance(record, XeroBankTransfer):
-        return TRANSFER_BY_HAND
+    # a bank transfer is deleted like a bank transaction (POST /BankTransfers, Status DELETED), with the same limits
     if getattr(record, "is_reconciled", False):
         return "it is reconciled in Xero, which refuses to delete it: un-reconcile it in Xero first, or remove by hand"
     if lock_date is not None and record.date <= lock_date:

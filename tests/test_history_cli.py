@@ -33,13 +33,14 @@ def test_sync_exit_codes_and_history_show_runs_and_each_items_outcome(sandbox):
     result = env.cli("history")
     assert result.returncode == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions"]
+    assert lines[0].split() == ["Run", "Started", "Ended", "Duration", "Status", "Fields", "Transactions", "Mode"]
     row = lines[2]
     run = env.conn.store.get_run(1)
     assert row.startswith("1 ") and "Partial" in row
     assert "2 / 2" in row  # tag fields synced / selected
     assert f"{run['written']} / {to_write}" in row
     assert "second" in row  # the duration, in words
+    assert row.rstrip().endswith("Sync")  # the mode: an undo run says "Undo of run N"
 
     result = env.cli("history", "--run", "1")
     assert result.returncode == 0

@@ -372,7 +372,7 @@ def test_a_voided_record_on_or_before_the_lock_date_or_reconciled_cannot_be_remo
     assert "reconciled in Xero, which refuses to delete it" in frame["reason"][1]
 
 
-def test_a_voided_transfer_is_to_be_removed_by_hand():
+def test_a_voided_transfer_is_removed_like_a_bank_transaction_unless_reconciled():
     tx = PexTransaction(2, 1, "business", "Transfer", "BusinessFunding", Decimal("500.00"), datetime(2026, 3, 2, 9),
                         is_decline=True)
     result = MappingResult(tx, models.TRANSFER, None, models.SKIPPED, "declined in PEX: no reason given", DAY,
@@ -380,7 +380,10 @@ def test_a_voided_transfer_is_to_be_removed_by_hand():
     transfer = XeroBankTransfer("t-2", DAY, Decimal("500.00"), "090", "091", "PEX-2")
     row = reconcile.reconcile([result], [], [transfer]).iloc[0]
     assert row["status"] == models.VOIDED and row["xero_id"] == "t-2"
-    assert row["reason"].endswith("a bank transfer cannot be removed through Xero's API: remove by hand in Xero")
+    assert row["reason"].endswith(reconcile.REMOVE_HINT)
+    reconciled = XeroBankTransfer("t-2", DAY, Decimal("500.00"), "090", "091", "PEX-2", is_reconciled=True)
+    row = reconcile.reconcile([result], [], [reconciled]).iloc[0]
+    assert row["status"] == models.VOIDED and "reconciled in Xero, which refuses to delete it" in row["reason"]
 
 
 def test_the_csv_lists_voided_rows():

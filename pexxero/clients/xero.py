@@ -280,6 +280,22 @@ class XeroGateway(XeroWrites, XeroReports):
             found += self._model("BankTransfers", data).bank_transfers or []
         return [self._bank_transfer(t) for t in found]
 
+    def bank_transactions_by_id(self, ids: Sequence[str]) -> list[XeroBankTransaction]:
+        """The bank transactions with these BankTransactionIDs, deleted ones too (Xero lists them, Status DELETED)."""
+        found = [t for where in _or_filters("BankTransactionID", ids, guid=True)
+                 for t in self._pages(self._accounting.get_bank_transactions, "BankTransactions", "bank_transactions",
+                                      where=where)]
+        return [bank_transaction(t) for t in found if not is_transfer_view(t)]
+
+    def bank_transfers_by_id(self, ids: Sequence[str]) -> list[XeroBankTransfer]:
+        """The bank transfers with these BankTransferIDs, deleted ones too (`includeDeleted`: Xero leaves them out
+        otherwise)."""
+        found = []
+        for where in _or_filters("BankTransferID", ids, guid=True):
+            data = self._send(self._accounting.get_bank_transfers, where=where, include_deleted=True)
+            found += self._model("BankTransfers", data).bank_transfers or []
+        return [self._bank_transfer(t) for t in found]
+
     def attachments(self, bank_transaction_id: str) -> list[str]:
         data = self._send(self._accounting.get_bank_transaction_attachments, bank_transaction_id)
         return [a.file_name or "" for a in self._model("Attachments", data).attachments or []]
@@ -356,10 +372,11 @@ def _quote(value: str) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _or_filters(field: str, values: Sequence[str]) -> list[str]:
+def _or_filters(field: str, values: Sequence[str], *, guid: bool = False) -> list[str]:
     unique = list(dict.fromkeys(v for v in values if v))
+    literal = (lambda v: f"Guid({_quote(v)})") if guid else _quote  # Xero compares ids as Guids, not strings
     return [
-        " OR ".join(f"{field}=={_quote(v)}" for v in unique[i:i + WHERE_CHUNK])
+        " OR ".join(f"{field}=={literal(v)}" for v in unique[i:i + WHERE_CHUNK])
         for i in range(0, len(unique), WHERE_CHUNK)
     ]
 

@@ -103,6 +103,8 @@ def bank_transfer(t, from_account_code: str, to_account_code: str) -> XeroBankTr
         from_account_code=from_account_code,
         to_account_code=to_account_code,
         reference=t.reference or "",
+        status=_text(t.status) or "AUTHORISED",
+        is_reconciled=bool(t.from_is_reconciled or t.to_is_reconciled),
     )
 
 
@@ -203,7 +205,8 @@ def element_results(references: Sequence[str], elements: Sequence, id_of) -> lis
     return results
 
 
-def deletion_results(targets: Sequence[tuple[str, str]], elements: Sequence) -> list[WriteResult]:
+def deletion_results(targets: Sequence[tuple[str, str]], elements: Sequence,
+                     id_field: str = "BankTransactionID") -> list[WriteResult]:
     """The JSON elements of a deletion's answer: deleted, or Xero's messages. `targets`: (reference, id)."""
     results = []
     for (ref, xero_id), element in zip(targets, elements):
@@ -213,7 +216,7 @@ def deletion_results(targets: Sequence[tuple[str, str]], elements: Sequence) -> 
         if messages or status == "ERROR" or str(element.get("Status") or "").upper() != "DELETED":
             results.append(WriteResult(ref, False, messages=messages or ("Xero did not delete it",)))
         else:
-            results.append(WriteResult(ref, True, xero_id=str(element.get("BankTransactionID") or xero_id)))
+            results.append(WriteResult(ref, True, xero_id=str(element.get(id_field) or xero_id)))
     return results
 
 

@@ -1,4 +1,5 @@
-"""The Xero gateway's writes: contacts, bank transactions (create, update, delete), bank transfers, attachments.
+"""The Xero gateway's writes: contacts, bank transactions (create, update, delete), bank transfers (create, delete),
+attachments.
 
 A mixin of `XeroGateway` (`pexxero.clients.xero`): each write goes through the gateway's `_send` (limiter, fresh
 token, retries with the same `Idempotency-Key`) and reads Xero's answer per element with its `_results`.
@@ -115,6 +116,28 @@ class XeroWrites:
         if not isinstance(elements, list) or len(elements) != len(targets):
             raise XeroError("Unexpected answer from Xero: not one BankTransaction per deletion sent")
         return deletion_results(targets, elements)
+
+    def delete_bank_transfers(self, targets: Sequence[tuple[str, str]], idempotency_key: str) -> list[WriteResult]:
+        """Delete bank transfers: one POST /BankTransfers (≤50, summarizeErrors=false) setting each one's Status to
+        DELETED (Xero deletes its two bank transaction lines with it). `targets`: (reference, BankTransferID).
+        Xero refuses reconciled ones and those dated on or before a lock date (ok=False, its message)."""
+        targets = list(targets)
+        if len(targets) > BATCH_LIMIT:
+            raise ValueError(f"at most {BATCH_LIMIT} records per request (got {len(targets)})")
+        if not targets:
+            return []
+        body = xm.BankTransfersDelete(bank_transfers=[xm.BankTransferDelete(bank_transfer_id=xero_id,
+                                                                            status="DELETED")
+                                                      for _, xero_id in targets])
+        data = self._send(self._accounting.delete_bank_transfers, body, summarize_errors=False,
+                          idempotency_key=_key(idempotency_key), validation_body=True)
+        refs = [ref for ref, _ in targets]
+        if isinstance(data, Refused):
+            return self._results(data, "BankTransfers", "bank_transfers", refs, lambda t: t.bank_transfer_id)
+        elements = data.get("BankTransfers") if isinstance(data, dict) else None
+        if not isinstance(elements, list) or len(elements) != len(targets):
+            raise XeroError("Unexpected answer from Xero: not one BankTransfer per deletion sent")
+        return deletion_results(targets, elements, id_field="BankTransferID")
 
     def create_bank_transfers(self, records: Sequence[PlannedRecord], idempotency_key: str) -> list[WriteResult]:
         """One request for ≤50 transfers. BankTransfers has no summarizeErrors: Xero takes all or none, so

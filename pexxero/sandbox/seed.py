@@ -4,7 +4,8 @@ Written from the demo's PEX rows by the rules below, spelled out by hand for the
 connector would have written), never by the product's own mapping: so a test's `synced` and `changed` compare the
 code under test with an independent answer. A share of the older items is already synced (carrying the `PEX-<id>` marker), a few of those were edited in Xero since (changed), a few
 unmarked bank-feed-like lines match PEX amounts (possible duplicates), two marked records have no PEX transaction
-(xero only), the period lock date falls inside the range (blocked), and one purchase written to Xero was declined
+(xero only), the period lock date falls inside the range (blocked; what is synced up to it is reconciled in
+Xero), and one purchase written to Xero was declined
 in PEX since (voided).
 """
 
@@ -202,6 +203,8 @@ def xero_seed(seed: int = 1, today: date | None = None) -> dict:
             code = w.record["LineItems"][0]["AccountCode"]
             bank.append(_edited(w, total_delta=Decimal("5.00")) if edited[w.pex_id] < 2
                         else _edited(w, account="453" if code != "453" else "429"))
+        elif w.date <= lock:  # a closed period: matched to the bank statement, so Xero refuses to edit or delete it
+            bank.append({**w.record, "IsReconciled": True})
         else:
             bank.append(w.record)
     # bank-feed-like lines with no marker, a day after an unsynced purchase of the same amount

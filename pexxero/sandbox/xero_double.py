@@ -203,6 +203,25 @@ class XeroDouble:
         with self._lock:
             self._books(tenant_id).bank_transactions[bank_transaction_id.lower()]["IsReconciled"] = reconciled
 
+    def set_transfer_reconciled(self, tenant_id: str, bank_transfer_id: str, reconciled: bool = True) -> None:
+        """Mark a transfer's PEX side matched to a bank statement line (Xero then refuses to delete it)."""
+        with self._lock:
+            self._books(tenant_id).bank_transfers[bank_transfer_id.lower()]["ToIsReconciled"] = reconciled
+
+    def edit_bank_transaction(self, tenant_id: str, bank_transaction_id: str, **fields) -> None:
+        """Change a record as a bookkeeper would in Xero (e.g. `Total`, `Date` as ISO text): test-only."""
+        from pexxero.sandbox.xero_wire import ms_date, parse_date, parse_money
+
+        with self._lock:
+            record = self._books(tenant_id).bank_transactions[bank_transaction_id.lower()]
+            if "Total" in fields:
+                total = parse_money(fields.pop("Total"))
+                record["LineItems"][0]["LineAmount"] = record["LineItems"][0]["UnitAmount"] = total
+                record["SubTotal"] = record["Total"] = total
+            if "Date" in fields:
+                record["Date"] = ms_date(parse_date(fields.pop("Date")))
+            record.update(fields)
+
     def archive_account(self, tenant_id: str, code: str) -> None:
         with self._lock:
             account = next(a for a in self._books(tenant_id).accounts if a["Code"] == code)

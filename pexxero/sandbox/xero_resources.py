@@ -115,10 +115,17 @@ class Resources:
                     records = [r for r in records if r["BankTransferID"] == rest[0].lower()]
                     if not records:
                         return _not_found()
+                elif query.get("includedeleted", "").lower() != "true":  # as Xero: deleted ones only when asked
+                    records = [r for r in records if r.get("Status") != "DELETED"]
                 return self._list(request, query, "BankTransfers", records, BANK_TRANSFER_FIELDS, "BankTransfer",
                                   pageable=False)
             if method == "PUT" and not rest:
                 return self._write(query, body, "BankTransfers", books.plan_bank_transfer, books.commit_bank_transfer)
+            if method == "POST" and not rest:
+                from pexxero.sandbox.xero_deletions import commit_transfer_deletion, plan_transfer_deletion
+
+                return self._write(query, body, "BankTransfers", lambda e: plan_transfer_deletion(books, e),
+                                   lambda p: commit_transfer_deletion(books, p))
         return _not_found()
 
     # ------------------------------------------------------------------------------------------- reads

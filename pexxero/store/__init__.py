@@ -10,6 +10,7 @@ the pages and the command line read or write it, so another database can stand b
     connections.py  the workspace's connections: add, rename, remove (every row of it), the overview's counts
     pex_copy.py     the local copy of PEX transactions
     sync_tables.py  runs, items, intents, ledger, locks, releases, plans, receipts
+    undo_tables.py  what an undo deleted in Xero, and each reference's generation (for a fresh Idempotency-Key)
     processes.py    whether the process behind a lock or a queued run is still there
 
 A `Store` may be handed between threads (Streamlit reruns), and its own methods serialise on an internal lock,
@@ -44,6 +45,7 @@ from pexxero.store.db import (
 )
 from pexxero.store.pex_copy import PexCopyTables
 from pexxero.store.sync_tables import AlreadyRunning, SyncTables
+from pexxero.store.undo_tables import UndoTables
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS", "DAMAGED", "MIGRATIONS", "SERVICES", "AlreadyRunning", "DatabaseUnwritable", "LockBusy",
@@ -62,7 +64,7 @@ def default_db_path() -> str:
     return os.environ.get("PEXXERO_DB") or DEFAULT_DB
 
 
-class Store(CredentialTables, ConnectionTables, PexCopyTables, SyncTables):
+class Store(CredentialTables, ConnectionTables, PexCopyTables, SyncTables, UndoTables):
     def __init__(self, db, path: Path, *, key: Optional[KeySource] = None):
         super().__init__(db, path)
         self._key = key

@@ -336,6 +336,21 @@ def plan_counts(items: list[dict]) -> dict[str, int]:
 
 
 @migration
+def _0009_undo(db: Database) -> None:
+    """Undo of a run: `undone` keeps every record an undo deleted (its reference, Xero id, the run that created it
+    and the undo run), so a record created again after an undo is sent under a new Idempotency-Key (its
+    generation: how many times that reference was undone) and an undone record is never counted as written.
+    `runs.undoes` names the run an undo run removed records of. Depends on no table of a migration after 7."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS undone ("
+        " connection_id INTEGER NOT NULL, tenant_id TEXT NOT NULL, reference TEXT NOT NULL,"
+        " record_type TEXT NOT NULL, xero_id TEXT NOT NULL, created_run INTEGER, undo_run INTEGER NOT NULL,"
+        " undone_at TEXT NOT NULL, PRIMARY KEY (connection_id, tenant_id, reference, xero_id))"
+    )
+    db.execute("ALTER TABLE runs ADD COLUMN undoes INTEGER")
+
+
+@migration
 def _0010_run_item_status(db: Database) -> None:
     """Each run item keeps the Preview status of its row (`synced`, `skipped`, `blocked`…), so the Sync and History
     pages count what a run left alone in Preview's words instead of one "skipped" for all of it. Items of older

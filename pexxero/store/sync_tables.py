@@ -155,9 +155,12 @@ class SyncTables(Tables):
 
     def last_finished_run(self, connection_id: int, mode: Optional[str] = None, *,
                           tenant_id: Optional[str] = None) -> Optional[dict]:
-        """The connection's last finished run; with `tenant_id`, its last one into that organisation."""
+        """The connection's last finished sync run (an undo run only when `mode` is "undo"); with `tenant_id`, its
+        last one into that organisation."""
         sql = "SELECT * FROM runs WHERE connection_id = ? AND status NOT IN (?, ?)"
         params: list = [connection_id, QUEUED, RUNNING]
+        if mode is None:  # retry-failed and the Sync page look at syncs: an undo's failures are the undo's to rerun
+            sql += " AND mode != 'undo'"
         if tenant_id is not None:
             sql += " AND tenant_id = ?"
             params.append(tenant_id)

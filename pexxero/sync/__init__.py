@@ -8,6 +8,9 @@ A run works on one Xero organisation, the one chosen when it starts, to its end:
 releases are that organisation's alone, a plan built for another organisation is refused in words, and requests an
 interrupted run left in flight to another organisation wait until that organisation is connected again.
 
+An undo (`plan_undo`, `run_undo`) removes what a run created by the same path, intent first, and a record written
+again after an undo goes under a new Idempotency-Key (Xero would replay the deleted record's answer to the old one).
+
 The same function serves the command line (foreground) and the dashboard (a detached child process, so that
 leaving, refreshing or closing the page, or restarting the dashboard, never stops a sync).
 """
@@ -24,6 +27,8 @@ from pexxero.sync.base import (
     idempotency_key,
 )
 from pexxero.sync.runner import Runner, run_sync
+from pexxero.sync.undo import UndoPlan, plan_undo
+from pexxero.sync.undo_run import run_undo
 
 __all__ = ["BATCH_SIZE", "DATABASE_FAILED", "EXIT_CODES", "PIPELINE", "SESSION_FAILED", "Runner", "Stop", "_body",
-           "idempotency_key", "run_sync", "start_background"]
+           "idempotency_key", "UndoPlan", "plan_undo", "run_sync", "run_undo", "start_background"]

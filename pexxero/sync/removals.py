@@ -1,5 +1,5 @@
-"""Removing voided records: a released `voided` row's bank transaction is deleted in Xero (Status DELETED) by the
-same path as a write: intent first, an interrupted removal looked up before it is sent again."""
+"""Removing voided records: a released `voided` row's bank transaction or bank transfer is deleted in Xero (Status
+DELETED) by the same path as a write: intent first, an interrupted removal looked up before it is sent again."""
 
 from __future__ import annotations
 
@@ -18,10 +18,14 @@ class Removing(RunState):
         """Delete in Xero the voided records the user released: Status DELETED, ≤50 a request. Like every write,
         the intent (body and Idempotency-Key) is committed before the request leaves."""
         todo = [it for it in items if it.outcome == models.PLANNED and it.action == "remove"]
-        for chunk in _chunks(todo, self.batch_size):
-            self.checkpoint(f"removing voided records from Xero: {self.removed} of {len(todo)}")
-            targets = [{"pex_id": it.pex_id, "reference": it.reference, "xero_id": it.xero_id} for it in chunk]
-            self._send_removal(targets)
+        for record_type in ("BankTransaction", "BankTransfer"):  # one endpoint a request
+            for chunk in _chunks([it for it in todo if (it.record_type or "BankTransaction") == record_type],
+                                 self.batch_size):
+                self.checkpoint(f"removing voided records from Xero: {self.removed} of {len(todo)}")
+                targets = [{"pex_id": it.pex_id, "reference": it.reference, "xero_id": it.xero_id} for it in chunk]
+                if record_type == "BankTransfer":  # (a bank transaction's body stays as it always was)
+                    targets = [{**t, "record_type": record_type} for t in targets]
+                self._send_removal(targets)
         if todo:
             self.checkpoint(f"removed {self.removed} of {len(todo)} voided records from Xero")
 
@@ -36,8 +40,10 @@ class Removing(RunState):
                            tenant_id=self.tenant)
         self.store.mark_sending(key, run_id, [t["pex_id"] for t in targets])
         xero = self.conn.xero()
+        delete = xero.delete_bank_transfers if targets[0].get("record_type") == "BankTransfer" \
+            else xero.delete_bank_transactions
         try:
-            results = self._xero_call(xero.delete_bank_transactions,
+            results = self._xero_call(delete,
                                       [(t["reference"], t["xero_id"]) for t in targets], key, refusable=True)
         except WholeRequestRefused as refused:
             results = [WriteResult(t["reference"], False, messages=(refused.message,)) for t in targets]
@@ -67,8 +73,12 @@ class Removing(RunState):
         from pexxero.reconcile import GONE
 
         targets = json.loads(intent["body"])
-        found = {r.bank_transaction_id: r for r in self._xero_call(
-            self.conn.xero().bank_transactions_by_reference, [t["reference"] for t in targets])}
+        if targets[0].get("record_type") == "BankTransfer":  # listed with deleted ones only when asked: by id
+            found = {r.bank_transfer_id: r for r in self._xero_call(
+                self.conn.xero().bank_transfers_by_id, [t["xero_id"] for t in targets])}
+        else:
+            found = {r.bank_transaction_id: r for r in self._xero_call(
+                self.conn.xero().bank_transactions_by_reference, [t["reference"] for t in targets])}
         done = [t for t in targets if t["xero_id"] not in found or found[t["xero_id"]].status.upper() in GONE]
         if not done:
             self._send_removal(targets, key=intent["key"], body=intent["body"], run_id=intent["run_id"])

@@ -16,6 +16,7 @@ from pexxero.sync.base import BATCH_SIZE, DATABASE_FAILED, HEARTBEAT_SECONDS, Ru
 from pexxero.sync.receipts import Attaching
 from pexxero.sync.removals import Removing
 from pexxero.sync.select import Selecting
+from pexxero.sync.undo import Undoing
 from pexxero.sync.writer import Writing
 
 
@@ -46,8 +47,9 @@ class Heartbeat(threading.Thread):
         self.join(timeout=10)
 
 
-class Runner(Selecting, Writing, Removing, Attaching, RunState):
-    """One sync run of one connection: choosing, writing, removing and attaching, in that order."""
+class Runner(Selecting, Writing, Removing, Attaching, Undoing, RunState):
+    """One sync run of one connection: choosing, writing, removing and attaching, in that order. An undo run is
+    one too (sync/undo_run.py): it settles what a dead run left in flight, a dead undo's deletions included."""
 
 
 def run_sync(conn, **options) -> dict:

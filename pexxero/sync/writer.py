@@ -9,6 +9,7 @@ from typing import Optional
 
 from pexxero import models
 from pexxero.models import PlannedRecord, SyncItem, planned_from_json, planned_to_json
+from pexxero.reconcile import GONE
 from pexxero.sync.base import (
     PIPELINE,
     RunState,
@@ -55,6 +56,8 @@ class Writing(RunState):
                 self._recover_attachment(intent)
             elif endpoint == "remove":
                 self._recover_removal(intent)
+            elif endpoint == "undo":
+                self._recover_undo(intent)
             elif endpoint == "update":
                 data = json.loads(body)
                 record = planned_from_json(json.dumps(data["record"]))
@@ -62,7 +65,9 @@ class Writing(RunState):
             else:
                 lookup = xero.bank_transfers_by_reference if endpoint == "bank_transfers" \
                     else xero.bank_transactions_by_reference
-                found = {r.reference: r for r in self._xero_call(lookup, refs)}
+                # a deleted record carrying the reference was undone (or removed by hand): it is not this request's
+                found = {r.reference: r for r in self._xero_call(lookup, refs)
+                         if (getattr(r, "status", "") or "").upper() not in GONE}
                 records = _records(body)
                 if not found:
                     # nothing visible yet: not arrived, or still in flight at Xero — the same key covers both
@@ -109,11 +114,22 @@ class Writing(RunState):
         if body is None:
             body = _body(records) if endpoint != "update" else json.dumps(
                 {"xero_id": xero_id, "record": json.loads(planned_to_json(records[0]))}, sort_keys=True)
-        key = key or idempotency_key(self.tenant, endpoint, body)
+        key = key or self._creation_key(endpoint, body, records)
         self.store.record_intent(key, self.cid, run_id, endpoint, body, [r.reference for r in records],
                            tenant_id=self.tenant)
         self.store.mark_sending(key, run_id, [r.pex_id for r in records])
         return _Request(endpoint, records, key, run_id, xero_id)
+
+    def _creation_key(self, endpoint: str, body: str, records: list[PlannedRecord]) -> str:
+        """The request's Idempotency-Key. A record written again after an undo gets a key of its own generation
+        (how many times its reference was undone): under the first key Xero would replay its first answer, the
+        record now deleted. Records never undone keep the plain key of their body."""
+        if endpoint not in ("bank_transactions", "bank_transfers"):
+            return idempotency_key(self.tenant, endpoint, body)
+        generations = self.store.generations(self.cid, [r.reference for r in records], tenant_id=self.tenant)
+        if not generations:
+            return idempotency_key(self.tenant, endpoint, body)
+        return idempotency_key(self.tenant, endpoint, f"{body}|generations:{json.dumps(generations, sort_keys=True)}")
 
     def _call(self, request: "_Request"):
         """The request itself: no database work here, so it may run on a worker thread.
