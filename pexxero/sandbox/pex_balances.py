@@ -20,9 +20,10 @@ def _settled(row) -> bool:
 
 def _amount(row) -> Decimal:
     try:
-        return Decimal(str(row.get("TransactionAmount")))
+        amount = Decimal(str(row.get("TransactionAmount")))
     except Exception:  # noqa: BLE001 - a malformed row a test planted moves nothing
         return ZERO
+    return amount if amount.is_finite() else ZERO  # nor does a planted NaN or Infinity
 
 
 def _card_funding(row) -> bool:
