@@ -81,3 +81,22 @@ def pg_url(pg_cluster, request) -> str:
 
     name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{id(request) % 100000}"
     return pg_cluster.create_database(name)
+
+
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@pytest.fixture(params=STORES)
+def store_target(request, tmp_path):
+    """The store's database for a test that runs on both: a SQLite file in tmp_path, then a fresh PostgreSQL
+    database (`pg_url`). `-m "not postgresql"` runs the SQLite half alone."""
+    if request.param == "sqlite":
+        return tmp_path / "pexxero.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def sandbox_on_both(tmp_path, store_target) -> Iterator[SandboxEnv]:
+    """The `sandbox` fixture on each store (a module that runs on both names it `sandbox`)."""
+    with open_sandbox(tmp_path, db=store_target) as env:
+        yield env

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pexxero.store.backend import safe_target
 from pexxero.store.db import StoreError
 from pexxero.store.pg_backend import LOCK_NAMESPACE, MIGRATE_KEY, PgDatabase
-from pexxero.store.pg_schema import PG_MIGRATIONS
+from pexxero.store.pg_schema import BASE_COVERS, PG_MIGRATIONS
 
 MIGRATIONS_TABLE = "_pexxero_migrations"
 _LOCK = (LOCK_NAMESPACE, MIGRATE_KEY)
@@ -29,15 +29,20 @@ def applied_migrations(db: PgDatabase) -> list[str]:
     return [r[0] for r in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY seq").fetchall()]
 
 
+def _version(applied: int) -> int:
+    """The schema version as SQLite counts it: `_0007_base` is SQLite's first seven, each later one one more."""
+    return BASE_COVERS - 1 + applied if applied else 0
+
+
 def schema_version(db: PgDatabase) -> int:
-    return len(applied_migrations(db))
+    return _version(len(applied_migrations(db)))
 
 
 def migrate(db: PgDatabase) -> int:
-    """Apply the store's pending migrations; returns how many are applied in all (the schema version)."""
+    """Apply the store's pending migrations; returns the schema version (as SQLite's `user_version` counts)."""
     names = [name for name, _ in PG_MIGRATIONS]
     if applied_migrations(db) == names:
-        return len(names)
+        return _version(len(names))
     with db.transaction(lock=_LOCK):
         db.execute(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (seq BIGINT PRIMARY KEY, name TEXT NOT NULL "
                    "UNIQUE, applied_at TEXT NOT NULL)")
@@ -54,7 +59,7 @@ def migrate(db: PgDatabase) -> int:
                     db.execute(statement)
             db.execute(f"INSERT INTO {MIGRATIONS_TABLE} (seq, name, applied_at) VALUES (?, ?, now()::text)",
                        (seq, name))
-    return len(names)
+    return _version(len(names))
 
 
 def open_database(url: str) -> PgDatabase:
