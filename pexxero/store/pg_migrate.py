@@ -22,9 +22,17 @@ MIGRATIONS_TABLE = "_pexxero_migrations"
 _LOCK = (LOCK_NAMESPACE, MIGRATE_KEY)
 
 
+def _exists(db: PgDatabase, table: str) -> bool:
+    """Whether the table exists, read from pg_class with the statement's snapshot. Not `to_regclass`: it answers
+    from the session's catalog cache, which an advisory lock does not refresh, so a process that waited on the
+    lock while another created the table could still be told it is missing."""
+    return db.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
+                      "AND tablename = ?)", (table,)).fetchone()[0]
+
+
 def applied_migrations(db: PgDatabase) -> list[str]:
     """Names of the store's migrations applied to this database, in order ([] for a new database)."""
-    if db.execute("SELECT to_regclass(?)", (MIGRATIONS_TABLE,)).fetchone()[0] is None:
+    if not _exists(db, MIGRATIONS_TABLE):
         return []
     return [r[0] for r in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY seq").fetchall()]
 
@@ -44,8 +52,9 @@ def migrate(db: PgDatabase) -> int:
     if applied_migrations(db) == names:
         return _version(len(names))
     with db.transaction(lock=_LOCK):
-        db.execute(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (seq BIGINT PRIMARY KEY, name TEXT NOT NULL "
-                   "UNIQUE, applied_at TEXT NOT NULL)")
+        if not _exists(db, MIGRATIONS_TABLE):  # read under the lock: another host may have made it meanwhile
+            db.execute(f"CREATE TABLE {MIGRATIONS_TABLE} (seq BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
+                       "applied_at TEXT NOT NULL)")
         done = applied_migrations(db)  # re-read under the lock: another host may have migrated meanwhile
         unknown = [name for name in done if name not in names]
         if unknown:
@@ -109,7 +118,7 @@ def migrate_all(url: str) -> Migrated:
 
 
 def _has_procrastinate(db: PgDatabase) -> bool:
-    return db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is not None
+    return _exists(db, "procrastinate_jobs")
 
 
 def _procrastinate_schema() -> str:
