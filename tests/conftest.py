@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 from page_helpers import ROOT, page_doubles
-from sandbox_env import SandboxEnv, open_sandbox
+from sandbox_env import STORES, SandboxEnv, open_sandbox
 
 from pexxero.sandbox.pex_double import PexDouble
 
@@ -83,9 +83,6 @@ def pg_url(pg_cluster, request) -> str:
     return pg_cluster.create_database(name)
 
 
-STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
-
-
 @pytest.fixture(params=STORES)
 def store_target(request, tmp_path):
     """The store's database for a test that runs on both: a SQLite file in tmp_path, then a fresh PostgreSQL
@@ -100,3 +97,15 @@ def sandbox_on_both(tmp_path, store_target) -> Iterator[SandboxEnv]:
     """The `sandbox` fixture on each store (a module that runs on both names it `sandbox`)."""
     with open_sandbox(tmp_path, db=store_target) as env:
         yield env
+
+
+@pytest.fixture
+def store_kind() -> str:
+    """"sqlite" unless a test is parametrised over `STORES` (sandbox_env.ON_BOTH_STORES)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def store_db(store_kind, tmp_path, request):
+    """The database of `store_kind`: a SQLite file in tmp_path, or a fresh PostgreSQL database."""
+    return tmp_path / "pexxero.db" if store_kind == "sqlite" else request.getfixturevalue("pg_url")

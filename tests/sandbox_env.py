@@ -24,6 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+import pytest
+
 from pexxero.clients.endpoints import Endpoints
 from pexxero.connection import Connection, open_connection
 from pexxero.sandbox import demo
@@ -272,6 +274,12 @@ def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Opt
             else:
                 os.environ[k] = v
 
+
+# The two stores, for `pytest.mark.parametrize("store_kind", STORES)` (`ON_BOTH_STORES`): a test that takes
+# `store_db` (conftest) runs once on a SQLite file and once on a fresh PostgreSQL database; without the mark,
+# `store_kind` is "sqlite". The PostgreSQL half carries the `postgresql` mark.
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+ON_BOTH_STORES = pytest.mark.parametrize("store_kind", STORES)
 
 PG_TEST_KEY = "n2O1ng9ddCnzGv-Mt5U2gi4F-oBMjA31IaBvwGdfV9M="  # a fixed Fernet key for the tests' PostgreSQL stores
 
