@@ -154,15 +154,20 @@ def test_the_key_of_a_postgresql_store_comes_from_the_environment_not_a_file(pg_
 # ------------------------------------------------------------------------------------------ db migrate
 
 
-def test_db_migrate_twice_says_what_it_did_and_never_shows_the_password(pg_url):
+def test_db_migrate_twice_says_what_it_did_and_never_shows_the_password(pg_url, capsys, monkeypatch):
+    from pexxero import cli
+
+    monkeypatch.setenv("PEXXERO_KEY", PG_TEST_KEY)
     url = _with_password(pg_url)
-    first, second = _cli("db", "migrate", db=url), _cli("db", "migrate", db=url)
-    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    assert "procrastinate's schema applied" in first.stdout
-    assert "procrastinate's schema was already there" in second.stdout
-    assert f"{safe_target(pg_url)}: the store's schema is at version" in second.stdout
-    for result in (first, second, _cli("history", db=url)):
-        assert PASSWORD not in result.stdout + result.stderr
+    said = []
+    for args in (["db", "migrate"], ["db", "migrate"], ["history"]):
+        assert cli.main(["--db", url, *args]) == 0
+        out, err = capsys.readouterr()
+        said.append(out + err)
+    assert "procrastinate's schema applied" in said[0]
+    assert f"{safe_target(pg_url)}: the store's schema is at version" in said[1]
+    assert "procrastinate's schema was already there" in said[1]
+    assert all(PASSWORD not in text for text in said)
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM _pexxero_migrations").fetchone()[0] == 1
         assert conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is not None
@@ -239,3 +244,27 @@ def test_an_intent_cut_by_a_restart_ends_the_run_in_words_before_its_request_and
     assert env.writes() == at_cut[0]  # the request whose intent was not committed was never sent
     assert run_sync(env.conn)["status"] == models.SUCCEEDED
     _exactly_once(env, expected)
+
+
+def test_the_dashboards_background_sync_gets_the_url_in_its_environment_not_its_arguments(pg_url, monkeypatch,
+                                                                                             tmp_path):
+    """`ps` shows every process's arguments to every local user: a password in the URL must not be among them."""
+    from pexxero.sync import background
+
+    monkeypatch.setenv("PEXXERO_KEY", PG_TEST_KEY)
+    started = {}
+
+    class Child:
+        pid = os.getpid()  # a live process: the queued run stays queued
+
+        def __init__(self, args, env, **kwargs):
+            started.update(args=args, env=env)
+
+    monkeypatch.setattr(background.subprocess, "Popen", Child)
+    url = _with_password(pg_url)
+    run_id = background.start_background(url, env={"PATH": os.environ.get("PATH", "")},
+                                         log_path=tmp_path / "sync.log")
+    assert PASSWORD not in " ".join(started["args"]) and "--db" not in started["args"]
+    assert started["env"]["PEXXERO_DB"] == url and started["args"][3:6] == ["sync", "--run-id", str(run_id)]
+    with Store.open(pg_url) as store:
+        assert store.get_run(run_id)["status"] == models.QUEUED
