@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Optional
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations

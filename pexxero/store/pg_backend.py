@@ -115,6 +115,11 @@ class PgDatabase:
         return DatabaseUnreachable(f"the PostgreSQL database {safe_target(self.url)} {during} "
                                    f"({scrubbed(_first_line(exc), self.url)})")
 
+    def _cut(self, exc: BaseException) -> DatabaseUnreachable:
+        """A transaction that cannot go on (the server rolls it back)."""
+        what = "lost the connection" if _lost(exc) else "refused a statement"
+        return self._words(exc, f"{what} in the middle of a transaction, which was not committed")
+
     def _reconnect(self) -> None:
         with contextlib.suppress(Exception):
             self._conn.close()
@@ -147,8 +152,7 @@ class PgDatabase:
             try:
                 return self._run(sql, params, rows=rows)
             except _MAPPED as exc:
-                raise self._words(exc, "lost the connection in the middle of a transaction, which was not "
-                                       "committed") from None
+                raise self._cut(exc) from None
         self._ready()
         try:
             return self._run(sql, params, rows=rows)
@@ -170,8 +174,7 @@ class PgDatabase:
         try:
             self._conn.cursor().executemany(to_pg(sql), [_params(r) for r in rows])
         except _MAPPED as exc:
-            raise self._words(exc, "lost the connection in the middle of a transaction, which was not "
-                                   "committed") from None
+            raise self._cut(exc) from None
 
     def table_names(self) -> list[str]:
         return [r[0] for r in self.execute(
