@@ -100,6 +100,19 @@ def test_a_transaction_cut_by_a_restart_raises_the_stores_error_commits_nothing_
     assert pg_store.meta("later") == 2
 
 
+@pytest.mark.parametrize("store_kind", ["sqlite", "postgresql"])
+def test_a_row_a_constraint_refuses_is_a_row_conflict_on_both(store_kind, store_db, monkeypatch):
+    from pexxero.store import RowConflict
+
+    monkeypatch.setenv("PEXXERO_KEY", PG_TEST_KEY)
+    with Store.open(store_db) as store:
+        store.set_meta("taken", 1)
+        with pytest.raises(RowConflict):
+            with store.transaction() as db:
+                db.execute("INSERT INTO meta (key, value) VALUES ('taken', '2')")
+        assert store.meta("taken") == 1
+
+
 def test_write_transactions_queue_behind_each_other_as_on_sqlite(pg_store, pg_url):
     """A second writer waits for the first (the writers' advisory lock), so a read-then-write step - the sync
     lock's - sees what the first committed: two hosts never both take the lock."""
@@ -271,3 +284,14 @@ def test_the_dashboards_background_sync_gets_the_url_in_its_environment_not_its_
     assert started["env"]["PEXXERO_DB"] == url and started["args"][3:6] == ["sync", "--run-id", str(run_id)]
     with Store.open(pg_url) as store:
         assert store.get_run(run_id)["status"] == models.QUEUED
+
+
+def test_a_tables_column_names_come_from_either_backend(store_target, monkeypatch):
+    monkeypatch.setenv("PEXXERO_KEY", PG_TEST_KEY)
+    with Store.open(store_target) as store:
+        assert store.backend.column_names(store.db, "meta") == ["key", "value"]
+        assert "meta" in store.db.table_names()
+        store.connection_id()  # the default connection is id 1; a connection numbered by the database comes after
+        with store.transaction() as db:
+            db.execute("INSERT INTO connections (name, created_at) VALUES ('second', '')")
+        assert [r["id"] for r in store._rows("SELECT id FROM connections ORDER BY id")] == [1, 2]

@@ -28,7 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from pexxero.store.backend import safe_target, scrubbed
-from pexxero.store.db import DatabaseUnreachable
+from pexxero.store.db import DatabaseUnreachable, RowConflictError
 
 CONNECT_TIMEOUT_SECONDS = 10
 LOCK_TIMEOUT = "10s"  # as SQLite's busy timeout: a writer waits this long for another one, then says so
@@ -142,7 +142,10 @@ class PgDatabase:
 
     def _run(self, sql: str, params: Sequence, *, rows=None):
         cursor = self._conn.cursor(row_factory=rows) if rows else self._conn.cursor()
-        cursor.execute(to_pg(sql), _params(params))
+        try:
+            cursor.execute(to_pg(sql), _params(params))
+        except psycopg.IntegrityError as exc:  # the store's name for it, as sqlite3.IntegrityError is on SQLite
+            raise RowConflictError(scrubbed(_first_line(exc), self.url)) from None
         return cursor
 
     def execute(self, sql: str, params: Iterable = (), *, rows=None):
@@ -257,6 +260,9 @@ class PgBackend:
 
     def not_in_json_list(self, column: str) -> str:
         return f"{column} NOT IN (SELECT value::bigint FROM json_array_elements_text(?::json))"
+
+    def column_names(self, db: PgDatabase, table: str) -> list[str]:
+        return [name for name, _ in db.columns(table)]
 
     def plain(self, target: str) -> PgDatabase:
         return PgDatabase(target)
