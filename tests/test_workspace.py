@@ -68,7 +68,7 @@ def ws(key, tmp_path, revocations):
 
 def fill(store: Store, cid: int, tenant: str, seed: int) -> None:
     """A row of the connection in every table a connection has: credentials, setup, PEX copy and its reads,
-    plan, run with items and receipts, intent, ledger, receipt state, release, lock, meta."""
+    plan, run with items and receipts, intent, ledger, receipt state, release, lock, an undone record, meta."""
     store.save_credentials(cid, "pex", {"token": f"pex-{seed}"})
     store.save_credentials(cid, "xero", {"refresh_token": f"r-{seed}", "expires_at": 0})
     store.save_setup(cid, sandbox_setup(DAY))
@@ -90,6 +90,9 @@ def fill(store: Store, cid: int, tenant: str, seed: int) -> None:
     store.release(cid, seed, "push", tenant_id=tenant)
     store.db.execute("INSERT INTO sync_locks (connection_id, run_id, owner, heartbeat_at) VALUES (?, ?, 'x', 0)",
                      [cid, run])
+    store.db.execute("INSERT INTO undone (connection_id, tenant_id, reference, record_type, xero_id, created_run, "
+                     "undo_run, undone_at) VALUES (?, ?, ?, 'BankTransaction', ?, ?, ?, '')",
+                     [cid, tenant, f"PEX-{seed}-old", f"old-{seed}", run, run])
     store.db.conn.commit()
     store.set_meta(f"xero_tenant_names:{cid}", {tenant: f"org {seed}"})
 
