@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pexxero",
         description="Move PEX card activity into Xero, exactly once, after showing what will change.",
     )
-    parser.add_argument("--db", default=None, help="database file (default: $PEXXERO_DB, else pexxero.db)")
+    parser.add_argument("--db", default=None, help="database file, or postgresql://USER[:PASS]@HOST[:PORT]/DBNAME "
+                                                   "(default: $PEXXERO_DB, else pexxero.db)")
     parser.add_argument("--connection", default=None, metavar="NAME",
                         help="the workspace's connection to work on (default: $PEXXERO_CONNECTION, else the only one)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -102,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tags = commands.add_parser("tags", help="copy Xero accounts and tracking options into PEX dropdown tags")
     tags.add_subparsers(dest="action", metavar="ACTION").add_parser("sync", help="run the tag sync now")
+
+    database = commands.add_parser("db", help="the database itself")
+    database.add_subparsers(dest="action", metavar="ACTION").add_parser(
+        "migrate", help="create or upgrade the schema (on PostgreSQL also procrastinate's); safe to run again")
 
     sandbox = commands.add_parser("sandbox", help="run the PEX and Xero doubles on loopback and print their URLs")
     sandbox.add_argument("--pex-port", type=int, default=8765, help="port of the PEX double (0: any free port)")
@@ -197,4 +202,5 @@ HANDLERS = {
     "tags": commands.tags_sync,
     "connections": commands_workspace.connections,
     "tieout": commands.tieout,
+    "db": commands.db,
 }

@@ -15,6 +15,13 @@ from tabulate import tabulate
 
 from pexxero import errors
 from pexxero.store import AlreadyRunning
+from pexxero.store.backend import is_postgres, safe_target
+
+
+def _no_database(args: argparse.Namespace) -> bool:
+    """A SQLite --db that does not exist (a mistyped path must not leave an empty database behind); a
+    PostgreSQL database always exists, or says in words that it cannot be reached."""
+    return not is_postgres(args.db) and not os.path.exists(args.db)
 
 
 def _conn(args: argparse.Namespace):
@@ -103,8 +110,8 @@ def connect_xero(args: argparse.Namespace) -> int:
         print("Xero connected and saved. Several organisations are available; choose one (no refresh token "
               "needed, the saved connection is used):")
         for t in tenants:
-            print(f"  python -m pexxero --db {args.db}{_connection_option(args)} connect xero --tenant {t.tenant_id}"
-                  f"    # {t.tenant_name}")
+            print(f"  python -m pexxero --db {safe_target(args.db)}{_connection_option(args)} connect xero "
+                  f"--tenant {t.tenant_id}    # {t.tenant_name}")
         return 0
     conn.choose_tenant(chosen)
     name = next(t.tenant_name for t in tenants if t.tenant_id == chosen)
@@ -355,7 +362,7 @@ def _config_import(args: argparse.Namespace) -> int:
 def _config_export(args: argparse.Namespace) -> int:
     from pexxero.setup_toml import to_toml
 
-    if not os.path.exists(args.db):  # do not leave an empty database behind a mistyped --db
+    if _no_database(args):
         return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
     with _opened(args) as conn:
         setup = conn.saved_setup()
@@ -409,7 +416,7 @@ def connect_pex(args: argparse.Namespace) -> int:
 
 def connect_forget(args: argparse.Namespace) -> int:
     """For a lost key: the credentials cannot be read any more, so they are deleted unread (nothing is revoked)."""
-    if not os.path.exists(args.db):
+    if _no_database(args):
         return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
     with _opened(args) as conn:
         deleted = conn.forget_credentials()
@@ -418,6 +425,21 @@ def connect_forget(args: argparse.Namespace) -> int:
         return 0
     print("The stored PEX and Xero credentials are deleted. Connect again: python -m pexxero connect pex --token - "
           "and python -m pexxero connect xero --refresh-token -")
+    return 0
+
+
+def db(args: argparse.Namespace) -> int:
+    """`db migrate`: create or upgrade the schema (on PostgreSQL the store's and procrastinate's, under an
+    advisory lock: safe twice, and from two hosts at once)."""
+    from pexxero.store import migrate_database
+
+    if args.action != "migrate":
+        return _fail("choose migrate")
+    done = migrate_database(args.db)
+    line = f"{done.target}: the store's schema is at version {done.store_version}"
+    if done.procrastinate_present:
+        line += "; procrastinate's schema " + ("applied" if done.procrastinate_applied else "was already there")
+    print(line)
     return 0
 
 

@@ -4,10 +4,9 @@ a Xero authorisation by `connect xero --tenant`. Thin: the rules live in pexxero
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from pexxero.commands import _fail, table
+from pexxero.commands import _fail, _no_database, table
 
 
 def _workspace(args: argparse.Namespace, *, check_key: bool = True):
@@ -37,7 +36,7 @@ def waiting_words(waiting: dict[str, int]) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    if not os.path.exists(args.db):  # do not leave an empty database behind a mistyped --db
+    if _no_database(args):  # do not leave an empty database behind a mistyped --db
         return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
     with _workspace(args, check_key=False) as ws:
         summaries = ws.summaries()

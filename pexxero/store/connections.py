@@ -5,11 +5,10 @@ without a network call (a few grouped queries, whatever the number of connection
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timezone
 from typing import Optional
 
-from pexxero.store.db import Tables
+from pexxero.store.db import RowConflict, Tables
 
 DEFAULT_NAME = "default"
 # counted from a saved plan for the overview: what waits for the user (statuses as the preview words them)
@@ -38,22 +37,24 @@ class ConnectionTables(Tables):
         """A new, empty connection; NameTaken when another has that name."""
         try:
             with self.transaction() as db:
-                return db.execute("INSERT INTO connections (name, created_at) VALUES (?, ?)", (name, _now())).lastrowid
-        except sqlite3.IntegrityError:
+                return db.execute("INSERT INTO connections (name, created_at) VALUES (?, ?) RETURNING id",
+                                  (name, _now())).fetchone()[0]
+        except RowConflict:
             raise NameTaken(name) from None
 
     def rename_connection(self, connection_id: int, name: str) -> None:
         try:
             with self.transaction() as db:
                 db.execute("UPDATE connections SET name = ? WHERE id = ?", (name, connection_id))
-        except sqlite3.IntegrityError:
+        except RowConflict:
             raise NameTaken(name) from None
 
     def copy_setup(self, from_id: int, to_id: int) -> None:
         """The saved setup of one connection as another's starting point (the organisation is not copied)."""
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO setup (connection_id, toml, updated_at) "
-                       "SELECT ?, toml, ? FROM setup WHERE connection_id = ?", (to_id, _now(), from_id))
+            db.execute("INSERT INTO setup (connection_id, toml, updated_at) "
+                       "SELECT ?, toml, ? FROM setup WHERE connection_id = ? ON CONFLICT (connection_id) DO UPDATE "
+                       "SET toml = excluded.toml, updated_at = excluded.updated_at", (to_id, _now(), from_id))
 
     def set_pex_business(self, connection_id: int, name: str) -> None:
         """The PEX business's name, remembered when its token is checked (the overview makes no call)."""
@@ -75,13 +76,11 @@ class ConnectionTables(Tables):
             db.execute("DELETE FROM connections WHERE id = ?", (connection_id,))
         return grant_gone
 
-    @staticmethod
-    def _columns(db, table: str) -> set[str]:
-        return {r[1] for r in db.execute(f"PRAGMA table_info({table})").fetchall()}
+    def _columns(self, db, table: str) -> set[str]:
+        return set(self.backend.column_names(db, table))
 
     def _tables_with(self, db, column: str) -> list[str]:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                           "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()]
+        tables = [t for t in db.table_names() if not t.startswith(("sqlite_", "_pexxero", "procrastinate_"))]
         return [t for t in tables if column in self._columns(db, t)]
 
     def rows_of(self, connection_id: int) -> dict[str, int]:

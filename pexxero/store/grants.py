@@ -47,8 +47,8 @@ class GrantTables(Tables):
         other connection uses it; a shared one stays with the others)."""
         with self.transaction() as db:
             grant_id = db.execute(
-                "INSERT INTO grants (ciphertext, seal_id, seal_service, created_at, updated_at) VALUES ('', 0, ?, ?, ?)",
-                (GRANT_SEAL, _now(), _now())).lastrowid
+                "INSERT INTO grants (ciphertext, seal_id, seal_service, created_at, updated_at) VALUES ('', 0, ?, ?, ?) "
+                "RETURNING id", (GRANT_SEAL, _now(), _now())).fetchone()[0]
             self._point(db, connection_id, grant_id)
             self.save_grant(grant_id, value)
         return grant_id

@@ -38,8 +38,8 @@ class UndoTables(Tables):
         `undone`: {pex_id, reference, record_type, xero_id, created_run, reason}."""
         with self.transaction() as db:
             for u in undone:
-                db.execute("INSERT OR IGNORE INTO undone (connection_id, tenant_id, reference, record_type, xero_id, "
-                           "created_run, undo_run, undone_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                db.execute("INSERT INTO undone (connection_id, tenant_id, reference, record_type, xero_id, "
+                           "created_run, undo_run, undone_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                            [connection_id, tenant_id, u["reference"], u["record_type"], u["xero_id"],
                             u.get("created_run"), run_id, now_iso()])
                 db.execute("DELETE FROM ledger WHERE connection_id = ? AND tenant_id = ? AND reference = ? "

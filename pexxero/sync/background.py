@@ -10,13 +10,16 @@ from typing import Optional
 
 from pexxero import models
 from pexxero.store import AlreadyRunning, Store
+from pexxero.store.backend import is_postgres
 from pexxero.store.sync_tables import now_iso
 
 
 def sync_log_path(db_path: str | Path, connection_id: int) -> str:
     """The background sync's log of one connection: each connection's own file, so no line of one connection's
     sync is in another's log (the first connection keeps the name a database of one connection always had)."""
-    return str(db_path) + (".sync.log" if connection_id == 1 else f".sync-{connection_id}.log")
+    # a PostgreSQL database has no folder: the log is in the working directory, named without the URL
+    base = "pexxero" if is_postgres(db_path) else str(db_path)
+    return base + (".sync.log" if connection_id == 1 else f".sync-{connection_id}.log")
 
 
 def start_background(db_path: str | Path, *, retry_failed: bool = False, from_preview: bool = True,
@@ -43,8 +46,13 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     if running is not None:
         raise AlreadyRunning(running["id"])
     run_id = store.queue_run(cid, "retry_failed" if retry_failed else "sync")
-    args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "--connection", store.connection_name(cid),
-            "sync", "--run-id", str(run_id)]
+    env = dict(env if env is not None else os.environ)
+    name = ["--connection", store.connection_name(cid)]
+    if is_postgres(db_path):  # a URL may hold a password: in the child's environment, never in its arguments
+        env["PEXXERO_DB"] = str(db_path)
+        args = [sys.executable, "-m", "pexxero", *name, "sync", "--run-id", str(run_id)]
+    else:
+        args = [sys.executable, "-m", "pexxero", "--db", str(db_path), *name, "sync", "--run-id", str(run_id)]
     if retry_failed:
         args.append("--retry-failed")
     if from_preview:
@@ -54,7 +62,7 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     try:
         with open_private(log_path or sync_log_path(db_path, cid), "ab") as log:
             child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                     env=env if env is not None else os.environ.copy(), close_fds=True)
+                                     env=env, close_fds=True)
     except OSError as exc:
         store.update_run(run_id, status=models.FAILED, ended_at=now_iso(),
                         message=f"the sync process could not be started ({exc.strerror or type(exc).__name__}); "
