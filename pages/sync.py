@@ -9,7 +9,7 @@ import streamlit as st
 
 from pages.common import context, widgets
 from pexxero import errors, history, models, views
-from pexxero.sync import budget, start_background
+from pexxero.sync import budget, start_sync
 
 POLL_SECONDS = 1.0
 
@@ -21,7 +21,7 @@ if not widgets.need_connections(conn):
 
 def start(retry_failed: bool) -> None:
     with widgets.guard():
-        run_id = start_background(context.db_path(), retry_failed=retry_failed, from_preview=True)
+        run_id = start_sync(context.db_path(), retry_failed=retry_failed, from_preview=True).run_id  # fleet: a job
         st.session_state.sync_run = run_id
         st.rerun()
 

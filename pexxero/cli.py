@@ -57,8 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--full-refresh", action="store_true",
                       help="reread the whole date range from PEX first (otherwise done once a day)")
     # the dashboard starts the same command in the background: the run it queued, and the plan it showed
+    sync.add_argument("--queue", action="store_true",
+                      help="fleet mode: queue the sync as a job for the workers and return at once (prints its id)")
+    sync.add_argument("--all", action="store_true", help="every connection of the workspace (with --queue)")
     sync.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)
     sync.add_argument("--from-preview", action="store_true", help=argparse.SUPPRESS)
+
+    worker = commands.add_parser("worker", help="fleet mode: run queued syncs until SIGTERM (PostgreSQL queue)")
+    worker.add_argument("--concurrency", type=int, default=1, help="syncs this worker runs at once (default 1)")
+    worker.add_argument("--name", default=None, help="the worker's name in `jobs` (default: host-pid)")
+
+    jobs = commands.add_parser("jobs", help="fleet mode: list queued, running, failed and done sync jobs")
+    jobs.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"], default=None)
+    jobs.add_argument("--limit", type=int, default=50, help="newest first, at most this many (default 50)")
+
+    nightly = commands.add_parser("nightly", help="fleet mode: show or set when the nightly sync of every "
+                                                  "connection is queued")
+    nightly.add_argument("--cron", default=None, help='five-field cron, default "15 2 * * *"')
+    nightly.add_argument("--timezone", default=None, help="IANA time zone of the cron, default UTC")
 
     history = commands.add_parser("history", help="list sync runs, or one run's items")
     history.add_argument("--run", type=int, default=None)
@@ -123,4 +139,7 @@ HANDLERS = {
     "sync": commands.sync,
     "history": commands.history,
     "tags": commands.tags_sync,
+    "worker": commands.worker,
+    "jobs": commands.jobs,
+    "nightly": commands.nightly,
 }

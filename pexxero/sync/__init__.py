@@ -12,7 +12,7 @@ The same function serves the command line (foreground) and the dashboard (a deta
 leaving, refreshing or closing the page, or restarting the dashboard, never stops a sync).
 """
 
-from pexxero.sync.background import start_background
+from pexxero.sync.background import Started, start_background, start_sync, start_sync_all
 from pexxero.sync.base import (
     BATCH_SIZE,
     DATABASE_FAILED,
@@ -26,4 +26,4 @@ from pexxero.sync.base import (
 from pexxero.sync.runner import Runner, run_sync
 
 __all__ = ["BATCH_SIZE", "DATABASE_FAILED", "EXIT_CODES", "PIPELINE", "SESSION_FAILED", "Runner", "Stop", "_body",
-           "idempotency_key", "run_sync", "start_background"]
+           "idempotency_key", "run_sync", "start_background", "Started", "start_sync", "start_sync_all"]
