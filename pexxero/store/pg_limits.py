@@ -109,9 +109,11 @@ class PgCallLimiter:
                 self._take_minute_place(conn, key)
                 yield
             finally:
-                conn.execute(_FREE_SLOT, [key, slot])
+                if not conn.closed:  # a closed connection's slots are already free
+                    conn.execute(_FREE_SLOT, [key, slot])
         finally:
-            self._idle.put(conn)
+            if not conn.closed:
+                self._idle.put(conn)
 
     def hold(self, key: str, seconds: float, *, whole_app: bool = False) -> None:
         conn = self._connection()
