@@ -61,27 +61,37 @@ def test_queued_once_then_run_by_a_worker(fleet):
     assert later.already == "" and later.job_id != done.job_id
 
 
-def test_the_command_line_queues_and_lists(fleet):
-    env = {fleet_app.QUEUE_URL_ENV: fleet.url}
-    fleet.env.env.update(env)
-    queued = fleet.env.cli("sync", "--all", "--queue")
+def cli(db: str, capsys, *args: str) -> SimpleNamespace:
+    """`python -m pexxero --db DB ARGS` in this process (the same parser and handlers, without a process start)."""
+    from pexxero.cli import main
+
+    capsys.readouterr()
+    code = main(["--db", db, *args])
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+
+def test_the_command_line_queues_and_lists(fleet, capsys):
+    queued = cli(fleet.db, capsys, "sync", "--all", "--queue")
     assert queued.returncode == 0, queued.stderr
     assert "default (queued)" in queued.stdout and "1 queued" in queued.stdout
-    again = fleet.env.cli("sync", "--queue")
+    again = cli(fleet.db, capsys, "sync", "--queue")
     assert "(already queued)" in again.stdout
-    listed = fleet.env.cli("jobs")
+    listed = cli(fleet.db, capsys, "jobs")
     assert listed.returncode == 0, listed.stderr
     assert "default" in listed.stdout and "queued" in listed.stdout
     assert fleet.url not in queued.stdout + listed.stdout  # the database URL (it may hold a password) is not said
+    assert cli(fleet.db, capsys, "jobs", "--status", "done").stdout.strip() == "No sync jobs."
 
 
-def test_without_postgresql_queueing_is_refused_in_words(sandbox, monkeypatch):
+def test_without_postgresql_queueing_is_refused_in_words(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(fleet_app.QUEUE_URL_ENV, raising=False)
-    sandbox.env.pop(fleet_app.QUEUE_URL_ENV, None)
-    done = sandbox.cli("sync", "--queue")
+    db = str(tmp_path / "pexxero.db")
+    done = cli(db, capsys, "sync", "--queue")
     assert done.returncode == 1
     assert "fleet mode needs PostgreSQL" in done.stderr and "Traceback" not in done.stderr
-    assert "--queue" in sandbox.cli("sync", "--all").stderr
+    assert "--queue" in cli(db, capsys, "sync", "--all").stderr
+    assert cli(db, capsys, "jobs").returncode == 1
 
 
 def _utc(*parts) -> float:
@@ -97,7 +107,7 @@ def test_the_nightly_cron_reads_in_its_time_zone():
     assert not tasks.cron_matches("15 2 * * *", "America/New_York", _utc(2026, 7, 10, 2, 15))
 
 
-def test_the_nightly_tick_queues_every_connection_once(fleet):
+def test_the_nightly_tick_queues_every_connection_once(fleet, capsys):
     from pexxero.errors import PexxeroError
 
     assert tasks.nightly_schedule(fleet.db) == (tasks.DEFAULT_NIGHTLY_CRON, "UTC")
@@ -113,7 +123,7 @@ def test_the_nightly_tick_queues_every_connection_once(fleet):
     assert len(queued) == 1
     assert tasks.nightly(context, int(_utc(2026, 1, 5, 1, 30)), "") == []  # already queued
     assert [j.job_id for j in list_jobs(fleet.db, status="queued")] == queued
-    shown = fleet.env.cli("nightly")
+    shown = cli(fleet.db, capsys, "nightly")
     assert "30 1 * * * (Europe/London)" in shown.stdout
 
 
