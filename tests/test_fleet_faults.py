@@ -118,5 +118,8 @@ def test_a_killed_worker_s_job_is_found_stalled_and_rerun_without_duplicates(fle
     [done] = list_jobs(fleet.db)
     assert (done.job_id, done.status, done.run_status) == (job.job_id, "done", models.SUCCEEDED)
     assert done.worker.startswith("w-rescue@") and done.attempts >= 1
-    assert "interrupted run left in flight" in done.message or fleet.env.conn.run(done.run_id)["written"] >= 0
+    # the rerun looked the batch up by reference and recorded it, instead of sending it again
+    assert "finishing what an interrupted run left in flight" in done.message, done.message
+    killed = [r for r in fleet.env.conn.history() if r["id"] != done.run_id]
+    assert [r["status"] for r in killed] == [models.INTERRUPTED]
     assert_nothing_twice_nothing_missing(fleet)
