@@ -6,7 +6,8 @@ Where the key comes from, first match wins:
    (read with tomllib, so the engine never imports streamlit);
 3. a key file next to the database, `<db>.key`, generated on first use with mode 0600 — never for a database
    that already holds credentials: those were encrypted with the missing key (`KeyFileMissing` says how to
-   restore it or start over).
+   restore it or start over). A PostgreSQL database (a `postgresql://` URL) has no "next to": its key comes
+   from 1. or 2. on every host that uses it, and `KeyNotSet` says so when neither gives one.
 
 The database alone is therefore useless to whoever copies it, unless they also take the key. Changing the key
 source (say, setting `PEXXERO_KEY` after the key file was used) makes the stored credentials unreadable:
@@ -63,6 +64,18 @@ class KeyFileMissing(SecretsError):
         )
 
 
+class KeyNotSet(SecretsError):
+    """A PostgreSQL database and no key in the environment or secrets.toml (no key file is made for a URL)."""
+
+    def __init__(self, holds_secrets: bool):
+        which = ("the key its PEX and Xero credentials were encrypted with" if holds_secrets
+                 else f"a key ({GENERATE_HINT}), the same on every host that uses this database")
+        super().__init__(
+            f"A PostgreSQL database takes its encryption key from ${KEY_ENV} or {SECRETS_FILE} "
+            f"([pexxero] encryption_key), never from a key file: set {which}."
+        )
+
+
 @dataclass(frozen=True)
 class KeySource:
     key: bytes
@@ -89,8 +102,16 @@ def find_key(db_path: str | Path, *, env: Mapping[str, str] | None = None,
     from_toml = _key_from_secrets_toml(secrets_file)
     if from_toml:
         return KeySource(_checked(from_toml, f"{secrets_file} [pexxero] encryption_key"), "secrets.toml", secrets_file)
+    if _is_url(db_path):
+        raise KeyNotSet(holds_secrets())
     path = key_file_for(db_path)
     return KeySource(_read_or_create_key_file(path, lambda: not holds_secrets(), Path(db_path)), "key file", path)
+
+
+def _is_url(db_path: str | Path) -> bool:
+    from pexxero.store.backend import is_postgres
+
+    return is_postgres(db_path)
 
 
 def _checked(key: str, where: str) -> bytes:

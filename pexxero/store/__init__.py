@@ -1,10 +1,15 @@
 """The local database: the one interface to every table and every SQL statement of pexxero.
 
-`Store.open(path)` opens (creating and migrating) the SQLite file; its methods are the only way the engine,
-the pages and the command line read or write it, so another database can stand behind the same methods.
+`Store.open(target)` opens (creating and migrating) the SQLite file, or the PostgreSQL database a
+`postgresql://` URL names; its methods are the only way the engine, the pages and the command line read or
+write it, and run the same on either database.
 
-    db.py           opening, migrations (sqlite-utils `Migrations`), the one transaction helper
-    schema.py       the migrations (the schema)
+    db.py             opening SQLite, its migrations (sqlite-utils `Migrations`), the one transaction helper
+    schema.py         the migrations (the schema)
+    backend.py        which database a target names; the target without its password
+    sqlite_backend.py what differs on SQLite (transactions, batches); pg_backend.py the same on PostgreSQL
+    pg_schema.py      the PostgreSQL schema (kept in step with schema.py by tests/test_pg_schema.py)
+    pg_migrate.py     opening PostgreSQL, its migrations and procrastinate's (`db migrate`), under a lock
     credentials.py  encrypted credentials and the Xero token keeper (its cross-process lock)
     pex_copy.py     the local copy of PEX transactions
     sync_tables.py  runs, items, intents, ledger, locks, releases, plans, receipts
@@ -25,25 +30,26 @@ from pexxero.secrets import KeySource
 from pexxero.setup import Setup
 from pexxero.setup_toml import from_toml, to_toml
 from pexxero.store import schema as _schema  # noqa: F401 - registers the migrations
+from pexxero.store.backend import is_postgres, safe_target
 from pexxero.store.credentials import SERVICES, CredentialTables, LockBusy, StoreTokenKeeper
 from pexxero.store.db import (
     BUSY_TIMEOUT_SECONDS,
     DAMAGED,
     MIGRATIONS,
+    DatabaseUnreachable,
     DatabaseUnwritable,
     StoreError,
     migrate,
     not_pexxero,
     open_database,
     open_private,
-    plain_database,
     schema_version,
 )
 from pexxero.store.pex_copy import PexCopyTables
 from pexxero.store.sync_tables import AlreadyRunning, SyncTables
 
 __all__ = [
-    "BUSY_TIMEOUT_SECONDS", "DAMAGED", "MIGRATIONS", "SERVICES", "AlreadyRunning", "DatabaseUnwritable", "LockBusy",
+    "BUSY_TIMEOUT_SECONDS", "DAMAGED", "MIGRATIONS", "SERVICES", "AlreadyRunning", "DatabaseUnreachable", "DatabaseUnwritable", "LockBusy",
     "Store", "StoreError", "StoreTokenKeeper", "default_db_path", "migrate", "not_pexxero", "open_private",
     "schema_version",
 ]
@@ -53,28 +59,44 @@ DEFAULT_DB = "pexxero.db"
 
 
 def default_db_path() -> str:
-    """The database when none is named: `$PEXXERO_DB`, else pexxero.db in the working directory."""
+    """The database when none is named: `$PEXXERO_DB` (a file path, or a postgresql:// URL), else pexxero.db in
+    the working directory."""
     import os
 
     return os.environ.get("PEXXERO_DB") or DEFAULT_DB
 
 
 class Store(CredentialTables, PexCopyTables, SyncTables):
-    def __init__(self, db, path: Path, *, key: Optional[KeySource] = None):
+    def __init__(self, db, path: Path | str, *, key: Optional[KeySource] = None):
         super().__init__(db, path)
         self._key = key
         self._cipher = None
 
     @classmethod
     def open(cls, path: str | Path, *, key: Optional[KeySource] = None) -> "Store":
-        """Open (creating if needed) the database at `path`. `key` overrides the key lookup of secrets.py."""
+        """Open (creating if needed) the database at `path` and bring its schema up to date: a SQLite file, or a
+        PostgreSQL database when `path` is a `postgresql://` (or `postgres://`) URL. `key` overrides the key
+        lookup of secrets.py."""
+        if is_postgres(path):
+            from pexxero.store.pg_migrate import open_database as open_pg
+
+            return cls(open_pg(str(path)), str(path), key=key)
         path = Path(path)
         return cls(open_database(path), path, key=key)
+
+    @property
+    def target(self) -> str:
+        """The database as it may be shown: the file path, or the URL without its password."""
+        return safe_target(self.path)
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.backend.kind == "postgresql"
 
     def second_connection(self) -> "Store":
         """Another connection to this database, opened without creating or migrating anything: for a thread
         of its own (the heartbeat), or to record a run's end when this connection is broken."""
-        return type(self)(plain_database(self.path), self.path, key=self._key)
+        return type(self)(self.backend.plain(self.path), self.path, key=self._key)
 
     def __enter__(self) -> "Store":
         return self
@@ -90,7 +112,7 @@ class Store(CredentialTables, PexCopyTables, SyncTables):
             return DEFAULT_CONNECTION_ID  # no write lock needed (a running sync may hold it)
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO connections (id, name, created_at) VALUES (?, 'default', ?)",
+                "INSERT INTO connections (id, name, created_at) VALUES (?, 'default', ?) ON CONFLICT DO NOTHING",
                 (DEFAULT_CONNECTION_ID, _now()),
             )
         return DEFAULT_CONNECTION_ID

@@ -1,7 +1,9 @@
 """Credentials encrypted at rest (Fernet, see secrets.py), and the keeper of the Xero token set.
 
-The keeper's lock is a cross-process file lock (`filelock`), released by the operating system if its holder
-dies: two processes (a background sync and the dashboard) never spend the same refresh token.
+The keeper's lock is a cross-process file lock (`filelock`) next to a SQLite file, and a PostgreSQL session
+advisory lock on a connection of its own for a PostgreSQL store (hosts share no files); either is released if
+its holder dies (by the operating system, or by the server when the session ends): two processes (a background
+sync and the dashboard, on one host or two) never spend the same refresh token.
 """
 
 from __future__ import annotations
@@ -122,6 +124,12 @@ class StoreTokenKeeper:
     def lock(self, *, blocking: bool = True) -> Iterator[None]:
         """Exclusive across processes and threads, re-entrant in one thread. `blocking=False` raises
         `LockBusy` at once instead of waiting."""
+        if self.store.on_postgres:
+            from pexxero.store.pg_locks import token_lock
+
+            with token_lock(self.store.path, self.connection_id, blocking=blocking):
+                yield
+            return
         lock = _file_lock(str(self.store.path.with_name(f"{self.store.path.name}.{self.connection_id}.lock").resolve()))
         try:
             lock.acquire(blocking=blocking)

@@ -35,11 +35,16 @@ DAMAGED = ("SQLITE_NOTADB", "SQLITE_CORRUPT")  # SQLite's words for "not a datab
 
 # What the store raises when it cannot write (disk full, read-only file, I/O error). Callers catch this name,
 # never a driver's exception, so another database behind the same interface raises its own kind here.
-DatabaseUnwritable = sqlite3.DatabaseError
-
-
 class StoreError(PexxeroError):
     pass
+
+
+class DatabaseUnreachable(StoreError):
+    """PostgreSQL cannot be reached, dropped the connection, or refused the write: the store's error, in words
+    (pg_backend.py raises it; its message names the database without its password)."""
+
+
+DatabaseUnwritable = (sqlite3.DatabaseError, DatabaseUnreachable)
 
 
 # ------------------------------------------------------------------------------------------ migrations
@@ -150,32 +155,31 @@ def plain_database(path: Path) -> Database:
 
 
 class Tables:
-    """A database connection and the one way to write through it. The store's parts build on this."""
+    """A database connection and the one way to write through it. The store's parts build on this; what
+    differs between SQLite and PostgreSQL is asked of `self.backend` (sqlite_backend.py, pg_backend.py)."""
 
-    def __init__(self, db: Database, path: Path):
+    def __init__(self, db, path, backend=None):
+        from pexxero.store.sqlite_backend import SQLITE
+
         self.db = db
-        self.path = path
+        self.path = path  # a Path on SQLite; the URL on PostgreSQL (never shown: see backend.safe_target)
+        self.backend = backend or getattr(db, "backend", None) or SQLITE
         self._lock = threading.RLock()
 
     def close(self) -> None:
         self.db.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Database]:
-        """`BEGIN IMMEDIATE ... COMMIT`, rolled back on any exception; a savepoint when already in one."""
+    def transaction(self):
+        """One write transaction, rolled back on any exception; a savepoint when already in one. On SQLite
+        `BEGIN IMMEDIATE`; on PostgreSQL `BEGIN` with the writers' lock: either way writers queue, one at a time."""
         with self._lock:
-            if self.db.conn.in_transaction:
-                with self.db.atomic():
-                    yield self.db
-                return
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                if self.db.conn.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+            with self.backend.transaction(self.db) as db:
+                yield db
+
+    def _many(self, db, sql: str, rows) -> None:
+        """One statement for each of `rows`, inside the open transaction `db`."""
+        self.backend.executemany(db, sql, rows)
 
     def _rows(self, sql: str, params: Iterable = ()) -> list[dict]:
         with self._lock:
@@ -199,6 +203,9 @@ def database_error_words(exc: BaseException) -> Optional[str]:
     if not isinstance(exc, DatabaseUnwritable):
         return None
     message = str(exc)
+    if isinstance(exc, DatabaseUnreachable):
+        return (f"pexxero cannot use its database: {message}; nothing was sent to Xero. Check that PostgreSQL "
+                "is running and that --db (or $PEXXERO_DB) names it, then run the command again.")
     if getattr(exc, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
         return not_pexxero("the database", message)
     # disk full, read-only file, I/O error: before anything was sent

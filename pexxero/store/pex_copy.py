@@ -48,13 +48,13 @@ class PexCopyTables(Tables):
                 db.execute(
                     "DELETE FROM pex_transactions WHERE connection_id = ? AND ledger = ? "
                     "AND transaction_date BETWEEN ? AND ? "
-                    "AND transaction_id NOT IN (SELECT value FROM json_each(?))",
+                    f"AND {self.backend.not_in_json_list('transaction_id')}",
                     (connection_id, ledger, start.isoformat(), end.isoformat(), json.dumps(kept)),
                 )
             if rows:
                 updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in ("connection_id", "transaction_id"))
-                db.conn.executemany(
-                    f"INSERT INTO pex_transactions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+                self._many(
+                    db, f"INSERT INTO pex_transactions ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
                     f"ON CONFLICT (connection_id, transaction_id) DO UPDATE SET {updates}",
                     [tuple(r[c] for c in columns) for r in rows],
                 )

@@ -38,6 +38,10 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+_ITEM_COLUMNS = ("pex_id", "kind", "record_type", "reference", "date", "amount", "label", "action", "outcome", "reason",
+                 "xero_id", "planned")
+
+
 class AlreadyRunning(PexxeroError):
     def __init__(self, run_id: Optional[int]):
         super().__init__(f"a sync is already running for this connection (run {run_id})")
@@ -53,9 +57,9 @@ class SyncTables(Tables):
         `tenant_id` is set when it starts (the organisation it then writes into)."""
         with self.transaction() as db:
             return db.execute(
-                "INSERT INTO runs (connection_id, mode, status, queued_at, pid) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO runs (connection_id, mode, status, queued_at, pid) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 [connection_id, mode, QUEUED, now_iso(), os.getpid() if pid is None else pid],
-            ).lastrowid
+            ).fetchone()[0]
 
     def hand_queued_run_to(self, run_id: int, pid: int) -> None:
         """The queued run belongs to process `pid` from now on: if it dies before it takes the lock, the run is
@@ -85,7 +89,9 @@ class SyncTables(Tables):
                     [INTERRUPTED, now_iso(), _DIED, held_by, RUNNING, QUEUED],
                 )
             db.execute(
-                "INSERT OR REPLACE INTO sync_locks (connection_id, run_id, owner, heartbeat_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO sync_locks (connection_id, run_id, owner, heartbeat_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (connection_id) DO UPDATE SET run_id = excluded.run_id, owner = excluded.owner, "
+                "heartbeat_at = excluded.heartbeat_at",
                 [connection_id, run_id, owner, clock()],
             )
             # any other run still marked running has no lock: it died
@@ -171,18 +177,21 @@ class SyncTables(Tables):
     def add_items(self, run_id: int, items: Iterable[SyncItem]) -> None:
         """A run's items (`SyncItem`), one `run_items` row each."""
         with self.transaction() as db:
-            db.conn.executemany(
-                "INSERT OR REPLACE INTO run_items (run_id, pex_id, kind, record_type, reference, date, amount, label, "
-                "action, outcome, reason, xero_id, planned) VALUES (:run_id, :pex_id, :kind, :record_type, :reference, "
-                ":date, :amount, :label, :action, :outcome, :reason, :xero_id, :planned)",
-                [{"run_id": run_id, **item.row()} for item in items],
+            # a replaced row starts again: its message, key and attempts back to their defaults
+            self._many(
+                db,
+                f"INSERT INTO run_items (run_id, {', '.join(_ITEM_COLUMNS)}) VALUES (?{', ?' * len(_ITEM_COLUMNS)}) "
+                "ON CONFLICT (run_id, pex_id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _ITEM_COLUMNS if c != "pex_id")
+                + ", message = '', idempotency_key = '', attempts = 0",
+                [(run_id, *(row[c] for c in _ITEM_COLUMNS)) for row in (item.row() for item in items)],
             )
 
     def set_items(self, run_id: int, pex_ids: Iterable[int], **fields) -> None:
         sets = ", ".join(f"{name} = ?" for name in fields)
         with self.transaction() as db:
-            db.conn.executemany(
-                f"UPDATE run_items SET {sets} WHERE run_id = ? AND pex_id = ?",
+            self._many(
+                db, f"UPDATE run_items SET {sets} WHERE run_id = ? AND pex_id = ?",
                 [[*fields.values(), run_id, pex_id] for pex_id in pex_ids],
             )
 
@@ -207,8 +216,8 @@ class SyncTables(Tables):
     def mark_sending(self, key: str, run_id: int, pex_ids: Iterable[int]) -> None:
         """The run's items go out under `key` (one more attempt each)."""
         with self.transaction() as db:
-            db.conn.executemany(
-                "UPDATE run_items SET outcome = ?, idempotency_key = ?, attempts = attempts + 1 "
+            self._many(
+                db, "UPDATE run_items SET outcome = ?, idempotency_key = ?, attempts = attempts + 1 "
                 "WHERE run_id = ? AND pex_id = ?", [(SENDING, key, run_id, pex_id) for pex_id in pex_ids])
 
     def finish_intent(self, key: str) -> None:
@@ -230,9 +239,9 @@ class SyncTables(Tables):
                       tenant_id: str) -> None:
         """entries: (reference, record_type, xero_id), confirmed by the organisation `tenant_id`."""
         with self.transaction() as db:
-            db.conn.executemany(
-                "INSERT OR IGNORE INTO ledger (connection_id, tenant_id, reference, record_type, xero_id, run_id, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self._many(
+                db, "INSERT INTO ledger (connection_id, tenant_id, reference, record_type, xero_id, run_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(connection_id, tenant_id, ref, rtype, xid, run_id, now_iso()) for ref, rtype, xid in entries],
             )
 
@@ -283,8 +292,10 @@ class SyncTables(Tables):
         `voided` row's record from Xero ('remove'), in the organisation `tenant_id`: what looks like a duplicate
         in one organisation says nothing about another."""
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO released (connection_id, tenant_id, pex_id, action, created_at) "
-                       "VALUES (?, ?, ?, ?, ?)", [connection_id, tenant_id, pex_id, action, now_iso()])
+            db.execute("INSERT INTO released (connection_id, tenant_id, pex_id, action, created_at) "
+                       "VALUES (?, ?, ?, ?, ?) ON CONFLICT (connection_id, tenant_id, pex_id) DO UPDATE SET "
+                       "action = excluded.action, created_at = excluded.created_at",
+                       [connection_id, tenant_id, pex_id, action, now_iso()])
 
     def unrelease(self, connection_id: int, pex_id: int, *, tenant_id: str) -> None:
         with self.transaction() as db:
@@ -302,15 +313,17 @@ class SyncTables(Tables):
         """The plan the user was shown (one per connection), stamped with the organisation it was built for."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO plans (connection_id, tenant_id, tenant_name, built_at, start, end, items, "
-                "invalidated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+                'INSERT INTO plans (connection_id, tenant_id, tenant_name, built_at, start, "end", items, '
+                "invalidated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (connection_id) DO UPDATE SET "
+                "tenant_id = excluded.tenant_id, tenant_name = excluded.tenant_name, built_at = excluded.built_at, "
+                'start = excluded.start, "end" = excluded."end", items = excluded.items, invalidated_at = NULL',
                 [connection_id, tenant_id, tenant_name, built_at.isoformat(), start.isoformat(), end.isoformat(),
                  json.dumps(items)],
             )
 
     def saved_plan(self, connection_id: int, *, tenant_id: str) -> Optional[dict]:
         """The saved plan if it was built for `tenant_id` and not invalidated since."""
-        row = self._one("SELECT built_at, start, end, items, tenant_id, tenant_name FROM plans "
+        row = self._one('SELECT built_at, start, "end", items, tenant_id, tenant_name FROM plans '
                         "WHERE connection_id = ? AND tenant_id = ? AND invalidated_at IS NULL", [connection_id, tenant_id])
         if row is None:
             return None
@@ -349,10 +362,11 @@ class SyncTables(Tables):
                 "ON CONFLICT(connection_id, tenant_id, pex_id, attachment_id) DO UPDATE SET status = excluded.status, "
                 "message = excluded.message, run_id = excluded.run_id, "
                 "xero_parent_id = CASE WHEN excluded.xero_parent_id != '' THEN excluded.xero_parent_id "
-                "ELSE xero_parent_id END, "
-                "file_name = CASE WHEN excluded.file_name != '' THEN excluded.file_name ELSE file_name END, "
+                "ELSE attachment_items.xero_parent_id END, "
+                "file_name = CASE WHEN excluded.file_name != '' THEN excluded.file_name "
+                "ELSE attachment_items.file_name END, "
                 "idempotency_key = CASE WHEN excluded.idempotency_key != '' THEN excluded.idempotency_key "
-                "ELSE idempotency_key END",
+                "ELSE attachment_items.idempotency_key END",
                 [connection_id, tenant_id, pex_id, attachment_id, status, message, run_id, xero_parent_id, file_name,
                  key],
             )
@@ -361,8 +375,10 @@ class SyncTables(Tables):
                     file_name: str = "", xero_parent_id: str = "") -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO run_receipts (run_id, pex_id, attachment_id, file_name, xero_parent_id, "
-                "outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO run_receipts (run_id, pex_id, attachment_id, file_name, xero_parent_id, "
+                "outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, pex_id, attachment_id) DO UPDATE "
+                "SET file_name = excluded.file_name, xero_parent_id = excluded.xero_parent_id, "
+                "outcome = excluded.outcome, message = excluded.message",
                 [run_id, pex_id, attachment_id, file_name, xero_parent_id, outcome, message],
             )
 
