@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     # the dashboard starts the same command in the background: the run it queued, and the plan it showed
     sync.add_argument("--queue", action="store_true",
                       help="fleet mode: queue the sync as a job for the workers and return at once (prints its id)")
-    sync.add_argument("--all", action="store_true", help="every connection of the workspace (with --queue)")
+    sync.add_argument("--all", action="store_true", dest="all_connections",
+                      help="every connection of the workspace (with --queue: one job each)")
     sync.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)
     sync.add_argument("--from-preview", action="store_true", help=argparse.SUPPRESS)
 

@@ -145,7 +145,7 @@ def sync(args: argparse.Namespace) -> int:
 
     if getattr(args, "queue", False):
         return _sync_queued(args)
-    if getattr(args, "all", False) and not hasattr(args, "connection"):
+    if getattr(args, "all_connections", False) and not hasattr(args, "connection"):
         return _fail("`sync --all` queues every connection's sync: add --queue (fleet mode)")
 
     from pexxero.progress_line import ProgressLine
@@ -175,7 +175,7 @@ def _sync_queued(args: argparse.Namespace) -> int:
     from pexxero.fleet.jobs import queue_sync, queue_syncs
 
     options = dict(retry_failed=args.retry_failed, full_refresh=args.full_refresh)
-    if args.all:
+    if args.all_connections:
         queued = queue_syncs(args.db, **options)
     else:
         queued = [queue_sync(args.db, getattr(args, "connection", None), **options)]

@@ -60,13 +60,12 @@ def build_app(url: str, workspace: Optional[str] = None):
 
 
 def migrate(url: str) -> None:
-    """procrastinate's schema when missing, then fleet mode's own tables (idempotent)."""
+    """`db migrate`'s schemas (the store's and procrastinate's, under the store's migration lock), then fleet
+    mode's own tables: the shared limits and who ran which job (idempotent; safe from two hosts at once)."""
     from pexxero.store import pg_jobs, pg_limits
+    from pexxero.store.pg_migrate import migrate_all
 
-    with pg_jobs.migration_lock(url):  # two workers starting at once: one applies, the other finds it done
-        if not pg_jobs.has_queue_schema(url):
-            app = build_app(url)
-            with app.open():
-                app.schema_manager.apply_schema()
+    migrate_all(url)
+    with pg_jobs.migration_lock(url):
         pg_jobs.ensure_schema(url)
         pg_limits.ensure_schema(url)

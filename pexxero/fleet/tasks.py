@@ -95,12 +95,9 @@ def workspace_connections(db: str) -> list[ConnectionRef]:
     except ImportError:
         open_workspace = None
     if open_workspace is not None:
-        workspace = open_workspace(db)
-        refs = []
-        for name in workspace.names():
-            conn = workspace.connection(name)
-            refs.append(ConnectionRef(str(db), int(conn.connection_id), str(name)))
-        return refs
+        with open_workspace(db) as workspace:
+            return [ConnectionRef(str(db), int(workspace.connection(name).connection_id), str(name))
+                    for name in workspace.names()]
     from pexxero.connection import open_connection
 
     with open_connection(db, check_key=False) as conn:
@@ -113,8 +110,8 @@ def open_ref(ref: ConnectionRef):
         from pexxero.workspace import open_workspace  # type: ignore[import-not-found]
     except ImportError:
         open_workspace = None
-    if open_workspace is not None and ref.name != "default":
-        return open_workspace(ref.db).connection(ref.name)
+    if open_workspace is not None:
+        return open_workspace(ref.db).connection(ref.name)  # closing the connection closes the workspace's store
     from pexxero.connection import open_connection
 
     return open_connection(ref.db)

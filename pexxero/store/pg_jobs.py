@@ -45,9 +45,6 @@ SELECT id, status::text FROM procrastinate_jobs
  WHERE (lock = %s OR queueing_lock = %s) AND status IN ('todo', 'doing') ORDER BY id LIMIT 1
 """
 
-_HAS_PROCRASTINATE = "SELECT to_regclass('procrastinate_jobs') IS NOT NULL"
-
-
 def _connect(url: str):
     import psycopg
 
@@ -68,12 +65,6 @@ def migration_lock(url: str) -> Iterator[None]:
 def ensure_schema(url: str) -> None:
     with _connect(url) as conn:
         conn.execute(SCHEMA)
-
-
-def has_queue_schema(url: str) -> bool:
-    """Whether procrastinate's tables are there (`db migrate` applies them)."""
-    with _connect(url) as conn:
-        return bool(conn.execute(_HAS_PROCRASTINATE).fetchone()[0])
 
 
 def job_started(url: str, job_id: int, worker: str, pid: int) -> None:
