@@ -34,6 +34,8 @@ NIGHTLY_TIMEZONE_SETTING = "nightly_timezone"
 # a worker beats every HEARTBEAT_SECONDS; one silent for STALLED_AFTER is dead, and the minute's tick retries its
 # jobs: a job of a killed worker runs again within STALLED_AFTER + 60 s (under two minutes)
 HEARTBEAT_SECONDS = 10.0
+KEEP_JOBS_HOURS = 14 * 24
+OLD_JOBS_TASK = "builtin:procrastinate.builtin_tasks.remove_old_jobs"
 STALLED_AFTER = 30.0
 
 
@@ -217,6 +219,10 @@ def register(app) -> None:
     app.task(name=NIGHTLY_TASK, pass_context=True)(nightly)
     stalled = app.task(name=STALLED_TASK, pass_context=True)(retry_stalled)
     app.periodic(cron=TICK_CRON, periodic_id="stalled")(stalled)
+    # finished jobs stay for `jobs` a fortnight, then go (the runs and their items stay in History)
+    app.periodic(cron="45 3 * * *", periodic_id="remove_old_jobs",
+                 task_kwargs={"max_hours": KEEP_JOBS_HOURS, "remove_failed": True, "remove_cancelled": True,
+                              "remove_aborted": True})(app.tasks[OLD_JOBS_TASK])
 
 
 # ------------------------------------------------------------------------------------------ the nightly schedule
