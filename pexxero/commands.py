@@ -194,6 +194,8 @@ def worker(args: argparse.Namespace) -> int:
     from pexxero.fleet.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpcore", "urllib3"):  # one line per request would drown the jobs' lines
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return run_worker(args.db, concurrency=args.concurrency, name=args.name)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pexxero.clients.xero_calls import APP_KEY, CallLimiter
+from pexxero.clients.xero_calls import APP_KEY
 from pexxero.store.pg_limits import PgCallLimiter, ensure_schema
 
 
@@ -103,22 +103,3 @@ def test_five_at_once_and_a_dead_holder_frees_its_slots(limits_url):
         take(b, "org-slots")
     finally:
         b.close()
-
-
-def test_the_in_process_limiter_honours_a_hold():
-    now = [1000.0]
-    slept = []
-
-    def sleep(seconds):
-        slept.append(seconds)
-        now[0] += seconds
-
-    lim = CallLimiter(clock=lambda: now[0], sleep=sleep)
-    lim.hold("t", 7)
-    with lim.slot("t"):
-        pass
-    assert sum(slept) == pytest.approx(7)
-    lim.hold("t", 3, whole_app=True)
-    with lim.slot("other"):
-        pass
-    assert sum(slept) == pytest.approx(10)

@@ -181,7 +181,6 @@ class CallLimiter:
         self._lock = threading.Lock()
         self._stamps: dict[str, deque[float]] = {}
         self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self._held_until: dict[str, float] = {}  # key -> no call before this time (a 429's Retry-After)
 
     @contextmanager
     def slot(self, key: str) -> Iterator[None]:
@@ -193,22 +192,20 @@ class CallLimiter:
             yield
 
     def hold(self, key: str, seconds: float, *, whole_app: bool = False) -> None:
-        with self._lock:
-            name = APP_KEY if whole_app else key
-            self._held_until[name] = max(self._held_until.get(name, 0.0), self._clock() + max(seconds, 0.0))
+        """Nothing to share in one process: the call that met the 429 waits out its Retry-After itself (tests
+        hand the gateway a `sleep` that only records, so a wait here on the real clock would spin)."""
 
     def _take_minute_place(self, key: str) -> None:
         while True:
             with self._lock:
                 now = self._clock()
-                held = max(self._held_until.get(key, 0.0), self._held_until.get(APP_KEY, 0.0)) - now
                 stamps = self._stamps.setdefault(key, deque())
                 while stamps and stamps[0] <= now - self.window:
                     stamps.popleft()
-                if held <= 0 and len(stamps) < self.minute_limit:
+                if len(stamps) < self.minute_limit:
                     stamps.append(now)
                     return
-                wait = max(held, stamps[0] + self.window - now if len(stamps) >= self.minute_limit else 0.0)
+                wait = stamps[0] + self.window - now
             self._sleep(max(wait, 0.001))  # outside the lock: other keys and finished calls carry on
 
 
