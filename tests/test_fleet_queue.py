@@ -131,3 +131,14 @@ def test_job_rows_never_hold_a_database_password():
     ref = tasks.ConnectionRef("postgresql://fleet:s3cret-pw@db.example:5433/pexxero", 7, "acme")
     assert ref.job_db == ""
     assert "s3cret-pw" not in ref.lock and ref.lock == "pexxero-sync:pg:db.example:5433/pexxero#7"
+
+
+def test_the_dashboard_s_sync_queues_a_job_in_fleet_mode(fleet):
+    from pexxero.sync import start_sync, start_sync_all
+
+    started = start_sync(fleet.db)
+    assert started.run_id is None and started.job_id and started.already == ""  # a job, no child process
+    again = start_sync(fleet.db)
+    assert (again.job_id, again.already) == (started.job_id, "queued")
+    assert [(s.job_id, s.already) for s in start_sync_all(fleet.db)] == [(started.job_id, "queued")]
+    assert fleet.env.conn.running() is None  # nothing runs until a worker takes the job

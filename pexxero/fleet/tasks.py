@@ -35,7 +35,7 @@ NIGHTLY_TIMEZONE_SETTING = "nightly_timezone"
 # jobs: a job of a killed worker runs again within STALLED_AFTER + 60 s (under two minutes)
 HEARTBEAT_SECONDS = 10.0
 KEEP_JOBS_HOURS = 14 * 24
-OLD_JOBS_TASK = "builtin:procrastinate.builtin_tasks.remove_old_jobs"
+OLD_JOBS_TASK = "pexxero:remove_old_jobs"
 STALLED_AFTER = 30.0
 
 
@@ -210,6 +210,11 @@ async def retry_stalled_jobs(app, seconds_since_heartbeat: float = STALLED_AFTER
     return ids
 
 
+async def remove_old_jobs(context, timestamp: int) -> None:
+    await context.app.job_manager.delete_old_jobs(nb_hours=KEEP_JOBS_HOURS, include_failed=True,
+                                                  include_cancelled=True, include_aborted=True)
+
+
 def register(app) -> None:
     """Add the tasks to a fresh App (not a shared Blueprint: a process may build several Apps, e.g. tests)."""
     from procrastinate import RetryStrategy
@@ -219,10 +224,10 @@ def register(app) -> None:
     app.task(name=NIGHTLY_TASK, pass_context=True)(nightly)
     stalled = app.task(name=STALLED_TASK, pass_context=True)(retry_stalled)
     app.periodic(cron=TICK_CRON, periodic_id="stalled")(stalled)
-    # finished jobs stay for `jobs` a fortnight, then go (the runs and their items stay in History)
-    app.periodic(cron="45 3 * * *", periodic_id="remove_old_jobs",
-                 task_kwargs={"max_hours": KEEP_JOBS_HOURS, "remove_failed": True, "remove_cancelled": True,
-                              "remove_aborted": True})(app.tasks[OLD_JOBS_TASK])
+    # finished jobs stay for `jobs` a fortnight, then go (the runs and their items stay in History). Our own
+    # task rather than procrastinate's builtin one, whose name changes with each App a process builds.
+    old_jobs = app.task(name=OLD_JOBS_TASK, pass_context=True)(remove_old_jobs)
+    app.periodic(cron="45 3 * * *", periodic_id="old_jobs")(old_jobs)
 
 
 # ------------------------------------------------------------------------------------------ the nightly schedule
