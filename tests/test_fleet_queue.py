@@ -142,3 +142,39 @@ def test_the_dashboard_s_sync_queues_a_job_in_fleet_mode(fleet):
     assert (again.job_id, again.already) == (started.job_id, "queued")
     assert [(s.job_id, s.already) for s in start_sync_all(fleet.db)] == [(started.job_id, "queued")]
     assert fleet.env.conn.running() is None  # nothing runs until a worker takes the job
+
+
+def test_a_workspace_in_postgresql_is_its_own_queue(sandbox, pg_url, monkeypatch):
+    """The workspace and the queue in one PostgreSQL database: jobs name the workspace as "" (its URL, which may
+    hold a password, stays out of the queue's rows and the workers' logs) and the worker syncs from it."""
+    from cryptography.fernet import Fernet
+
+    from pexxero.connection import open_connection
+    from pexxero.fleet.worker import run_worker
+    from pexxero.sandbox import demo
+    from pexxero.store import pg_jobs
+
+    monkeypatch.delenv(fleet_app.QUEUE_URL_ENV, raising=False)
+    monkeypatch.setenv("PEXXERO_KEY", Fernet.generate_key().decode())
+    monkeypatch.setattr(xero_calls, "_shared", None)
+    fleet_app.migrate(pg_url)
+    setup = sandbox.conn.setup()
+    with open_connection(pg_url) as conn:
+        conn.connect_pex(demo.PEX_TOKEN)
+        conn.connect_xero(sandbox.xero.grant([sandbox.tenant_id]), sandbox.tenant_id)
+        conn.save_setup(replace(setup, pex=replace(setup.pex, start_date=sandbox.today - timedelta(days=10))))
+    sandbox.conn.save_setup(replace(setup, pex=replace(setup.pex, start_date=sandbox.today)))  # not the SQLite one
+    [queued] = queue_syncs(pg_url)
+    rows = pg_jobs.job_rows(pg_url, tasks.SYNC_TASK)
+    assert [r["args"]["db"] for r in rows] == [""]
+    try:
+        assert run_worker(pg_url, name="w-pg", wait=False) == 0
+    finally:
+        limiter = xero_calls.shared_limiter()
+        if limiter is not None:
+            limiter.close()
+    [done] = list_jobs(pg_url)
+    assert (done.job_id, done.status, done.run_status) == (queued.job_id, "done", models.SUCCEEDED)
+    assert sandbox.writes() > 0 and sandbox.duplicates() == {}
+    with open_connection(pg_url) as conn:
+        assert conn.run(done.run_id)["status"] == models.SUCCEEDED
