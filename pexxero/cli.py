@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pexxero",
         description="Move PEX card activity into Xero, exactly once, after showing what will change.",
     )
-    parser.add_argument("--db", default=None, help="database file (default: $PEXXERO_DB, else pexxero.db)")
+    parser.add_argument("--db", default=None, help="database file, or postgresql://USER[:PASS]@HOST[:PORT]/DBNAME "
+                                                   "(default: $PEXXERO_DB, else pexxero.db)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     connect = commands.add_parser("connect", help="store PEX or Xero credentials (encrypted at rest)")
@@ -82,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     tags = commands.add_parser("tags", help="copy Xero accounts and tracking options into PEX dropdown tags")
     tags.add_subparsers(dest="action", metavar="ACTION").add_parser("sync", help="run the tag sync now")
+
+    database = commands.add_parser("db", help="the database itself")
+    database.add_subparsers(dest="action", metavar="ACTION").add_parser(
+        "migrate", help="create or upgrade the schema (on PostgreSQL also procrastinate's); safe to run again")
 
     sandbox = commands.add_parser("sandbox", help="run the PEX and Xero doubles on loopback and print their URLs")
     sandbox.add_argument("--pex-port", type=int, default=8765, help="port of the PEX double (0: any free port)")
@@ -143,4 +148,5 @@ HANDLERS = {
     "worker": commands.worker,
     "jobs": commands.jobs,
     "nightly": commands.nightly,
+    "db": commands.db,
 }

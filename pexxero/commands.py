@@ -15,6 +15,13 @@ from tabulate import tabulate
 
 from pexxero import errors
 from pexxero.store import AlreadyRunning
+from pexxero.store.backend import is_postgres, safe_target
+
+
+def _no_database(args: argparse.Namespace) -> bool:
+    """A SQLite --db that does not exist (a mistyped path must not leave an empty database behind); a
+    PostgreSQL database always exists, or says in words that it cannot be reached."""
+    return not is_postgres(args.db) and not os.path.exists(args.db)
 
 
 def _conn(args: argparse.Namespace):
@@ -99,7 +106,8 @@ def connect_xero(args: argparse.Namespace) -> int:
         print("Xero connected and saved. Several organisations are available; choose one (no refresh token "
               "needed, the saved connection is used):")
         for t in tenants:
-            print(f"  python -m pexxero --db {args.db} connect xero --tenant {t.tenant_id}    # {t.tenant_name}")
+            print(f"  python -m pexxero --db {safe_target(args.db)} connect xero --tenant {t.tenant_id}    "
+                  f"# {t.tenant_name}")
         return 0
     conn.choose_tenant(chosen)
     name = next(t.tenant_name for t in tenants if t.tenant_id == chosen)
@@ -325,7 +333,7 @@ def _config_import(args: argparse.Namespace) -> int:
 def _config_export(args: argparse.Namespace) -> int:
     from pexxero.setup_toml import to_toml
 
-    if not os.path.exists(args.db):  # do not leave an empty database behind a mistyped --db
+    if _no_database(args):
         return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
     with _opened(args) as conn:
         setup = conn.saved_setup()
@@ -377,7 +385,7 @@ def connect_pex(args: argparse.Namespace) -> int:
 
 def connect_forget(args: argparse.Namespace) -> int:
     """For a lost key: the credentials cannot be read any more, so they are deleted unread (nothing is revoked)."""
-    if not os.path.exists(args.db):
+    if _no_database(args):
         return _fail(f"There is no database at {args.db}: check --db or $PEXXERO_DB.")
     with _opened(args) as conn:
         deleted = conn.forget_credentials()
@@ -386,6 +394,27 @@ def connect_forget(args: argparse.Namespace) -> int:
         return 0
     print("The stored PEX and Xero credentials are deleted. Connect again: python -m pexxero connect pex --token - "
           "and python -m pexxero connect xero --refresh-token -")
+    return 0
+
+
+def db(args: argparse.Namespace) -> int:
+    """`db migrate`: create or upgrade the schema (on PostgreSQL the store's and procrastinate's, under an
+    advisory lock: safe twice, and from two hosts at once)."""
+    from pexxero.store import migrate_database
+
+    if args.action != "migrate":
+        return _fail("choose migrate")
+    done = migrate_database(args.db)
+    line = f"{done.target}: the store's schema is at version {done.store_version}"
+    if done.procrastinate_present:
+        line += "; procrastinate's schema " + ("applied" if done.procrastinate_applied else "was already there")
+    print(line)
+    from pexxero.fleet.app import migrate as migrate_fleet, queue_url
+
+    url = queue_url(args.db)
+    if url is not None:  # fleet mode's tables (the shared limits, the jobs' workers), and the queue's schema
+        migrate_fleet(url)  # when $PEXXERO_QUEUE_URL names another database than the workspace's
+        print("fleet mode's queue and shared limits are ready")
     return 0
 
 

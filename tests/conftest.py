@@ -7,7 +7,7 @@ from typing import Iterator
 
 import pytest
 from page_helpers import ROOT, page_doubles
-from sandbox_env import SandboxEnv, open_sandbox
+from sandbox_env import STORES, SandboxEnv, open_sandbox
 
 from pexxero.sandbox.pex_double import PexDouble
 
@@ -81,3 +81,31 @@ def pg_url(pg_cluster, request) -> str:
 
     name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{id(request) % 100000}"
     return pg_cluster.create_database(name)
+
+
+@pytest.fixture(params=STORES)
+def store_target(request, tmp_path):
+    """The store's database for a test that runs on both: a SQLite file in tmp_path, then a fresh PostgreSQL
+    database (`pg_url`). `-m "not postgresql"` runs the SQLite half alone."""
+    if request.param == "sqlite":
+        return tmp_path / "pexxero.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def sandbox_on_both(tmp_path, store_target) -> Iterator[SandboxEnv]:
+    """The `sandbox` fixture on each store (a module that runs on both names it `sandbox`)."""
+    with open_sandbox(tmp_path, db=store_target) as env:
+        yield env
+
+
+@pytest.fixture
+def store_kind() -> str:
+    """"sqlite" unless a test is parametrised over `STORES` (sandbox_env.ON_BOTH_STORES)."""
+    return "sqlite"
+
+
+@pytest.fixture
+def store_db(store_kind, tmp_path, request):
+    """The database of `store_kind`: a SQLite file in tmp_path, or a fresh PostgreSQL database."""
+    return tmp_path / "pexxero.db" if store_kind == "sqlite" else request.getfixturevalue("pg_url")

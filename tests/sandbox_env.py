@@ -24,12 +24,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
+import pytest
+
 from pexxero.clients.endpoints import Endpoints
 from pexxero.connection import Connection, open_connection
 from pexxero.sandbox import demo
 from pexxero.sandbox.pex_double import PexDouble
 from pexxero.sandbox.seed import sandbox_setup
 from pexxero.sandbox.xero_double import XeroDouble
+from pexxero.store.backend import is_postgres
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +42,7 @@ class SandboxEnv:
     pex: PexDouble
     xero: XeroDouble
     conn: Connection
-    db_path: Path
+    db_path: Path | str  # a file, or a postgresql:// URL
     today: date
     tenant_id: str = demo.TENANT_ID
     env: dict[str, str] = field(default_factory=dict)
@@ -222,8 +225,12 @@ def pinned_today(day: date) -> Iterator[None]:
 @contextmanager
 def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Optional[PexDouble] = None,
                  tenant_id: str = demo.TENANT_ID, attachments: bool = True,
-                 gateway_options: Optional[dict] = None, today: Optional[date] = None) -> Iterator[SandboxEnv]:
+                 gateway_options: Optional[dict] = None, today: Optional[date] = None,
+                 db: Optional[str | Path] = None) -> Iterator[SandboxEnv]:
     """Start the doubles (or use the given, not yet started ones), connect, import the sandbox setup.
+
+    `db`: the database (a file, or a postgresql:// URL; default pexxero.db in `directory`). A PostgreSQL database
+    takes its key from PEXXERO_KEY, so one is set for this process and the children (`env.env`).
 
     Both doubles are generated for one day (read once: two reads could fall either side of midnight in US
     Eastern time). `today` pins that day for the doubles and for this process's engine (`pinned_today`)."""
@@ -235,15 +242,17 @@ def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Opt
         gateway_options = {"minute_limit": 100_000}
     pex.start()
     xero.start()
-    saved = {k: os.environ.get(k) for k in list(pex.env) + list(xero.env)}
+    key = {"PEXXERO_KEY": PG_TEST_KEY} if is_postgres(db) and not os.environ.get("PEXXERO_KEY") else {}
+    saved = {k: os.environ.get(k) for k in list(pex.env) + list(xero.env) + list(key)}
     os.environ.update(pex.env)  # the Xero app's client id/secret are read from the environment
     os.environ.update(xero.env)
+    os.environ.update(key)
     conn = None
     pin = pinned_today(today) if today is not None else nullcontext()
     pin.__enter__()
     try:
-        env = {**pex.env, **xero.env}
-        db_path = Path(directory) / "pexxero.db"
+        env = {**pex.env, **xero.env, **key}
+        db_path = db if is_postgres(db) else Path(db) if db is not None else Path(directory) / "pexxero.db"
         conn = make_connection(db_path, env, gateway_options, today=today)
         conn.connect_pex(demo.PEX_TOKEN)
         conn.connect_xero(xero.grant([tenant_id]), tenant_id)
@@ -264,6 +273,15 @@ def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Opt
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+# The two stores, for `pytest.mark.parametrize("store_kind", STORES)` (`ON_BOTH_STORES`): a test that takes
+# `store_db` (conftest) runs once on a SQLite file and once on a fresh PostgreSQL database; without the mark,
+# `store_kind` is "sqlite". The PostgreSQL half carries the `postgresql` mark.
+STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+ON_BOTH_STORES = pytest.mark.parametrize("store_kind", STORES)
+
+PG_TEST_KEY = "n2O1ng9ddCnzGv-Mt5U2gi4F-oBMjA31IaBvwGdfV9M="  # a fixed Fernet key for the tests' PostgreSQL stores
 
 
 def database_at(path: Path, version: int):

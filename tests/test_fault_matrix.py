@@ -22,6 +22,9 @@ Succeeded with exactly one Xero record per eligible PEX transaction, every recei
 The sync runs through `pexxero.cli.main` in this process, on a connection whose gateways record their waits
 instead of sleeping them (and whose Xero read timeout is short where timeouts are the fault), so the matrix stays
 fast; the full-disk case that needs a whole process of its own runs `python -m pexxero sync` as a child.
+
+On PostgreSQL one case of each kind runs (`ON_POSTGRESQL`); the database faults there are a restart mid-sync
+(tests/test_pg_store.py), the disk ones stay SQLite's.
 """
 
 from __future__ import annotations
@@ -68,8 +71,8 @@ def _tally():
 
 
 @pytest.fixture
-def env(tmp_path):
-    with open_sandbox(tmp_path, attachments=True) as sandbox:
+def env(tmp_path, store_db):
+    with open_sandbox(tmp_path, attachments=True, db=store_db) as sandbox:
         yield sandbox
 
 
@@ -237,8 +240,27 @@ MATRIX = [
 ]
 
 
+# on PostgreSQL, one case of each kind: a write storm whose answers are dropped after Xero committed, the day
+# limit's pause, receipts committed then dropped, the grant revoked (the token keeper's lock and a re-connect)
+ON_POSTGRESQL = ("xero-commit-then-drop-storm", "xero-429-day-limit", "xero-commit-then-drop-on-receipts",
+                 "xero-grant-revoked")
+
+
 @pytest.mark.parametrize("fault", MATRIX, ids=[f.name for f in MATRIX])
 def test_a_fault_during_a_sync_ends_clearly_and_a_clean_rerun_loses_nothing(env, capfd, monkeypatch, fault):
+    fault_then_clean_rerun(env, capfd, monkeypatch, fault)
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("store_kind", ["postgresql"])
+@pytest.mark.parametrize("fault", [f for f in MATRIX if f.name in ON_POSTGRESQL],
+                         ids=[f.name for f in MATRIX if f.name in ON_POSTGRESQL])
+def test_on_postgresql_a_fault_during_a_sync_ends_clearly_and_a_clean_rerun_loses_nothing(env, capfd, monkeypatch,
+                                                                                          fault):
+    fault_then_clean_rerun(env, capfd, monkeypatch, fault)
+
+
+def fault_then_clean_rerun(env, capfd, monkeypatch, fault: Fault) -> None:
     expected = new_references(env)
     env.expire_pex_cache()  # the sync re-reads PEX: its refresh is one of the places faults hit
     xero_before = xero_faults_served(env)

@@ -1,4 +1,6 @@
-"""The store: schema migrations, credentials encrypted at rest, the token lock, the local PEX copy."""
+"""The store: schema migrations, credentials encrypted at rest, the token lock, the local PEX copy. What the
+engine relies on (transactions, credentials, the token lock, the PEX copy) runs on SQLite and PostgreSQL; what is
+about the SQLite file itself (its bytes, modes, key file, migrations by user_version) on SQLite."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sandbox_env import database_at
+from sandbox_env import PG_TEST_KEY, database_at
 
 import pexxero.store.db as store_module
 from pexxero.models import PexTransaction, Split, TagValue
@@ -38,7 +40,24 @@ def isolated(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def store(isolated):
+def target(isolated, store_target, monkeypatch):
+    """The database on each store (the store's own behaviour, which the engine relies on, holds on both). A
+    PostgreSQL database takes its key from PEXXERO_KEY (there is no file to keep one beside)."""
+    if isinstance(store_target, str):
+        monkeypatch.setenv("PEXXERO_KEY", PG_TEST_KEY)
+    return store_target
+
+
+@pytest.fixture
+def store(target):
+    s = Store.open(target)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(isolated):
+    """For what is about the SQLite file itself (its bytes, its key file)."""
     s = Store.open(isolated / "pexxero.db")
     yield s
     s.close()
@@ -208,7 +227,8 @@ def test_there_is_one_default_connection(store):
 # ---------------------------------------------------------------------------------------- credentials
 
 
-def test_credentials_round_trip_and_are_never_stored_in_clear(store):
+def test_credentials_round_trip_and_are_never_stored_in_clear(sqlite_store):
+    store = sqlite_store
     cid = store.connection_id()
     store.save_credentials(cid, "pex", {"token": TOKEN})
     xero_token = {"access_token": "ACCESS-" + "a" * 40, "refresh_token": "REFRESH-zz-9911", "expires_at": 1.5}
@@ -391,7 +411,8 @@ transactions = st.builds(
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(transactions)
-def test_a_pex_transaction_round_trips_exactly(store, t):
+def test_a_pex_transaction_round_trips_exactly(sqlite_store, t):
+    store = sqlite_store  # the encoding is the store's, the same on both; PostgreSQL: the test below
     cid = store.connection_id()
     day = t.transaction_time.date()
     store.save_pex_transactions(cid, [t], fetched_at=datetime.now(timezone.utc), window=(day, day))
@@ -399,6 +420,24 @@ def test_a_pex_transaction_round_trips_exactly(store, t):
     assert back == [t]
     assert str(back[0].amount) == str(t.amount)  # the exponent too: "-1.10" stays "-1.10"
     assert all(isinstance(s.amount, Decimal) for s in back[0].splits)
+
+
+def test_edge_values_round_trip_on_each_store_and_a_nul_is_kept_out_of_postgresql_text(store):
+    when = datetime(2026, 3, 8, 2, 30)
+    cases = [
+        _tx(2**62, when, amount=Decimal("-1.10"), acct_id=2**40, auth_transaction_id=2**62 - 1,
+            settlement_time=when + timedelta(days=1), merchant_name="Zoë's 'café' ? % 100%", is_pending=True,
+            tags=(TagValue("f1", "PROJECTS", "a\u0000b"),), splits=(Split(Decimal("5.000"), ()),), notes=("n ?",)),
+        _tx(7, when, description="x" * 5000, cardholder="李小龍", category="", amount=Decimal("0")),
+    ]
+    cid = store.connection_id()
+    store.save_pex_transactions(cid, cases, fetched_at=datetime.now(timezone.utc), window=(when.date(), when.date()))
+    assert store.pex_transactions(cid, when.date(), when.date() + timedelta(days=1)) == sorted(
+        cases, key=lambda t: t.transaction_id)
+    nul = _tx(8, when, merchant_name="bad\u0000name")
+    store.save_pex_transactions(cid, [nul], fetched_at=datetime.now(timezone.utc), window=(when.date(), when.date()))
+    (back,) = [t for t in store.pex_transactions(cid, when.date(), when.date()) if t.transaction_id == 8]
+    assert back.merchant_name == ("bad\ufffdname" if isinstance(store.path, str) else "bad\u0000name")
 
 
 def test_saving_again_updates_by_transaction_id(store):
@@ -483,9 +522,10 @@ def test_the_token_keeper_saves_and_loads_the_xero_token_set(store):
     assert keeper.load() is None
 
 
-def _python(code: str, db: Path, env_key: str) -> subprocess.Popen:
+def _python(code: str, db: Path | str, env_key: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PEXXERO_KEY": env_key}
-    return subprocess.Popen([sys.executable, "-c", code, str(db)], cwd=db.parent, env=env, text=True,
+    cwd = db.parent if isinstance(db, Path) else None
+    return subprocess.Popen([sys.executable, "-c", code, str(db)], cwd=cwd, env=env, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -500,10 +540,10 @@ print("released", flush=True)
 """
 
 
-def test_the_lock_excludes_another_process_until_it_lets_go(isolated, monkeypatch):
+def test_the_lock_excludes_another_process_until_it_lets_go(target, monkeypatch):
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("PEXXERO_KEY", key)
-    db = isolated / "p.db"
+    db = target
     s = Store.open(db)
     keeper = s.token_keeper(s.connection_id())
     holder = _python(HOLD_LOCK, db, key)
@@ -540,10 +580,10 @@ print(json.dumps(spent), flush=True)
 """
 
 
-def test_two_processes_rotating_under_the_lock_never_spend_a_refresh_token_twice(isolated, monkeypatch):
+def test_two_processes_rotating_under_the_lock_never_spend_a_refresh_token_twice(target, monkeypatch):
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("PEXXERO_KEY", key)
-    db = isolated / "p.db"
+    db = target
     with Store.open(db) as s:
         s.token_keeper(s.connection_id()).save({"refresh_token": "first", "n": 0})
     workers = [_python(ROTATE, db, key) for _ in range(2)]

@@ -1,13 +1,20 @@
-"""The sync runner against both doubles over loopback: exactly once, per-item outcomes, retry-failed, cancel, lock."""
+"""The sync runner against both doubles over loopback: exactly once, per-item outcomes, retry-failed, cancel, lock.
+Every test runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 
 from pexxero import models
 from pexxero.models import NEW
 from pexxero.sync import run_sync
+
+
+@pytest.fixture
+def sandbox(sandbox_on_both):
+    return sandbox_on_both
 
 
 def _new_refs(env) -> set[str]:

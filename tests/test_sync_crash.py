@@ -1,6 +1,7 @@
 """Exactly once across crashes: `python -m pexxero sync` runs as a child process against the doubles (which run in
 this test process, with latency on Xero), is killed with SIGKILL at seeded random points, is rerun each time, and
 in the end Xero holds exactly one record per eligible PEX transaction, none missing — and each receipt once.
+The commit-then-drop loop runs on PostgreSQL too (the other two on SQLite only, to keep the suite short).
 
 Kill points are chosen by state, never by time: the child is killed the moment the Xero double has received the
 k-th request from it (so the kill lands while that request is in flight at Xero, which then commits it anyway).
@@ -18,7 +19,7 @@ import pytest
 
 
 from pexxero.models import NEW
-from sandbox_env import PROJECT_ROOT, open_sandbox
+from sandbox_env import ON_BOTH_STORES, PROJECT_ROOT, open_sandbox
 
 
 def _open(env) -> list[dict]:
@@ -103,8 +104,9 @@ def test_killed_at_random_points_and_rerun_xero_ends_with_each_record_exactly_on
         assert env.writes() == writes
 
 
-def test_killed_and_rerun_with_commit_then_drop_faults_still_exactly_once(tmp_path):
-    with open_sandbox(tmp_path, attachments=True) as env:
+@ON_BOTH_STORES  # the representative case on PostgreSQL: kills, answers dropped after Xero committed, receipts
+def test_killed_and_rerun_with_commit_then_drop_faults_still_exactly_once(tmp_path, store_db):
+    with open_sandbox(tmp_path, attachments=True, db=store_db) as env:
         expected = _expected(env)
         env.xero.latency = LATENCY
         faults = env.xero.faults

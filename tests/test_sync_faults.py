@@ -1,5 +1,7 @@
 """The sync runner meets Xero misbehaving (the double's fault switches): retries that write once, a session that
-fails, the daily limit, Cancel, and the one-sync-per-connection lock."""
+fails, the daily limit, Cancel, and the one-sync-per-connection lock. The representative cases (`ON_BOTH_STORES`:
+retries that write once, the daily limit's pause and resume, the lock refusing a second sync and taking over a
+dead one) run on PostgreSQL too."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pexxero.store import sync_tables
 from pexxero.models import NEW
 from pexxero.sandbox import demo
 from pexxero.sync import PIPELINE, SESSION_FAILED, run_sync
-from sandbox_env import open_sandbox
+from sandbox_env import ON_BOTH_STORES, open_sandbox
 
 
 def _open(env) -> list[dict]:
@@ -22,10 +24,10 @@ def _open(env) -> list[dict]:
 
 
 @pytest.fixture
-def env(tmp_path):
+def env(tmp_path, store_db):
     """The sandbox (with receipts), whose gateway records its waits instead of sleeping them."""
     sleeps: list[float] = []
-    with open_sandbox(tmp_path, attachments=True,
+    with open_sandbox(tmp_path, attachments=True, db=store_db,
                       gateway_options={"minute_limit": 100_000, "sleep": sleeps.append}) as sandbox:
         sandbox.sleeps = sleeps
         yield sandbox
@@ -42,6 +44,7 @@ def _exactly_once(env, expected: set[str]) -> None:
     env.assert_exactly_once_here()
 
 
+@ON_BOTH_STORES
 def test_429s_5xx_dropped_and_cut_answers_are_retried_and_write_exactly_once(env):
     env.add_pex_purchase(merchant="Brand New Merchant")  # a contact to create, whatever the date
     expected = _expected(env)
@@ -129,6 +132,7 @@ def test_a_revoked_grant_fails_the_run_as_a_session_failure_and_writes_nothing(e
         assert not secret or secret not in result.stdout + result.stderr + run["message"]
 
 
+@ON_BOTH_STORES
 def test_the_daily_limit_pauses_the_run_with_exit_code_3_and_the_next_run_resumes(env):
     expected = _expected(env)
     env.xero.faults.queue("429_day", method="PUT", path_contains="/BankTransactions")
@@ -178,6 +182,7 @@ def test_cancel_stops_after_the_request_in_flight_and_a_rerun_completes(env):
     _exactly_once(env, expected)
 
 
+@ON_BOTH_STORES
 def test_a_second_concurrent_sync_is_refused(env):
     env.hold_next("GET", "/Accounts")
     box = {}
@@ -195,6 +200,7 @@ def test_a_second_concurrent_sync_is_refused(env):
     assert box["run"]["status"] == models.SUCCEEDED
 
 
+@ON_BOTH_STORES
 def test_a_stale_lock_is_taken_over_and_its_run_marked_interrupted(env):
     store, cid = env.conn.store, env.conn.connection_id
     dead = store.queue_run(cid)

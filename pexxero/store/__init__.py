@@ -50,7 +50,7 @@ from pexxero.store.sync_tables import AlreadyRunning, SyncTables
 
 __all__ = [
     "BUSY_TIMEOUT_SECONDS", "DAMAGED", "MIGRATIONS", "SERVICES", "AlreadyRunning", "DatabaseUnreachable", "DatabaseUnwritable", "LockBusy",
-    "Store", "StoreError", "StoreTokenKeeper", "default_db_path", "migrate", "not_pexxero", "open_private",
+    "Store", "StoreError", "StoreTokenKeeper", "default_db_path", "migrate", "migrate_database", "not_pexxero", "open_private",
     "schema_version",
 ]
 
@@ -64,6 +64,17 @@ def default_db_path() -> str:
     import os
 
     return os.environ.get("PEXXERO_DB") or DEFAULT_DB
+
+
+def migrate_database(target: str | Path):
+    """Create or upgrade the schema at `target` and say what was done (`pg_migrate.Migrated`): on PostgreSQL the
+    store's and procrastinate's, under an advisory lock; a SQLite file is migrated as opening it does."""
+    from pexxero.store.pg_migrate import Migrated, migrate_all
+
+    if is_postgres(target):
+        return migrate_all(str(target))
+    with Store.open(target) as store:
+        return Migrated(safe_target(target), schema_version(store.db), False, False)
 
 
 class Store(CredentialTables, PexCopyTables, SyncTables):

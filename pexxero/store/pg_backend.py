@@ -69,9 +69,16 @@ def to_pg(sql: str) -> str:
     return "".join(out)
 
 
+def _param(p):
+    if isinstance(p, bool):  # SQLite keeps Python's booleans as 0 and 1, and the schema's flags are integers
+        return int(p)
+    if isinstance(p, str) and "\x00" in p:  # PostgreSQL text cannot hold NUL (a bad PEX row may): U+FFFD instead
+        return p.replace("\x00", "\ufffd")
+    return p
+
+
 def _params(params: Iterable) -> tuple:
-    """SQLite keeps Python's booleans as 0 and 1, and the schema's flags are integers: so here."""
-    return tuple(int(p) if isinstance(p, bool) else p for p in params)
+    return tuple(_param(p) for p in params)
 
 
 def _first_line(exc: BaseException) -> str:

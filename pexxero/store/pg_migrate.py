@@ -16,31 +16,45 @@ from dataclasses import dataclass
 from pexxero.store.backend import safe_target
 from pexxero.store.db import StoreError
 from pexxero.store.pg_backend import LOCK_NAMESPACE, MIGRATE_KEY, PgDatabase
-from pexxero.store.pg_schema import PG_MIGRATIONS
+from pexxero.store.pg_schema import BASE_COVERS, PG_MIGRATIONS
 
 MIGRATIONS_TABLE = "_pexxero_migrations"
 _LOCK = (LOCK_NAMESPACE, MIGRATE_KEY)
 
 
+def _exists(db: PgDatabase, table: str) -> bool:
+    """Whether the table exists, read from pg_class with the statement's snapshot. Not `to_regclass`: it answers
+    from the session's catalog cache, which an advisory lock does not refresh, so a process that waited on the
+    lock while another created the table could still be told it is missing."""
+    return db.execute("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema() "
+                      "AND tablename = ?)", (table,)).fetchone()[0]
+
+
 def applied_migrations(db: PgDatabase) -> list[str]:
     """Names of the store's migrations applied to this database, in order ([] for a new database)."""
-    if db.execute("SELECT to_regclass(?)", (MIGRATIONS_TABLE,)).fetchone()[0] is None:
+    if not _exists(db, MIGRATIONS_TABLE):
         return []
     return [r[0] for r in db.execute(f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY seq").fetchall()]
 
 
+def _version(applied: int) -> int:
+    """The schema version as SQLite counts it: `_0007_base` is SQLite's first seven, each later one one more."""
+    return BASE_COVERS - 1 + applied if applied else 0
+
+
 def schema_version(db: PgDatabase) -> int:
-    return len(applied_migrations(db))
+    return _version(len(applied_migrations(db)))
 
 
 def migrate(db: PgDatabase) -> int:
-    """Apply the store's pending migrations; returns how many are applied in all (the schema version)."""
+    """Apply the store's pending migrations; returns the schema version (as SQLite's `user_version` counts)."""
     names = [name for name, _ in PG_MIGRATIONS]
     if applied_migrations(db) == names:
-        return len(names)
+        return _version(len(names))
     with db.transaction(lock=_LOCK):
-        db.execute(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (seq BIGINT PRIMARY KEY, name TEXT NOT NULL "
-                   "UNIQUE, applied_at TEXT NOT NULL)")
+        if not _exists(db, MIGRATIONS_TABLE):  # read under the lock: another host may have made it meanwhile
+            db.execute(f"CREATE TABLE {MIGRATIONS_TABLE} (seq BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
+                       "applied_at TEXT NOT NULL)")
         done = applied_migrations(db)  # re-read under the lock: another host may have migrated meanwhile
         unknown = [name for name in done if name not in names]
         if unknown:
@@ -54,7 +68,7 @@ def migrate(db: PgDatabase) -> int:
                     db.execute(statement)
             db.execute(f"INSERT INTO {MIGRATIONS_TABLE} (seq, name, applied_at) VALUES (?, ?, now()::text)",
                        (seq, name))
-    return len(names)
+    return _version(len(names))
 
 
 def open_database(url: str) -> PgDatabase:
@@ -104,7 +118,7 @@ def migrate_all(url: str) -> Migrated:
 
 
 def _has_procrastinate(db: PgDatabase) -> bool:
-    return db.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is not None
+    return _exists(db, "procrastinate_jobs")
 
 
 def _procrastinate_schema() -> str:

@@ -11,6 +11,7 @@ from typing import Optional
 
 from pexxero import models
 from pexxero.store import AlreadyRunning, Store
+from pexxero.store.backend import is_postgres
 from pexxero.store.sync_tables import now_iso
 
 
@@ -30,7 +31,14 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     if running is not None:
         raise AlreadyRunning(running["id"])
     run_id = store.queue_run(cid, "retry_failed" if retry_failed else "sync")
-    args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "sync", "--run-id", str(run_id)]
+    env = dict(env if env is not None else os.environ)
+    if is_postgres(db_path):  # a URL may hold a password: in the child's environment, never in its arguments
+        env["PEXXERO_DB"] = str(db_path)
+        args = [sys.executable, "-m", "pexxero", "sync", "--run-id", str(run_id)]
+        default_log = "pexxero.sync.log"
+    else:
+        args = [sys.executable, "-m", "pexxero", "--db", str(db_path), "sync", "--run-id", str(run_id)]
+        default_log = str(db_path) + ".sync.log"
     if retry_failed:
         args.append("--retry-failed")
     if from_preview:
@@ -38,9 +46,9 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     if full_refresh:
         args.append("--full-refresh")
     try:
-        with open_private(log_path or (str(db_path) + ".sync.log"), "ab") as log:
+        with open_private(log_path or default_log, "ab") as log:
             child = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                     env=env if env is not None else os.environ.copy(), close_fds=True)
+                                     env=env, close_fds=True)
     except OSError as exc:
         store.update_run(run_id, status=models.FAILED, ended_at=now_iso(),
                         message=f"the sync process could not be started ({exc.strerror or type(exc).__name__}); "
