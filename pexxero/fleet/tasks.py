@@ -35,6 +35,7 @@ NIGHTLY_TIMEZONE_SETTING = "nightly_timezone"
 # jobs: a job of a killed worker runs again within STALLED_AFTER + 60 s (under two minutes)
 HEARTBEAT_SECONDS = 10.0
 KEEP_JOBS_HOURS = 14 * 24
+MAX_ATTEMPTS = 10  # a job's runs before it stays failed
 OLD_JOBS_TASK = "pexxero:remove_old_jobs"
 STALLED_AFTER = 30.0
 
@@ -215,12 +216,30 @@ async def remove_old_jobs(context, timestamp: int) -> None:
                                                   include_cancelled=True, include_aborted=True)
 
 
+def _sync_retry():
+    """When a sync job goes back in the queue: at once after its worker stopped on SIGTERM; in 30 s when the
+    store's lock of the connection is still held (a sync started beside the queue, or the lock of a killed worker
+    on another host, taken over once its heartbeat is 30 s old); never otherwise (the run says why)."""
+    from procrastinate.retry import BaseRetryStrategy, RetryDecision
+
+    from pexxero.store import AlreadyRunning
+
+    class SyncRetry(BaseRetryStrategy):
+        def get_retry_decision(self, *, exception, job):
+            if job.attempts >= MAX_ATTEMPTS:
+                return None
+            if isinstance(exception, WorkerStopping):
+                return RetryDecision(retry_in={"seconds": 0})
+            if isinstance(exception, AlreadyRunning):
+                return RetryDecision(retry_in={"seconds": 30})
+            return None
+
+    return SyncRetry()
+
+
 def register(app) -> None:
     """Add the tasks to a fresh App (not a shared Blueprint: a process may build several Apps, e.g. tests)."""
-    from procrastinate import RetryStrategy
-
-    app.task(name=SYNC_TASK, queue=SYNC_QUEUE, pass_context=True,
-             retry=RetryStrategy(max_attempts=10, retry_exceptions={WorkerStopping}))(sync)
+    app.task(name=SYNC_TASK, queue=SYNC_QUEUE, pass_context=True, retry=_sync_retry())(sync)
     app.task(name=NIGHTLY_TASK, pass_context=True)(nightly)
     stalled = app.task(name=STALLED_TASK, pass_context=True)(retry_stalled)
     app.periodic(cron=TICK_CRON, periodic_id="stalled")(stalled)
