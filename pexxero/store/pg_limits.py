@@ -102,18 +102,35 @@ class PgCallLimiter:
 
     @contextmanager
     def slot(self, key: str) -> Iterator[None]:
-        conn = self._connection()
+        conn, slot = self._admitted(key)
         try:
-            slot = self._take_slot(conn, key)
-            try:
-                self._take_minute_place(conn, key)
-                yield
-            finally:
-                if not conn.closed:  # a closed connection's slots are already free
-                    conn.execute(_FREE_SLOT, [key, slot])
+            yield
         finally:
-            if not conn.closed:
+            try:
+                conn.execute(_FREE_SLOT, [key, slot])
                 self._idle.put(conn)
+            except Exception:  # noqa: BLE001 - a broken connection's slots are already free
+                conn.close()
+
+    def _admitted(self, key: str):
+        """(connection, slot) once the call may go. A connection the database dropped (a restart) is replaced
+        once; closing it frees whatever it held."""
+        import psycopg
+
+        for attempt in range(2):
+            conn = self._connection()
+            try:
+                slot = self._take_slot(conn, key)
+                self._take_minute_place(conn, key)
+                return conn, slot
+            except psycopg.OperationalError:
+                conn.close()
+                if attempt:
+                    raise
+            except BaseException:
+                conn.close()
+                raise
+        raise AssertionError("unreachable")
 
     def hold(self, key: str, seconds: float, *, whole_app: bool = False) -> None:
         conn = self._connection()
