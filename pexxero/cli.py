@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pexxero import commands, errors
+from pexxero import commands, commands_fleet, errors
 
 
 def default_db() -> str:
@@ -145,8 +145,8 @@ HANDLERS = {
     "sync": commands.sync,
     "history": commands.history,
     "tags": commands.tags_sync,
-    "worker": commands.worker,
-    "jobs": commands.jobs,
-    "nightly": commands.nightly,
+    "worker": commands_fleet.worker,
+    "jobs": commands_fleet.jobs,
+    "nightly": commands_fleet.nightly,
     "db": commands.db,
 }
