@@ -79,8 +79,9 @@ def start_sync(db_path: str | Path, *, retry_failed: bool = False, from_preview:
     if fleet_mode(str(db_path)):
         queued = queue_sync(str(db_path), connection, retry_failed=retry_failed, full_refresh=full_refresh)
         return Started(job_id=queued.job_id, already=queued.already)
+    named = {"connection": connection} if connection is not None else {}  # a workspace of many connections
     return Started(run_id=start_background(db_path, retry_failed=retry_failed, from_preview=from_preview,
-                                           full_refresh=full_refresh))
+                                           full_refresh=full_refresh, **named))
 
 
 def start_sync_all(db_path: str | Path, *, full_refresh: bool = False) -> list[Started]:
