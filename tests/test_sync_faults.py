@@ -1,7 +1,7 @@
 """The sync runner meets Xero misbehaving (the double's fault switches): retries that write once, a session that
 fails, the daily limit, Cancel, and the one-sync-per-connection lock. The representative cases (`ON_BOTH_STORES`:
-retries that write once, the daily limit's pause and resume, the lock refusing a second sync and taking over a
-dead one) run on PostgreSQL too."""
+retries that write once, the lock refusing a second sync and taking over a dead one) run on PostgreSQL too (the
+daily limit's pause there: in the fault matrix)."""
 
 from __future__ import annotations
 
@@ -132,7 +132,6 @@ def test_a_revoked_grant_fails_the_run_as_a_session_failure_and_writes_nothing(e
         assert not secret or secret not in result.stdout + result.stderr + run["message"]
 
 
-@ON_BOTH_STORES
 def test_the_daily_limit_pauses_the_run_with_exit_code_3_and_the_next_run_resumes(env):
     expected = _expected(env)
     env.xero.faults.queue("429_day", method="PUT", path_contains="/BankTransactions")

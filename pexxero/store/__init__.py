@@ -38,6 +38,7 @@ from pexxero.store.db import (
     MIGRATIONS,
     DatabaseUnreachable,
     DatabaseUnwritable,
+    RowConflict,
     StoreError,
     migrate,
     not_pexxero,
@@ -49,7 +50,7 @@ from pexxero.store.pex_copy import PexCopyTables
 from pexxero.store.sync_tables import AlreadyRunning, SyncTables
 
 __all__ = [
-    "BUSY_TIMEOUT_SECONDS", "DAMAGED", "MIGRATIONS", "SERVICES", "AlreadyRunning", "DatabaseUnreachable", "DatabaseUnwritable", "LockBusy",
+    "BUSY_TIMEOUT_SECONDS", "DAMAGED", "MIGRATIONS", "SERVICES", "AlreadyRunning", "DatabaseUnreachable", "DatabaseUnwritable", "LockBusy", "RowConflict",
     "Store", "StoreError", "StoreTokenKeeper", "default_db_path", "migrate", "migrate_database", "not_pexxero", "open_private",
     "schema_version",
 ]

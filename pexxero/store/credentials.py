@@ -127,7 +127,7 @@ class StoreTokenKeeper:
         if self.store.on_postgres:
             from pexxero.store.pg_locks import token_lock
 
-            with token_lock(self.store.path, self.connection_id, blocking=blocking):
+            with token_lock(self.store.path, str(self.connection_id), blocking=blocking):
                 yield
             return
         lock = _file_lock(str(self.store.path.with_name(f"{self.store.path.name}.{self.connection_id}.lock").resolve()))

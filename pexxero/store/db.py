@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Optional
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -45,6 +45,16 @@ class DatabaseUnreachable(StoreError):
 
 
 DatabaseUnwritable = (sqlite3.DatabaseError, DatabaseUnreachable)
+
+
+class RowConflictError(StoreError):
+    """PostgreSQL refused a row for a constraint (unique, foreign key, not null): pg_backend.py raises it where
+    SQLite raises sqlite3.IntegrityError."""
+
+
+# catch this, never sqlite3.IntegrityError, where a constraint is expected to refuse a row (a name taken). On
+# PostgreSQL the refusal ends the transaction it is in: take it in a transaction (or savepoint) of its own.
+RowConflict = (sqlite3.IntegrityError, RowConflictError)
 
 
 # ------------------------------------------------------------------------------------------ migrations

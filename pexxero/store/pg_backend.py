@@ -28,7 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from pexxero.store.backend import safe_target, scrubbed
-from pexxero.store.db import DatabaseUnreachable
+from pexxero.store.db import DatabaseUnreachable, RowConflictError
 
 CONNECT_TIMEOUT_SECONDS = 10
 LOCK_TIMEOUT = "10s"  # as SQLite's busy timeout: a writer waits this long for another one, then says so
@@ -115,6 +115,11 @@ class PgDatabase:
         return DatabaseUnreachable(f"the PostgreSQL database {safe_target(self.url)} {during} "
                                    f"({scrubbed(_first_line(exc), self.url)})")
 
+    def _cut(self, exc: BaseException) -> DatabaseUnreachable:
+        """A transaction that cannot go on (the server rolls it back)."""
+        what = "lost the connection" if _lost(exc) else "refused a statement"
+        return self._words(exc, f"{what} in the middle of a transaction, which was not committed")
+
     def _reconnect(self) -> None:
         with contextlib.suppress(Exception):
             self._conn.close()
@@ -137,7 +142,10 @@ class PgDatabase:
 
     def _run(self, sql: str, params: Sequence, *, rows=None):
         cursor = self._conn.cursor(row_factory=rows) if rows else self._conn.cursor()
-        cursor.execute(to_pg(sql), _params(params))
+        try:
+            cursor.execute(to_pg(sql), _params(params))
+        except psycopg.IntegrityError as exc:  # the store's name for it, as sqlite3.IntegrityError is on SQLite
+            raise RowConflictError(scrubbed(_first_line(exc), self.url)) from None
         return cursor
 
     def execute(self, sql: str, params: Iterable = (), *, rows=None):
@@ -147,8 +155,7 @@ class PgDatabase:
             try:
                 return self._run(sql, params, rows=rows)
             except _MAPPED as exc:
-                raise self._words(exc, "lost the connection in the middle of a transaction, which was not "
-                                       "committed") from None
+                raise self._cut(exc) from None
         self._ready()
         try:
             return self._run(sql, params, rows=rows)
@@ -170,8 +177,7 @@ class PgDatabase:
         try:
             self._conn.cursor().executemany(to_pg(sql), [_params(r) for r in rows])
         except _MAPPED as exc:
-            raise self._words(exc, "lost the connection in the middle of a transaction, which was not "
-                                   "committed") from None
+            raise self._cut(exc) from None
 
     def table_names(self) -> list[str]:
         return [r[0] for r in self.execute(
@@ -254,6 +260,9 @@ class PgBackend:
 
     def not_in_json_list(self, column: str) -> str:
         return f"{column} NOT IN (SELECT value::bigint FROM json_array_elements_text(?::json))"
+
+    def column_names(self, db: PgDatabase, table: str) -> list[str]:
+        return [name for name, _ in db.columns(table)]
 
     def plain(self, target: str) -> PgDatabase:
         return PgDatabase(target)

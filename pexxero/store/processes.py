@@ -52,10 +52,11 @@ def holder_is_gone(owner: str) -> bool:
     return False
 
 
-def never_started(row: dict, now: float, stale_after: float) -> bool:
+def never_started(row: dict, now: float, stale_after: float, *, local: bool = True) -> bool:
     """A queued run whose process is gone. A row from before pids were recorded counts as gone once it has
-    waited longer than a heartbeat may be late."""
-    if row.get("pid"):
+    waited longer than a heartbeat may be late; so does every queued run of a store shared between hosts
+    (`local=False`, PostgreSQL), whose pid may be another machine's."""
+    if row.get("pid") and local:
         return process_is_gone(row["pid"])
     try:
         queued = datetime.fromisoformat(row["queued_at"]).timestamp()

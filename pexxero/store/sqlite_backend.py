@@ -1,5 +1,6 @@
 """What differs between the databases, on SQLite: the store's `Tables` asks its backend (this, or
-pg_backend.PG) for a transaction, a batch of one statement, a list-membership test and a second connection.
+pg_backend.PG) for a transaction, a batch of one statement, a list-membership test, a table's column names
+(`db.table_names()` lists the tables on both) and a second connection.
 
 The other backend is `pg_backend.PG`; both take the SQL in SQLite's spelling with `?` placeholders, written so
 it also reads the same on PostgreSQL (`ON CONFLICT ... DO UPDATE/NOTHING`, `RETURNING id`, `"end"` quoted).
@@ -40,6 +41,10 @@ class SqliteBackend:
     def not_in_json_list(self, column: str) -> str:
         """`column` is not among the ids of a JSON list passed as one parameter."""
         return f"{column} NOT IN (SELECT value FROM json_each(?))"
+
+    def column_names(self, db: Database, table: str) -> list[str]:
+        """The table's columns, in order (PRAGMA table_info's names)."""
+        return [r[1] for r in db.execute(f'PRAGMA table_info("{table}")').fetchall()]
 
     def plain(self, target: Path) -> Database:
         from pexxero.store.db import plain_database

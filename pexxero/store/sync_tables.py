@@ -121,7 +121,7 @@ class SyncTables(Tables):
                           [connection_id, QUEUED, RUNNING])
         for row in rows:
             if row["status"] == QUEUED:
-                if never_started(row, clock(), stale_after):
+                if never_started(row, clock(), stale_after, local=self.backend.kind == "sqlite"):
                     self._mark_never_started(row["id"])
                     continue
                 return row
