@@ -23,6 +23,8 @@ def start(retry_failed: bool) -> None:
     with widgets.guard():
         run_id = context.start_sync(retry_failed=retry_failed, from_preview=True)
         st.session_state.sync_run = run_id
+        if run_id is None:  # fleet mode: a job, which a worker turns into a run
+            st.toast("Queued for the workers: the run appears here when one takes it (see `python -m pexxero jobs`).")
         st.rerun()
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pexxero import commands, commands_workspace, errors
+from pexxero import commands, commands_fleet, commands_workspace, errors
 
 
 def default_db() -> str:
@@ -64,9 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--retry-failed", action="store_true", help="push only what failed or was not reached")
     sync.add_argument("--full-refresh", action="store_true",
                       help="reread the whole date range from PEX first (otherwise done once a day)")
-    sync.add_argument("--all", action="store_true", dest="all_connections",
-                      help="sync every connection of the workspace, one line each")
     # the dashboard starts the same command in the background: the run it queued, and the plan it showed
+    sync.add_argument("--queue", action="store_true",
+                      help="fleet mode: queue the sync as a job for the workers and return at once (prints its id)")
+    sync.add_argument("--all", action="store_true", dest="all_connections",
+                      help="sync every connection of the workspace, one line each (with --queue: one job each)")
     sync.add_argument("--run-id", type=int, default=None, help=argparse.SUPPRESS)
     sync.add_argument("--from-preview", action="store_true", help=argparse.SUPPRESS)
 
@@ -76,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     tieout.add_argument("--to", dest="end", type=_date, default=None, help="last day (default: the setup's end, or today)")
     tieout.add_argument("--month", default=None, metavar="YYYY-MM", help="a whole month (the month in progress: to today)")
     tieout.add_argument("--csv", default=None, help="write the tie-out CSV (days, then the explaining items) to this file")
+
+    worker = commands.add_parser("worker", help="fleet mode: run queued syncs until SIGTERM (PostgreSQL queue)")
+    worker.add_argument("--concurrency", type=int, default=1, help="syncs this worker runs at once (default 1)")
+    worker.add_argument("--name", default=None, help="the worker's name in `jobs` (default: host-pid)")
+
+    jobs = commands.add_parser("jobs", help="fleet mode: list queued, running, failed and done sync jobs")
+    jobs.add_argument("--status", choices=["queued", "running", "done", "failed", "cancelled"], default=None)
+    jobs.add_argument("--limit", type=int, default=50, help="newest first, at most this many (default 50)")
+
+    nightly = commands.add_parser("nightly", help="fleet mode: show or set when the nightly sync of every "
+                                                  "connection is queued")
+    nightly.add_argument("--cron", default=None, help='five-field cron, default "15 2 * * *"')
+    nightly.add_argument("--timezone", default=None, help="IANA time zone of the cron, default UTC")
 
     history = commands.add_parser("history", help="list sync runs, or one run's items")
     history.add_argument("--run", type=int, default=None)
@@ -202,5 +217,8 @@ HANDLERS = {
     "tags": commands.tags_sync,
     "connections": commands_workspace.connections,
     "tieout": commands.tieout,
+    "worker": commands_fleet.worker,
+    "jobs": commands_fleet.jobs,
+    "nightly": commands_fleet.nightly,
     "db": commands.db,
 }

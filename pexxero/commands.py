@@ -161,6 +161,11 @@ def sync(args: argparse.Namespace) -> int:
     from pexxero.history import tally_line
     from pexxero.sync import EXIT_CODES, budget, run_sync
 
+    if getattr(args, "queue", False):
+        from pexxero.commands_fleet import sync_queued
+
+        return sync_queued(args)
+
     from pexxero.progress_line import ProgressLine
 
     if getattr(args, "all_connections", False):
@@ -440,6 +445,12 @@ def db(args: argparse.Namespace) -> int:
     if done.procrastinate_present:
         line += "; procrastinate's schema " + ("applied" if done.procrastinate_applied else "was already there")
     print(line)
+    from pexxero.fleet.app import migrate as migrate_fleet, queue_url
+
+    url = queue_url(args.db)
+    if url is not None:  # fleet mode's tables (the shared limits, the jobs' workers), and the queue's schema
+        migrate_fleet(url)  # when $PEXXERO_QUEUE_URL names another database than the workspace's
+        print("fleet mode's queue and shared limits are ready")
     return 0
 
 

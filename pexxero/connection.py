@@ -185,12 +185,15 @@ class Connection(LocalPexCopy, ConnectionRuns):
                 if not self.xero_connected():
                     raise NotConnected("Xero is not connected: connect Xero first")
                 client_id, client_secret = xero_app_credentials()
+                from pexxero.fleet.limits import limiter_for
+
                 self._xero = XeroGateway(
                     client_id,
                     client_secret,
                     self.store.token_keeper(self.connection_id),
                     self.tenant_id() or None,
                     endpoints=self.endpoints,
+                    limiter=limiter_for(self.store.path),  # fleet mode: shared through PostgreSQL
                 )
         return self._xero
 

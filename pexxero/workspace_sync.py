@@ -85,10 +85,11 @@ def _sync_one(workspace: "Workspace", name: str, **options) -> AllSyncLine:
 
 
 def start_all(workspace: "Workspace") -> dict[str, str]:
-    """A detached background sync (the same `python -m pexxero sync` cron runs) for every set-up connection,
-    from its saved preview; name -> what happened, in words."""
+    """Every set-up connection's sync from its saved preview (the dashboard's SYNC ALL): a detached background
+    process each (the same `python -m pexxero sync` cron runs), or in fleet mode a job each for the workers;
+    name -> what happened, in words."""
     from pexxero.store import AlreadyRunning
-    from pexxero.sync import start_background
+    from pexxero.sync import start_sync
 
     said: dict[str, str] = {}
     for summary in workspace.summaries():
@@ -96,11 +97,15 @@ def start_all(workspace: "Workspace") -> dict[str, str]:
             said[summary.name] = f"not set up ({summary.not_set_up})"
             continue
         try:
-            run_id = start_background(workspace.store.path, connection=summary.name, from_preview=False)
+            started = start_sync(workspace.store.path, connection=summary.name, from_preview=False)
         except AlreadyRunning as exc:
             said[summary.name] = f"already running (run {exc.run_id})" if getattr(exc, "run_id", None) else str(exc)
         except Exception as exc:  # noqa: BLE001 - one that cannot start leaves the others started
             said[summary.name] = f"not started: {errors.explain(exc)}"
         else:
-            said[summary.name] = f"started (run {run_id})"
+            if started.job_id is not None:
+                said[summary.name] = (f"already queued (job {started.job_id})" if started.already
+                                      else f"queued (job {started.job_id})")
+            else:
+                said[summary.name] = f"started (run {started.run_id})"
     return said

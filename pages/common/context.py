@@ -25,7 +25,7 @@ from pexxero.errors import PexxeroError
 from pexxero.sandbox import demo
 from pexxero.secrets import SecretsError, read_secrets_file
 from pexxero.store import StoreError, default_db_path
-from pexxero.sync import start_background
+from pexxero.sync import start_sync as start_sync_in
 from pexxero.workspace import Workspace, open_workspace
 
 SECRETS_PATH = Path(".streamlit/secrets.toml")
@@ -172,11 +172,11 @@ def pex_business() -> str:
     return next((s.pex_business for s in ws.summaries() if s.name == name), "")
 
 
-def start_sync(*, retry_failed: bool = False, from_preview: bool = True) -> int:
-    """The chosen connection's sync, in a detached background process (the `python -m pexxero sync` cron runs);
-    its run id."""
-    return start_background(db_path(), connection=current_name(), retry_failed=retry_failed,
-                            from_preview=from_preview)
+def start_sync(*, retry_failed: bool = False, from_preview: bool = True) -> Optional[int]:
+    """The chosen connection's sync: a detached background process (the `python -m pexxero sync` cron runs), its
+    run id; in fleet mode a job for the workers (None: the run appears when a worker takes the job)."""
+    return start_sync_in(db_path(), connection=current_name(), retry_failed=retry_failed,
+                         from_preview=from_preview).run_id
 
 
 def redirect_uri() -> str:

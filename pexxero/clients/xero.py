@@ -30,6 +30,8 @@ from pexxero.clients.xero_calls import (
     MAX_RATE_WAIT,
     STARTER_DAILY_CALLS,
     CallLimiter,
+    Limiter,
+    shared_limiter,
     CallRunner,
     Refused,
     XeroDailyLimit,
@@ -90,6 +92,7 @@ class XeroGateway(XeroWrites, XeroReports):
         max_retries: int = 5,
         max_rate_wait: float = MAX_RATE_WAIT,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        limiter: Optional[Limiter] = None,
     ):
         self.tenant_id = tenant_id
         self.endpoints = endpoints or Endpoints.from_env()
@@ -117,7 +120,9 @@ class XeroGateway(XeroWrites, XeroReports):
         )
         self._api_client.oauth2_token_getter(self._tokens.sdk_token)
         self._api_client.oauth2_token_saver(lambda token: None)  # never called: the SDK never sees an expiry
-        self._runner = CallRunner(self._tokens, CallLimiter(minute_limit, concurrent_limit, clock=clock, sleep=sleep),
+        # fleet mode installs a limiter shared through PostgreSQL; otherwise the counts live in this gateway
+        limiter = limiter or shared_limiter() or CallLimiter(minute_limit, concurrent_limit, clock=clock, sleep=sleep)
+        self._runner = CallRunner(self._tokens, limiter,
                                   clock=clock, sleep=sleep, max_retries=max_retries, max_rate_wait=max_rate_wait)
         self._accounting = AccountingApi(self._api_client, base_url=self.endpoints.xero_api_url)
         self._identity = IdentityApi(self._api_client, base_url=self.endpoints.xero_connections_url)

@@ -15,7 +15,7 @@ from collections import deque
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Callable, Iterator, Mapping, Optional, Sequence
+from typing import Callable, ContextManager, Iterator, Mapping, Optional, Protocol, Sequence
 
 import urllib3
 from xero_python.exceptions import ApiSSLException, HTTPStatusException
@@ -128,6 +128,31 @@ def utc_at(timestamp: float) -> datetime:
 # ------------------------------------------------------------------------------------------ limiter
 
 
+class Limiter(Protocol):
+    """What the call runner needs of a limiter. `CallLimiter` (below) keeps its counts in this process; fleet
+    mode's `pexxero.store.pg_limits.PgCallLimiter` keeps them in PostgreSQL, shared by every worker and dashboard."""
+
+    def slot(self, key: str) -> ContextManager[None]:
+        """Hold one of the organisation's concurrent slots and one place in its rolling minute for one call."""
+
+    def hold(self, key: str, seconds: float, *, whole_app: bool = False) -> None:
+        """Xero answered 429 with `Retry-After: seconds`: admit no call for `key` (or, for Xero's app-wide minute
+        limit, for any organisation) until that time has passed."""
+
+
+_shared: Optional[Limiter] = None  # the process's shared limiter (fleet mode), installed at start
+
+
+def install_shared_limiter(limiter: Optional[Limiter]) -> None:
+    """Every gateway built from now on in this process uses `limiter` (None: each its own `CallLimiter`)."""
+    global _shared
+    _shared = limiter
+
+
+def shared_limiter() -> Optional[Limiter]:
+    return _shared
+
+
 class CallLimiter:
     """At most `minute_limit` calls in any rolling window and `concurrent_limit` at once, per key (tenant).
 
@@ -166,6 +191,10 @@ class CallLimiter:
             self._take_minute_place(key)
             yield
 
+    def hold(self, key: str, seconds: float, *, whole_app: bool = False) -> None:
+        """Nothing to share in one process: the call that met the 429 waits out its Retry-After itself (tests
+        hand the gateway a `sleep` that only records, so a wait here on the real clock would spin)."""
+
     def _take_minute_place(self, key: str) -> None:
         while True:
             with self._lock:
@@ -178,6 +207,9 @@ class CallLimiter:
                     return
                 wait = stamps[0] + self.window - now
             self._sleep(max(wait, 0.001))  # outside the lock: other keys and finished calls carry on
+
+
+APP_KEY = "*app*"  # the key of Xero's app-wide limit (no tenant id looks like it)
 
 
 # ------------------------------------------------------------------------------------------ one call
@@ -203,7 +235,7 @@ class CallRunner:
     `tokens` is the gateway's TokenManager (access_token(), refresh(stale=), secrets()).
     """
 
-    def __init__(self, tokens, limiter: CallLimiter, *, clock: Callable[[], float],
+    def __init__(self, tokens, limiter: Limiter, *, clock: Callable[[], float],
                  sleep: Callable[[float], None], max_retries: int, max_rate_wait: float = MAX_RATE_WAIT):
         self.tokens = tokens
         self.limiter = limiter
@@ -254,6 +286,10 @@ class CallRunner:
                 # of waiting rather than of attempts, so a storm of short Retry-Afters does not end the run
                 if rate_waited + retry_after <= self.max_rate_wait:
                     rate_waited += retry_after
+                    # through the limiter, so every call to this organisation (in every process sharing the
+                    # limiter) waits too, not only this one
+                    problem = (header(headers, "X-Rate-Limit-Problem") or "").lower()
+                    self.limiter.hold(slot_key, retry_after, whole_app=problem == "appminute")
                     self.sleep(retry_after)
                     continue
                 wait, broke = retry_after, "the rate limit"

@@ -15,7 +15,7 @@ The same function serves the command line (foreground) and the dashboard (a deta
 leaving, refreshing or closing the page, or restarting the dashboard, never stops a sync).
 """
 
-from pexxero.sync.background import start_background
+from pexxero.sync.background import Started, start_background, start_sync, start_sync_all
 from pexxero.sync.base import (
     BATCH_SIZE,
     DATABASE_FAILED,
@@ -31,4 +31,5 @@ from pexxero.sync.undo import UndoPlan, plan_undo
 from pexxero.sync.undo_run import run_undo
 
 __all__ = ["BATCH_SIZE", "DATABASE_FAILED", "EXIT_CODES", "PIPELINE", "SESSION_FAILED", "Runner", "Stop", "_body",
-           "idempotency_key", "UndoPlan", "plan_undo", "run_sync", "run_undo", "start_background"]
+           "idempotency_key", "UndoPlan", "plan_undo", "run_sync", "run_undo", "start_background", "Started",
+           "start_sync", "start_sync_all"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -73,3 +74,33 @@ def start_background(db_path: str | Path, *, retry_failed: bool = False, from_pr
     store.hand_queued_run_to(run_id, child.pid)
     store.close()
     return run_id
+
+
+@dataclass(frozen=True)
+class Started:
+    """What SYNC started: a run in a child process (embedded mode), or a job in the fleet's queue (its run id
+    comes when a worker takes it; `already` is "queued" or "running" when the connection had a job)."""
+
+    run_id: Optional[int] = None
+    job_id: Optional[int] = None
+    already: str = ""
+
+
+def start_sync(db_path: str | Path, *, retry_failed: bool = False, from_preview: bool = True,
+               full_refresh: bool = False, connection: Optional[str] = None) -> Started:
+    """The dashboard's SYNC: in fleet mode a job for the workers, else a detached child process."""
+    from pexxero.fleet.jobs import fleet_mode, queue_sync
+
+    if fleet_mode(str(db_path)):
+        queued = queue_sync(str(db_path), connection, retry_failed=retry_failed, full_refresh=full_refresh)
+        return Started(job_id=queued.job_id, already=queued.already)
+    named = {"connection": connection} if connection is not None else {}  # a workspace of many connections
+    return Started(run_id=start_background(db_path, retry_failed=retry_failed, from_preview=from_preview,
+                                           full_refresh=full_refresh, **named))
+
+
+def start_sync_all(db_path: str | Path, *, full_refresh: bool = False) -> list[Started]:
+    """The dashboard's SYNC ALL in fleet mode: one job per connection of the workspace."""
+    from pexxero.fleet.jobs import queue_syncs
+
+    return [Started(job_id=q.job_id, already=q.already) for q in queue_syncs(str(db_path), full_refresh=full_refresh)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Optional, Sequence
@@ -35,6 +36,12 @@ EXIT_CODES = {
 DATABASE_FAILED = ("the sync stopped because it cannot write its own database ({error}); nothing more was sent to "
                    "Xero. Free disk space or make the database writable, then run sync again: it checks what "
                    "arrived and continues")
+
+# Set when this process is asked to stop (a fleet worker's SIGTERM): every run in it stops after the request in
+# flight, its intents and outcomes recorded, and ends Interrupted with these words.
+STOPPING = threading.Event()
+WORKER_STOPPED = ("the worker running this sync was asked to stop and stopped after the request in flight; the "
+                  "sync is queued again and the next run finishes it (it looks up what was in flight first)")
 
 
 class Stop(Exception):
@@ -132,6 +139,8 @@ class RunState:
             raise Stop(models.INTERRUPTED, "this sync lost its lock to another run and stopped")
         if self.store.cancel_requested(self.run_id):
             raise Stop(models.CANCELLED, "cancelled by the user after the request in flight")
+        if STOPPING.is_set():
+            raise Stop(models.INTERRUPTED, WORKER_STOPPED)
 
     def _xero_call(self, fn, *args, refusable: bool = False, **kwargs):
         """Call the gateway, turning its terminal errors into a Stop with words a bookkeeper understands.
