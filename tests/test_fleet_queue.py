@@ -90,7 +90,6 @@ def test_without_postgresql_queueing_is_refused_in_words(tmp_path, monkeypatch, 
     done = cli(db, capsys, "sync", "--queue")
     assert done.returncode == 1
     assert "fleet mode needs PostgreSQL" in done.stderr and "Traceback" not in done.stderr
-    assert "--queue" in cli(db, capsys, "sync", "--all").stderr
     assert cli(db, capsys, "jobs").returncode == 1
 
 
