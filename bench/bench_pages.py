@@ -29,12 +29,13 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 os.chdir(ROOT)
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from page_helpers import fake_run, set_up  # noqa: E402
+from phases import phase_timer  # noqa: E402
 from pexxero import models  # noqa: E402
 from pexxero.sandbox import start_sandbox  # noqa: E402
 
@@ -103,14 +104,7 @@ def build_figures(sandbox, db: str, runs: int = 3) -> tuple[dict[str, float], in
     conn.preview(refresh=False)  # warm-up: imports, the Xero token, the gateway
     spent: dict[str, float] = {}
 
-    def timed(phase, fn):
-        def run(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - started
-        return run
+    timed = phase_timer(spent)
 
     xero = conn.xero()
     best: dict[str, float] = {}

@@ -21,12 +21,13 @@ from pathlib import Path
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from pexxero import mapping, reconcile, tieout, tieout_explain  # noqa: E402
 from pexxero.sandbox import demo  # noqa: E402
 from pexxero.sandbox.pex_double import PexDouble  # noqa: E402
 from pexxero.sandbox.xero_double import XeroDouble  # noqa: E402
+from phases import phase_timer  # noqa: E402
 from sandbox_env import open_sandbox  # noqa: E402
 
 GOAL = 2.0  # seconds for a 10,000-transaction month
@@ -65,14 +66,7 @@ def ledger(first, last, rows: int) -> dict:
 def timed_tieout(conn, first, last, runs: int = 3) -> tuple[dict[str, float], "tieout.TieOut"]:
     spent: dict[str, float] = {}
 
-    def timer(phase, fn):
-        def run(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - started
-        return run
+    timer = phase_timer(spent)
 
     xero = conn.xero()
     best, result = {}, None

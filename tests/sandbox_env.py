@@ -272,11 +272,16 @@ def open_sandbox(directory: Path, *, xero: Optional[XeroDouble] = None, pex: Opt
             conn.close()
         xero.stop()
         pex.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        restore_env(saved)
+
+
+def restore_env(saved: dict) -> None:
+    """Put back the environment variables `saved` held (name -> value, None: it was not set)."""
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 
 def connect_business(db_path: Path, pex: PexDouble, xero: XeroDouble, *, pex_token: str = demo.PEX_TOKEN,
@@ -322,11 +327,7 @@ def open_two_businesses(directory: Path, *, attachments: bool = True) -> Iterato
             env.conn.close()
         xero.stop()
         pex.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        restore_env(saved)
 
 
 # The two stores, for `pytest.mark.parametrize("store_kind", STORES)` (`ON_BOTH_STORES`): a test that takes
