@@ -2,15 +2,19 @@
 
 One row per connection: its PEX business and Xero organisation, its last sync (when, status, written of to
 write), what waits (new, possible duplicates, changed, failed) and its Xero session's health. OPEN PREVIEW on a row
-makes it the chosen connection and opens its Preview. While a sync runs, the rows are re-read every second.
+makes it the chosen connection and opens its Preview. In fleet mode (syncs queued for `pexxero worker`), "Sync
+jobs" lists the queue's jobs as `python -m pexxero jobs` does. While a sync runs or a job is queued or running, the
+rows and the jobs are re-read every second.
 """
 
 import streamlit as st
 
 from pages.common import context, widgets
 from pexxero import overview, views
+from pexxero.fleet.jobs import fleet_mode, list_jobs
 
 POLL_SECONDS = 1.0
+JOB_ROWS = 50  # the newest jobs; `python -m pexxero jobs --limit N` lists more
 NO_COPY = "(none: fill the seven steps)"
 
 widgets.header("Overview")
@@ -47,9 +51,40 @@ def open_preview(name: str) -> None:
     st.switch_page("pages/preview.py")
 
 
-@st.fragment(run_every=POLL_SECONDS if any(overview.is_running(s.last_run) for s in ws.summaries()) else None)
+FLEET = fleet_mode(context.db_path())
+
+
+def _jobs() -> list:
+    """Fleet mode's sync jobs, newest first ([] when syncs are not queued)."""
+    return list_jobs(context.db_path(), limit=JOB_ROWS) if FLEET else []
+
+
+def _busy(summaries, jobs) -> bool:
+    return any(overview.is_running(s.last_run) for s in summaries) or overview.jobs_active(jobs)
+
+
+def _busy_now() -> bool:
+    """Whether to poll: read once per page run (the fragment re-reads on each tick and reruns the page at the end)."""
+    try:
+        jobs = _jobs()
+    except Exception:  # noqa: BLE001 - the fragment says why in words; polling just does not start
+        jobs = []
+    return _busy(ws.summaries(), jobs)
+
+
+def _job_table(jobs) -> None:
+    st.subheader("Sync jobs")
+    st.caption("Fleet mode: SYNC and SYNC ALL queue one job per connection, and a `python -m pexxero worker` "
+               f"runs it. The newest {JOB_ROWS}, as `python -m pexxero jobs` lists them.")
+    if jobs:
+        st.dataframe(overview.job_table(jobs), hide_index=True, width="stretch", key="ov_jobs")
+    else:
+        st.text("No sync jobs.")
+
+
+@st.fragment(run_every=POLL_SECONDS if _busy_now() else None)
 def rows() -> None:
-    """Each connection's row, read afresh on every tick while a sync runs."""
+    """Each connection's row, and in fleet mode the sync jobs, read afresh on every tick while a sync runs."""
     summaries = context.workspace().summaries()
     for s in summaries:
         with st.container(border=True, key=f"ov_row_{s.id}"):
@@ -69,10 +104,16 @@ def rows() -> None:
             if action.button("OPEN PREVIEW", key=f"ov_open_{s.id}", width="stretch",
                              help=f"Work on {widgets.plain(s.name)} and open its Preview"):
                 open_preview(s.name)
-    if not any(overview.is_running(s.last_run) for s in summaries) and st.session_state.get("ov_was_running"):
+    jobs: list = []
+    if FLEET:
+        with widgets.guard():
+            jobs = _jobs()
+            _job_table(jobs)
+    busy = _busy(summaries, jobs)
+    if not busy and st.session_state.get("ov_was_running"):
         st.session_state.ov_was_running = False
-        st.rerun()  # the last sync just ended: redraw the whole page
-    st.session_state.ov_was_running = any(overview.is_running(s.last_run) for s in summaries)
+        st.rerun()  # the last sync or job just ended: redraw the whole page (and stop polling)
+    st.session_state.ov_was_running = busy
 
 
 rows()

@@ -36,20 +36,15 @@ def worker(args: argparse.Namespace) -> int:
     return run_worker(args.db, concurrency=args.concurrency, name=args.name)
 
 
-def _when(moment) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment is not None else ""
-
-
 def jobs(args: argparse.Namespace) -> int:
     from pexxero.fleet.jobs import list_jobs
+    from pexxero.overview import JOB_COLUMNS, job_cells
 
     rows = list_jobs(args.db, status=args.status, limit=args.limit)
     if not rows:
         print("No sync jobs.")
         return 0
-    print(table([[j.job_id, j.connection, j.status, j.worker, _when(j.started_at), _when(j.ended_at),
-                  j.run_id or "", j.run_status, j.message[:80]] for j in rows],
-                ["Job", "Connection", "Status", "Worker", "Started", "Ended", "Run", "Run status", "Message"]))
+    print(table([job_cells(j) for j in rows], list(JOB_COLUMNS)))  # the Overview page's "Sync jobs" cells
     return 0
 
 

@@ -1,16 +1,21 @@
-"""The Overview's words for one connection: its last sync, what waits, its Xero session's health (pure).
+"""The Overview's words for one connection: its last sync, what waits, its Xero session's health; and in fleet
+mode one sync job's cells (pure).
 
 The dashboard's Overview page and anything else listing a workspace's connections read a `ConnectionSummary`
-through these, so the same connection is described the same way everywhere.
+through these, so the same connection is described the same way everywhere; `jobs` on the command line and the
+Overview's "Sync jobs" table both read a `JobRow` through `job_cells`, so they show the same columns and words.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from pexxero import models
+
+if TYPE_CHECKING:
+    from pexxero.fleet.jobs import JobRow
 
 SESSION_WARN_DAYS = 7  # fewer days than this before Xero's 60-day expiry: the row says to sync or re-connect soon
 
@@ -72,3 +77,32 @@ def session(age_days: Optional[float], days_left: Optional[float]) -> tuple[str,
 def sync_all_line(said: dict[str, str]) -> list[str]:
     """SYNC ALL's answer, one line per connection: 'Outdoor: started (run 3)'."""
     return [f"{name}: {words}" for name, words in said.items()]
+
+
+# ------------------------------------------------------------------------------------------ fleet mode's jobs
+
+JOB_COLUMNS = ("Job", "Connection", "Status", "Worker", "Started", "Ended", "Run", "Run status", "Message")
+ACTIVE_JOB_STATUSES = ("queued", "running")  # a job in one of these may change: the page keeps re-reading
+JOB_MESSAGE_CHARS = 80
+
+
+def job_time(moment: Optional[datetime]) -> str:
+    """A job's start or end in this computer's time zone, to the second ("" before it happened)."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment is not None else ""
+
+
+def job_cells(job: "JobRow") -> list[str]:
+    """One job's cells under `JOB_COLUMNS`, every one a string (the run's number is "" before a worker made it)."""
+    return [str(job.job_id), job.connection, job.status, job.worker, job_time(job.started_at),
+            job_time(job.ended_at), str(job.run_id) if job.run_id else "", job.run_status,
+            job.message[:JOB_MESSAGE_CHARS]]
+
+
+def job_table(jobs: Sequence["JobRow"]) -> list[dict[str, str]]:
+    """The jobs as rows of a table: column name -> text, in `JOB_COLUMNS` order."""
+    return [dict(zip(JOB_COLUMNS, job_cells(job))) for job in jobs]
+
+
+def jobs_active(jobs: Sequence["JobRow"]) -> bool:
+    """Whether any job is still queued or running (so its row will change)."""
+    return any(job.status in ACTIVE_JOB_STATUSES for job in jobs)
