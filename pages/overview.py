@@ -41,11 +41,6 @@ for line in st.session_state.get("ov_said", []):
     st.text(line)
 
 
-def _has_setup(name: str) -> bool:
-    with ws.connection(name) as conn:
-        return conn.saved_setup() is not None
-
-
 def open_preview(name: str) -> None:
     context.choose(name)
     st.switch_page("pages/preview.py")
@@ -126,7 +121,7 @@ with st.expander("Add a connection (another PEX business and Xero organisation)"
                "or start from another connection's setup.")
     with st.form("ov_add", clear_on_submit=False):
         name = st.text_input("Name", key="ov_add_name", help="How the connection is listed, e.g. the client's name")
-        with_setup = [n for n in ws.names() if _has_setup(n)]
+        with_setup = ws.names_with_setup()
         source = st.selectbox("Start from the setup of", [NO_COPY] + with_setup, key="ov_add_copy",
                               help="Its seven steps are copied (through the TOML export); the organisation is not")
         if st.form_submit_button("ADD CONNECTION"):

@@ -132,6 +132,12 @@ class Workspace:
     def names(self) -> list[str]:
         return [r["name"] for r in self.store.connection_rows()]
 
+    def names_with_setup(self) -> list[str]:
+        """The connections with a saved setup (what a new connection may start from), in `names()` order: one
+        read of the overview's rows, no connection opened (50 of them on PostgreSQL took over a second)."""
+        with_setup = {row["name"] for row in self.store.overview_rows().values() if row["setup"]}
+        return [name for name in self.names() if name in with_setup]
+
     def _id(self, name: str) -> int:
         found = self.store.connection_named(name)
         if found is None:

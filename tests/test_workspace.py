@@ -122,11 +122,14 @@ def test_connections_are_added_renamed_and_named_uniquely(ws):
 
 def test_a_new_connection_can_start_from_anothers_setup_but_not_its_organisation(ws):
     a = ws.add("a")
+    ws.add("c")
+    assert ws.names_with_setup() == []
     ws.store.save_setup(a, sandbox_setup(DAY))
     ws.store.set_chosen_tenant(a, demo.TENANT_ID)
     b = ws.add("b", copy_setup_from="a")
     assert ws.store.load_setup(b).accounts == ws.store.load_setup(a).accounts
     assert ws.store.chosen_tenant(b) == ""
+    assert ws.names_with_setup() == ["a", "b"]  # what the Overview offers to start from: "c" has no setup
 
 
 def test_with_several_connections_one_must_be_chosen(ws, monkeypatch):
