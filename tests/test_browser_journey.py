@@ -223,7 +223,8 @@ def test_whole_journey(dashboard):
         today = today_eastern()
         first, last = conn.date_range(conn.setup(), today)
         month = tv.default_month(today, tv.month_choices(first, min(last, today)))
-        expect(page.get_by_text("Every day", exact=True)).to_be_visible(timeout=60_000)  # the page's last part: it is drawn
+        # the page's last part: once it shows, the tie-out has been read and drawn
+        expect(page.get_by_text("Every day", exact=True)).to_be_visible(timeout=60_000)
         settled()
         tie = tie_out(conn, month=month, refresh=False)  # the copy of PEX the page just refreshed, Xero as it is
         expect(page.get_by_text(tie.verdict.sentence(), exact=True)).to_be_visible()
