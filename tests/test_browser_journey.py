@@ -1,8 +1,12 @@
 """The whole journey in a real headless Chromium against `streamlit run app.py` in sandbox mode.
 
 Connect PEX, connect Xero through the consent popup, pick the organisation, use the demo setup, preview, download
-the CSV, sync, reload mid-sync and see the progress carry on, find the run in History. A screenshot of each page
-goes to artifacts/; any exception element on a page fails the test. Every wait is on page state.
+the CSV, sync, reload mid-sync and see the progress carry on, find the run in History, tie out the month (the page
+says what `pexxero.tieout.tie_out` says of the same database), UNDO THIS RUN on the sync (every record it wrote
+is DELETED in the Xero double, History shows the undo run) and see those items `new` again in the Preview. A
+screenshot of each page goes to artifacts/; any exception element on a page fails the test. Every wait is on page
+state. The doubles run in this process (their state is read directly); the server gets the sandbox's demo Xero
+app, so it is in sandbox mode as a user's first start is.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import csv
 import io
 import os
 import queue
+import re
 import shutil
 import socket
 import subprocess
@@ -20,12 +25,19 @@ from pathlib import Path
 
 import pytest
 
+from page_helpers import page_doubles
+
+from pexxero import models
+from pexxero import tieout_views as tv
+from pexxero.connection import open_connection, today_eastern
+from pexxero.tieout import tie_out
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-LATENCY = "0.2"  # seconds per Xero API call in the sandbox: a sync lasts long enough to reload mid-run
+LATENCY = 0.2  # seconds per Xero API call in the sandbox: a sync lasts long enough to reload mid-run
 
 
 def _free_port() -> int:
@@ -35,49 +47,65 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def dashboard(tmp_path):
-    """`streamlit run app.py` in sandbox mode (no Xero app configured, a fresh database); yields its URL."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("XERO_", "PEX_", "PEXXERO_"))}
-    env.update(PEXXERO_DB=str(tmp_path / "journey.db"), PEXXERO_SANDBOX_LATENCY=LATENCY,
-               PYTHONPATH=str(ROOT), PEXXERO_ENCRYPTION_KEY="")
-    env.pop("PEXXERO_ENCRYPTION_KEY")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines: queue.Queue = queue.Queue()
-    log: list[str] = []
+def dashboard(tmp_path, monkeypatch):
+    """The doubles in this process and `streamlit run app.py` pointed at them with the sandbox's demo Xero app (so
+    in sandbox mode), on a fresh database; yields (url, database, doubles). This process reads the same database
+    with the same key file (no PEXXERO_ENCRYPTION_KEY on either side)."""
+    with page_doubles() as sandbox:
+        sandbox.xero.latency = LATENCY
+        for name, value in sandbox.env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("PEXXERO_ENCRYPTION_KEY", raising=False)
+        db = str(tmp_path / "journey.db")
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("XERO_", "PEX_", "PEXXERO_"))}
+        env.update(sandbox.env, PEXXERO_DB=db, PYTHONPATH=str(ROOT))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        lines: queue.Queue = queue.Queue()
+        log: list[str] = []
 
-    def pump():
-        for line in proc.stdout:
-            log.append(line)
-            lines.put(line)
-        lines.put(None)
+        def pump():
+            for line in proc.stdout:
+                log.append(line)
+                lines.put(line)
+            lines.put(None)
 
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        while True:  # wait until streamlit says it serves (or died)
-            line = lines.get(timeout=60)
-            assert line is not None, "streamlit exited:\n" + "".join(log)
-            if "URL:" in line:
-                break
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
+        threading.Thread(target=pump, daemon=True).start()
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            while True:  # wait until streamlit says it serves (or died)
+                line = lines.get(timeout=60)
+                assert line is not None, "streamlit exited:\n" + "".join(log)
+                if "URL:" in line:
+                    break
+            yield f"http://127.0.0.1:{port}", db, sandbox
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
-def test_whole_journey(dashboard, tmp_path):
+def _xero_record(sandbox, tenant_id: str, item: dict) -> dict:
+    """The Xero double's record that a run item names (by its Xero id), deleted or not."""
+    pool = (sandbox.xero.bank_transfers(tenant_id) if item["record_type"] == "BankTransfer"
+            else sandbox.xero.bank_transactions(tenant_id))
+    found = [r for r in pool if (r.get("BankTransactionID") or r.get("BankTransferID")) == item["xero_id"]]
+    assert len(found) == 1, item
+    return found[0]
+
+
+def test_whole_journey(dashboard):
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (tests/run.sh installs it)")
     from playwright.sync_api import expect
 
+    url, db, sandbox = dashboard
     ARTIFACTS.mkdir(exist_ok=True)
     expect.set_options(timeout=30_000)  # a busy 2-core machine: the first run also starts the sandbox
     with playwright.sync_playwright() as pw:
@@ -98,12 +126,25 @@ def test_whole_journey(dashboard, tmp_path):
 
         headings = {"Setup": "Connector Setup", "History": "Sync History"}
 
+        def metric(label: str):
+            """The value of the metric labelled `label`."""
+            return page.get_by_test_id("stMetric").filter(
+                has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)).get_by_test_id(
+                "stMetricValue")
+
+        def new_in_preview(count: int) -> None:
+            """A fresh preview (the kept one is as old as its "built" line) counts `count` new."""
+            go("Preview")
+            page.get_by_role("button", name="Refresh", exact=True).click()
+            expect(metric("New")).to_have_text(f"{count:,}", timeout=60_000)
+            settled()
+
         def go(title: str) -> None:
             page.locator('[data-testid="stSidebarNavLink"]', has_text=title).click()
             expect(page.get_by_role("heading", name=headings.get(title, title), exact=True)).to_be_visible()
 
         # ----- Connect: PEX (the sandbox prefills the demo token), then Xero through its consent popup
-        page.goto(dashboard)
+        page.goto(url)
         expect(page.get_by_text("Sandbox mode", exact=False).first).to_be_visible()
         expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()  # the first page
         go("Connect")
@@ -166,6 +207,72 @@ def test_whole_journey(dashboard, tmp_path):
         expect(page.get_by_text("Runs over time")).to_be_visible()
         expect(page.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
         shot("history")
+
+        # ----- Preview again: what the sync wrote is no longer new
+        conn = open_connection(db)
+        tenant_id = conn.tenant_id()
+        (sync_run,) = conn.history()
+        assert sync_run["status"] == models.SUCCEEDED and sync_run["mode"] != models.UNDO, sync_run
+        created = [it for it in conn.run_items(sync_run["id"]) if it["outcome"] == models.CREATED]
+        assert len(created) > 3 and {it["record_type"] for it in created} == {"BankTransaction", "BankTransfer"}
+        new_before = sum(r["status"] == "new" for r in rows)
+        new_in_preview(new_before - len(created))
+
+        # ----- Tie-out: the page says what the engine says of the same database (the month the page opens on)
+        go("Tie-out")
+        today = today_eastern()
+        first, last = conn.date_range(conn.setup(), today)
+        month = tv.default_month(today, tv.month_choices(first, min(last, today)))
+        # the page's last part: once it shows, the tie-out has been read and drawn
+        expect(page.get_by_text("Every day", exact=True)).to_be_visible(timeout=60_000)
+        settled()
+        tie = tie_out(conn, month=month, refresh=False)  # the copy of PEX the page just refreshed, Xero as it is
+        expect(page.get_by_text(tie.verdict.sentence(), exact=True)).to_be_visible()
+        for label, value in tv.summary_metrics(tie):
+            expect(metric(label)).to_have_text(value)
+        items = len(tv.items_table(tie))
+        expect(page.get_by_text(f"{items:,} of {items:,} items", exact=True)).to_be_visible()
+        expect(page.locator('[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg')
+               .first).to_be_visible()
+        page.get_by_text("Every day", exact=True).click()
+        days = page.get_by_test_id("stExpander").filter(has_text="Every day")
+        expect(days.locator('[data-testid="stDataFrame"] canvas').first).to_be_visible()
+        shot("tieout")
+
+        # ----- History: UNDO THIS RUN on the sync, its plan, YES, REMOVE THEM; the undo is a run of its own
+        go("History")
+        page.get_by_role("button", name="UNDO THIS RUN").click()
+        n = len(created)
+        expect(page.get_by_text(f"Run {sync_run['id']} created {n} records still in Xero: {n} can be removed.",
+                                exact=True)).to_be_visible()
+        expect(page.get_by_role("button", name="CANCEL")).to_be_visible()
+        page.get_by_role("button", name="YES, REMOVE THEM").click()
+        said = page.get_by_text(re.compile(r"^Run \d+: Succeeded\. "))
+        expect(said).to_be_visible(timeout=90_000)
+        settled()
+        undo_run = conn.history()[0]
+        assert undo_run["mode"] == models.UNDO and undo_run["undoes"] == sync_run["id"], undo_run
+        assert undo_run["status"] == models.SUCCEEDED and undo_run["written"] == n, undo_run
+        expect(said).to_have_text(f"Run {undo_run['id']}: Succeeded. {undo_run['message']}")
+        assert {_xero_record(sandbox, tenant_id, it)["Status"] for it in created} == {"DELETED"}
+        runs = page.get_by_test_id("stMain").get_by_test_id("stSelectbox").filter(
+            has=page.get_by_text("Run", exact=True))
+        runs.get_by_role("combobox").click()
+        page.keyboard.press("ArrowDown")  # the list opens on the arrow key (a click may only focus the box)
+        option = page.get_by_role("option", name=f"Run {undo_run['id']} · ")
+        expect(option).to_contain_text("Succeeded")
+        option.click()
+        expect(page.get_by_text(f"{n} removed from Xero", exact=True)).to_be_visible()  # the undo run's items
+        expect(page.get_by_role("button", name="UNDO THIS RUN")).to_have_count(0)  # an undo is not undone
+        shot("undo")
+
+        # ----- Preview: what the undo removed is new again
+        new_in_preview(new_before)
+        with page.expect_download() as download_info:
+            page.get_by_role("button", name="Download the reconciliation (CSV)").click()
+        text = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
+        status = {r["pex_id"]: r["status"] for r in csv.DictReader(io.StringIO(text))}
+        assert {status[str(it["pex_id"])] for it in created} == {"new"}
         browser.close()
 
     # the README's screenshots: refreshed on request, so a test run leaves the working tree clean
