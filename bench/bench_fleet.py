@@ -64,6 +64,7 @@ def serve(args) -> int:
         organisation = {**demo.organisation(), "OrganisationID": demo.xid("organisation", "fleet-bench", i),
                         "Name": name, "LegalName": name}
         xero.oauth.tenants[tid] = name
+        xero.oauth.user(None).tenant_ids.append(tid)  # the demo bookkeeper's sign-in may consent to it
         xero.books[tid] = Books(tenant_id=tid, organisation=organisation, accounts=demo.accounts(),
                                 contacts=demo.contacts(), tracking=demo.tracking_categories(), clock=xero.clock)
     pex.start()
