@@ -14,17 +14,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import queue
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 
+from dashboard_server import serve_dashboard
 from page_helpers import page_doubles
 
 from pexxero import models
@@ -40,11 +36,6 @@ CHROMIUM = "/usr/bin/chromium"
 LATENCY = 0.2  # seconds per Xero API call in the sandbox: a sync lasts long enough to reload mid-run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def dashboard(tmp_path, monkeypatch):
@@ -57,37 +48,8 @@ def dashboard(tmp_path, monkeypatch):
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("PEXXERO_ENCRYPTION_KEY", raising=False)
         db = str(tmp_path / "journey.db")
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("XERO_", "PEX_", "PEXXERO_"))}
-        env.update(sandbox.env, PEXXERO_DB=db, PYTHONPATH=str(ROOT))
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        lines: queue.Queue = queue.Queue()
-        log: list[str] = []
-
-        def pump():
-            for line in proc.stdout:
-                log.append(line)
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
-        try:
-            while True:  # wait until streamlit says it serves (or died)
-                line = lines.get(timeout=60)
-                assert line is not None, "streamlit exited:\n" + "".join(log)
-                if "URL:" in line:
-                    break
-            yield f"http://127.0.0.1:{port}", db, sandbox
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        with serve_dashboard(sandbox.env, db) as url:
+            yield url, db, sandbox
 
 
 def _xero_record(sandbox, tenant_id: str, item: dict) -> dict:

@@ -8,16 +8,12 @@ once, into its own organisation, and a fresh preview of each finds nothing new. 
 
 from __future__ import annotations
 
-import os
-import queue
-import subprocess
-import sys
-import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from dashboard_server import serve_dashboard
 from page_helpers import page_doubles
 from workspace_helpers import FIRST, SECOND, two_connections
 
@@ -31,13 +27,6 @@ ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 ORGANISATIONS = {FIRST: demo.TENANT_ID, SECOND: demo.SECOND_TENANT_ID}
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _references(sandbox, tenant_id: str) -> Counter:
@@ -55,37 +44,8 @@ def practice(tmp_path, monkeypatch):
             monkeypatch.setenv(name, value)
         db = str(tmp_path / "practice.db")
         two_connections(db, sandbox)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("XERO_", "PEX_", "PEXXERO_"))}
-        env.update(sandbox.env, PEXXERO_DB=db, PYTHONPATH=str(ROOT))
-        port = _free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        lines: queue.Queue = queue.Queue()
-        log: list[str] = []
-
-        def pump():
-            for line in proc.stdout:
-                log.append(line)
-                lines.put(line)
-            lines.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
-        try:
-            while True:  # wait until streamlit says it serves (or died)
-                line = lines.get(timeout=60)
-                assert line is not None, "streamlit exited:\n" + "".join(log)
-                if "URL:" in line:
-                    break
-            yield f"http://127.0.0.1:{port}", db, sandbox
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        with serve_dashboard(sandbox.env, db) as url:
+            yield url, db, sandbox
 
 
 def test_overview_pick_preview_and_sync_all(practice):

@@ -99,45 +99,39 @@ class XeroWrites:
         """Delete bank transactions: one POST /BankTransactions (≤50, summarizeErrors=false) setting each one's
         Status to DELETED. `targets`: (reference, BankTransactionID). Xero keeps them, listed with Status DELETED;
         it refuses reconciled ones and those dated on or before a lock date (ok=False, its message)."""
-        targets = list(targets)
-        if len(targets) > BATCH_LIMIT:
-            raise ValueError(f"at most {BATCH_LIMIT} records per request (got {len(targets)})")
-        if not targets:
-            return []
-        body = xm.BankTransactions(bank_transactions=[deletion(xero_id) for _, xero_id in targets])
-        data = self._send(self._accounting.update_or_create_bank_transactions, body, summarize_errors=False,
-                          idempotency_key=_key(idempotency_key), validation_body=True)
-        refs = [ref for ref, _ in targets]
-        if isinstance(data, Refused):
-            return self._results(data, "BankTransactions", "bank_transactions", refs, lambda t: t.bank_transaction_id)
-        # read as JSON, not through the SDK's model: a refused element comes back as sent, without the Type,
-        # BankAccount and LineItems the model requires
-        elements = data.get("BankTransactions") if isinstance(data, dict) else None
-        if not isinstance(elements, list) or len(elements) != len(targets):
-            raise XeroError("Unexpected answer from Xero: not one BankTransaction per deletion sent")
-        return deletion_results(targets, elements)
+        return self._delete(
+            targets, idempotency_key, self._accounting.update_or_create_bank_transactions,
+            lambda ids: xm.BankTransactions(bank_transactions=[deletion(xero_id) for xero_id in ids]),
+            "BankTransactions", "bank_transactions", lambda t: t.bank_transaction_id, "BankTransactionID")
 
     def delete_bank_transfers(self, targets: Sequence[tuple[str, str]], idempotency_key: str) -> list[WriteResult]:
         """Delete bank transfers: one POST /BankTransfers (≤50, summarizeErrors=false) setting each one's Status to
         DELETED (Xero deletes its two bank transaction lines with it). `targets`: (reference, BankTransferID).
         Xero refuses reconciled ones and those dated on or before a lock date (ok=False, its message)."""
+        return self._delete(
+            targets, idempotency_key, self._accounting.delete_bank_transfers,
+            lambda ids: xm.BankTransfersDelete(bank_transfers=[
+                xm.BankTransferDelete(bank_transfer_id=xero_id, status="DELETED") for xero_id in ids]),
+            "BankTransfers", "bank_transfers", lambda t: t.bank_transfer_id, "BankTransferID")
+
+    def _delete(self, targets, idempotency_key: str, call, body_of, collection: str, attr: str, id_of,
+                id_field: str) -> list[WriteResult]:
+        """One deletion request for ≤50 (reference, Xero id) targets and a result per target."""
         targets = list(targets)
         if len(targets) > BATCH_LIMIT:
             raise ValueError(f"at most {BATCH_LIMIT} records per request (got {len(targets)})")
         if not targets:
             return []
-        body = xm.BankTransfersDelete(bank_transfers=[xm.BankTransferDelete(bank_transfer_id=xero_id,
-                                                                            status="DELETED")
-                                                      for _, xero_id in targets])
-        data = self._send(self._accounting.delete_bank_transfers, body, summarize_errors=False,
+        data = self._send(call, body_of([xero_id for _, xero_id in targets]), summarize_errors=False,
                           idempotency_key=_key(idempotency_key), validation_body=True)
-        refs = [ref for ref, _ in targets]
         if isinstance(data, Refused):
-            return self._results(data, "BankTransfers", "bank_transfers", refs, lambda t: t.bank_transfer_id)
-        elements = data.get("BankTransfers") if isinstance(data, dict) else None
+            return self._results(data, collection, attr, [ref for ref, _ in targets], id_of)
+        # read as JSON, not through the SDK's model: a refused element comes back as sent, without the fields
+        # (Type, BankAccount, LineItems…) the model requires
+        elements = data.get(collection) if isinstance(data, dict) else None
         if not isinstance(elements, list) or len(elements) != len(targets):
-            raise XeroError("Unexpected answer from Xero: not one BankTransfer per deletion sent")
-        return deletion_results(targets, elements, id_field="BankTransferID")
+            raise XeroError(f"Unexpected answer from Xero: not one {collection[:-1]} per deletion sent")
+        return deletion_results(targets, elements, id_field=id_field)
 
     def create_bank_transfers(self, records: Sequence[PlannedRecord], idempotency_key: str) -> list[WriteResult]:
         """One request for ≤50 transfers. BankTransfers has no summarizeErrors: Xero takes all or none, so
