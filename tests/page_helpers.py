@@ -85,16 +85,17 @@ def wait_for_run(db: str, run_id: int, timeout: float = 60.0) -> dict:
     import time
 
     from pexxero import models
+    from pexxero.store import Store
 
-    conn = open_connection(db)
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while time.monotonic() < deadline:
-        run = conn.store.get_run(run_id)
-        if run is not None and run["status"] in models.FINISHED:
-            return run
-        tick.wait(0.05)  # the run is another process: its row is the only state there is to watch
-    raise AssertionError(f"run {run_id} did not finish within {timeout} s: {conn.store.get_run(run_id)}")
+    with Store.open(db) as store:  # the store, not a connection: the workspace may hold several
+        deadline = time.monotonic() + timeout
+        tick = threading.Event()
+        while time.monotonic() < deadline:
+            run = store.get_run(run_id)
+            if run is not None and run["status"] in models.FINISHED:
+                return run
+            tick.wait(0.05)  # the run is another process: its row is the only state there is to watch
+        raise AssertionError(f"run {run_id} did not finish within {timeout} s: {store.get_run(run_id)}")
 
 
 def fake_run(conn, status: str, items: list[tuple[int, str]], *, to_write: int = 0, step: str = "",

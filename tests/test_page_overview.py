@@ -3,7 +3,7 @@ a workspace of two connections on the two demo organisations sharing one Xero si
 
 import pytest
 
-from page_helpers import app, button, no_exception, texts
+from page_helpers import app, button, no_exception, texts, wait_for_run
 from workspace_helpers import FIRST, SECOND, two_connections
 
 from pages.common import context
@@ -128,7 +128,7 @@ def test_sync_all_writes_each_connection_into_its_own_organisation_once(page_env
     assert len(said) == 2 and all("started (run " in line for line in said), said
     ws = open_workspace(page_env)
     runs = {name: ws.store.list_runs(ws.connection(name).connection_id, 1)[0]["id"] for name in (FIRST, SECOND)}
-    ended = {name: _wait_for_run(ws, run_id) for name, run_id in runs.items()}
+    ended = {name: wait_for_run(page_env, run_id, timeout=180.0) for name, run_id in runs.items()}
     assert {run["status"] for run in ended.values()} == {"succeeded"}
     assert {run["tenant_id"] for run in ended.values()} == {demo.TENANT_ID, demo.SECOND_TENANT_ID}
     for name, tenant in ((FIRST, demo.TENANT_ID), (SECOND, demo.SECOND_TENANT_ID)):
@@ -139,22 +139,6 @@ def test_sync_all_writes_each_connection_into_its_own_organisation_once(page_env
         assert ws.connection(name).preview(save_plan=False).frame["status"].eq("new").sum() == 0
     at = app("overview").run()
     assert _text(at).count("Succeeded just now") == 2
-
-
-def _wait_for_run(ws, run_id: int, timeout: float = 180.0) -> dict:
-    """Block until the background run `run_id` has finished (its row says so), then return the row."""
-    import threading
-    import time
-
-    from pexxero import models
-
-    deadline, tick = time.monotonic() + timeout, threading.Event()
-    while time.monotonic() < deadline:
-        run = ws.store.get_run(run_id)
-        if run is not None and run["status"] in models.FINISHED:
-            return run
-        tick.wait(0.05)  # the run is another process: its row is the only state there is to watch
-    raise AssertionError(f"run {run_id} did not finish within {timeout} s: {ws.store.get_run(run_id)}")
 
 
 def _references(doubles, tenant_id):
