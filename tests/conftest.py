@@ -78,8 +78,10 @@ def pg_cluster():
 def pg_url(pg_cluster, request) -> str:
     """A fresh, empty database in the session's cluster for this test; its postgresql:// URL."""
     import re
+    import uuid
 
-    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{id(request) % 100000}"
+    # unique in the cluster: an object's id may come back for a later test, and names are cut to 40 characters
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + f"_{uuid.uuid4().hex[:8]}"
     return pg_cluster.create_database(name)
 
 

@@ -3,6 +3,8 @@ draw on one budget per organisation and one for the app, and a 429's Retry-After
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from pexxero.clients.xero_calls import APP_KEY
@@ -23,7 +25,8 @@ def limiter(url: str, waits: list[float], **limits) -> PgCallLimiter:
 
 @pytest.fixture(scope="module")
 def limits_url(pg_cluster) -> str:
-    url = pg_cluster.create_database("fleet_limits")
+    # a name of its own each time: parallel workers may split this module and set the fixture up again
+    url = pg_cluster.create_database(f"fleet_limits_{uuid.uuid4().hex[:8]}")
     ensure_schema(url)
     ensure_schema(url)  # idempotent
     return url
